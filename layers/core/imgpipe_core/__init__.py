@@ -1,0 +1,1 @@
+"""imgpipe_core: the domain package shipped to every Lambda function (core layer)."""
