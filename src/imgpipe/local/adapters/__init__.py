@@ -1,0 +1,43 @@
+"""Where moto stops short of AWS, these adapters close the gap, in this process only.
+
+Each module patches one area and has its own test under tests/engine. ``install_all`` is
+idempotent and is called once by :class:`imgpipe.local.engine.Engine` before the server starts.
+Nothing here is used by the deploy client, so the same deploy path works on LocalStack and AWS.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Order matters only where noted in each module; all are independent today.
+ADAPTERS = (
+    "lambda_runtime",  # Invoke runs the real handler in warm worker processes (no Docker)
+    "cloudformation",  # state machines: executing backend, DefinitionS3Location/Substitutions
+    "eventbridge",  # S3 → EventBridge event shape; rules that target state machines; DLQs
+    "s3_post_policy",  # presigned POST policies enforced as S3 does
+)
+
+_installed = False
+
+
+def install_all() -> None:
+    global _installed
+    if _installed:
+        return
+    for name in ADAPTERS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            continue
+        module.install()
+    _installed = True
+
+
+def forward_logs(spec: Any, request_id: str, lines: list[tuple[int, str]]) -> None:
+    """Lambda runtime log sink → CloudWatch Logs (/aws/lambda/<name>), like the real service."""
+    from imgpipe.local.adapters.lambda_runtime import put_log_events
+
+    put_log_events(spec, request_id, lines)

@@ -1,0 +1,147 @@
+"""``imgpipe local ...``: run the embedded AWS engine and deploy SAM templates to any endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from imgpipe.cli import CliError
+from imgpipe.local import discovery
+from imgpipe.local.deploy import Deployer, DeployError, parse_overrides
+
+PROJECT_TEMPLATE = Path("template.yaml")
+DEFAULT_STACK = "imgpipe"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    local = subparsers.add_parser("local", help="the local AWS engine (no Docker, no AWS account)")
+    sub = local.add_subparsers(dest="local_command", metavar="ACTION", required=True)
+
+    up = sub.add_parser("up", help="start the engine, deploy template.yaml, serve until Ctrl-C")
+    up.add_argument("--port", type=int, default=0, help="engine port (default: a free one)")
+    up.add_argument("--template", type=Path, default=PROJECT_TEMPLATE)
+    up.add_argument("--stack-name", default=DEFAULT_STACK)
+    up.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    up.add_argument("--no-deploy", action="store_true", help="start the engine only")
+    up.set_defaults(func=cmd_up)
+
+    deploy = sub.add_parser("deploy", help="deploy a SAM template (engine, LocalStack or AWS)")
+    deploy.add_argument("--template", type=Path, default=PROJECT_TEMPLATE)
+    deploy.add_argument("--stack-name", default=DEFAULT_STACK)
+    deploy.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    deploy.add_argument(
+        "--endpoint-url",
+        help="default: the running `imgpipe local up`; e.g. http://localhost:4566 for LocalStack",
+    )
+    deploy.add_argument("--region", default=None)
+    deploy.add_argument(
+        "--build",
+        action="store_true",
+        help="pip-install layer requirements into the artifact (implied for non-engine endpoints)",
+    )
+    deploy.set_defaults(func=cmd_deploy)
+
+    logs = sub.add_parser("logs", help="print a function's invocation logs (CloudWatch Logs)")
+    logs.add_argument("function", help="function name or a prefix of it, e.g. the logical id")
+    logs.add_argument("--endpoint-url")
+    logs.add_argument("--limit", type=int, default=200)
+    logs.set_defaults(func=cmd_logs)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from imgpipe.local.engine import Engine
+
+    started = time.monotonic()
+    stop = threading.Event()
+    # SIGTERM ends the engine as cleanly as Ctrl-C does: workers killed, nothing left running.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Engine(port=args.port) as engine:
+        print(f"endpoint: {engine.endpoint_url}", flush=True)
+        outputs: dict[str, str] = {}
+        if not args.no_deploy:
+            try:
+                result = engine.deploy(
+                    args.template, args.stack_name, parse_overrides(args.parameter_overrides)
+                )
+            except DeployError as error:
+                raise CliError(str(error)) from error
+            outputs = result.outputs
+            print(f"stack: {args.stack_name} ({result.status})", flush=True)
+            _print_outputs(outputs)
+        extra = _start_extras(engine, args.stack_name, outputs)
+        discovery.write(engine.endpoint_url, args.stack_name, {**outputs, **extra})
+        print(f"ready in {time.monotonic() - started:.1f}s — Ctrl-C to stop", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            discovery.clear(engine.endpoint_url)
+            print("stopping engine", flush=True)
+    return 0
+
+
+def _start_extras(engine: Any, stack: str, outputs: dict[str, str]) -> dict[str, str]:
+    """Services layered on the engine (the local HTTP API), when the project provides them."""
+    try:
+        from imgpipe.local import api_server
+    except ModuleNotFoundError:
+        return {}
+    return api_server.start(engine, stack, outputs)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    endpoint = args.endpoint_url or discovery.endpoint()
+    overrides = parse_overrides(args.parameter_overrides)
+    local_engine = endpoint is not None and discovery.is_engine(endpoint)
+    if local_engine:
+        from imgpipe.local.engine import FAKE_CREDENTIALS
+
+        import boto3
+
+        session = boto3.Session(region_name=args.region or "us-east-1", **FAKE_CREDENTIALS)
+    else:
+        session = None
+    deployer = Deployer(
+        endpoint_url=endpoint,
+        region=args.region,
+        session=session,
+        build_dependencies=args.build or not local_engine,
+    )
+    try:
+        result = deployer.deploy(args.template, args.stack_name, overrides)
+    except DeployError as error:
+        raise CliError(str(error)) from error
+    print(f"stack: {result.stack_name} ({result.status}) in {result.seconds:.1f}s")
+    _print_outputs(result.outputs)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from imgpipe.aws import Stack
+
+    stack = Stack.connect(endpoint_url=args.endpoint_url)
+    logs = stack.client("logs")
+    groups = [
+        g["logGroupName"]
+        for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
+        if args.function in g["logGroupName"]
+    ]
+    if not groups:
+        raise CliError(f"no log group matches {args.function!r}")
+    for group in groups:
+        events = logs.filter_log_events(logGroupName=group, limit=args.limit)["events"]
+        for event in sorted(events, key=lambda e: e["timestamp"]):
+            print(f"{group}  {event['message'].rstrip()}")
+    return 0
+
+
+def _print_outputs(outputs: dict[str, str]) -> None:
+    width = max((len(k) for k in outputs), default=0)
+    for key, value in sorted(outputs.items()):
+        print(f"  {key.ljust(width)}  {value}", flush=True)

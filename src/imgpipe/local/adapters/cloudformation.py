@@ -1,0 +1,189 @@
+"""CloudFormation resources that moto creates incompletely.
+
+* ``AWS::StepFunctions::StateMachine``: moto creates it in its non-executing backend and
+  ignores ``DefinitionS3Location``, ``Definition`` and ``DefinitionSubstitutions``. Here the
+  definition is resolved the way CloudFormation does and the machine lands in the executing
+  (LocalStack-derived) backend that the Step Functions API serves.
+* ``AWS::S3::Bucket``: moto applies only encryption and tags. Versioning, Block Public Access,
+  lifecycle, CORS and ``NotificationConfiguration.EventBridgeConfiguration`` are applied too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from moto.s3.models import FakeBucket, s3_backends
+from moto.stepfunctions.models import StateMachine
+from moto.utilities.utils import get_partition
+
+_installed = False
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    StateMachine.create_from_cloudformation_json = classmethod(_sm_create)  # type: ignore[assignment,method-assign]
+    StateMachine.update_from_cloudformation_json = classmethod(_sm_update)  # type: ignore[assignment,method-assign]
+    StateMachine.delete_from_cloudformation_json = classmethod(_sm_delete)  # type: ignore[assignment,method-assign]
+    original_create = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    original_update = FakeBucket.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def bucket_create(
+        cls: Any, resource_name: str, cfn: Any, account: str, region: str, **kw: Any
+    ) -> Any:
+        bucket = original_create(cls, resource_name, cfn, account, region, **kw)
+        apply_bucket_properties(bucket, cfn.get("Properties", {}), account, region)
+        return bucket
+
+    def bucket_update(
+        cls: Any, original: Any, new_name: str, cfn: Any, account: str, region: str
+    ) -> Any:
+        bucket = original_update(cls, original, new_name, cfn, account, region)
+        apply_bucket_properties(bucket, cfn.get("Properties", {}), account, region)
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(bucket_create)  # type: ignore[assignment,method-assign]
+    FakeBucket.update_from_cloudformation_json = classmethod(bucket_update)  # type: ignore[assignment,method-assign]
+    _installed = True
+
+
+# -- state machines ------------------------------------------------------------------------
+
+
+def _backend(account_id: str, region_name: str) -> Any:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    return stepfunctions_parser_backends[account_id][region_name]
+
+
+def resolve_definition(properties: dict[str, Any], account_id: str, region_name: str) -> str:
+    """The definition string CloudFormation would hand to Step Functions."""
+    if "DefinitionString" in properties:
+        definition = str(properties["DefinitionString"])
+    elif "Definition" in properties:
+        definition = json.dumps(properties["Definition"])
+    elif "DefinitionS3Location" in properties:
+        location = properties["DefinitionS3Location"]
+        backend = s3_backends[account_id][get_partition(region_name)]
+        key = backend.get_object(location["Bucket"], location["Key"], location.get("Version"))
+        if key is None:
+            raise ValueError(f"DefinitionS3Location not found: {location}")
+        definition = key.value.decode()
+    else:
+        raise ValueError("state machine has no Definition, DefinitionString or S3 location")
+    substitutions = {
+        k: _as_text(v) for k, v in (properties.get("DefinitionSubstitutions") or {}).items()
+    }
+    return _SUBSTITUTION.sub(lambda m: substitutions.get(m.group(1), m.group(0)), definition)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _sm_create(
+    cls: Any, resource_name: str, cfn: Any, account_id: str, region_name: str, **_: Any
+) -> Any:
+    from moto.stepfunctions.utils import cfn_to_api_tags
+
+    properties = cfn["Properties"]
+    return _backend(account_id, region_name).create_state_machine(
+        name=properties.get("StateMachineName", resource_name),
+        definition=resolve_definition(properties, account_id, region_name),
+        roleArn=properties.get("RoleArn", ""),
+        tags=cfn_to_api_tags(properties.get("Tags", [])),
+        loggingConfiguration=properties.get("LoggingConfiguration"),
+        tracingConfiguration=properties.get("TracingConfiguration"),
+        sm_type=properties.get("StateMachineType", "STANDARD"),
+    )
+
+
+def _sm_update(
+    cls: Any, original: Any, new_name: str, cfn: Any, account_id: str, region_name: str
+) -> Any:
+    properties = cfn.get("Properties", {})
+    name = properties.get("StateMachineName", original.name)
+    if name != original.name:
+        created = _sm_create(cls, name, cfn, account_id, region_name)
+        _sm_delete(cls, original.arn, cfn, account_id, region_name)
+        return created
+    return _backend(account_id, region_name).update_state_machine(
+        original.arn,
+        definition=resolve_definition(properties, account_id, region_name),
+        role_arn=properties.get("RoleArn"),
+    )
+
+
+def _sm_delete(cls: Any, resource_name: str, cfn: Any, account_id: str, region_name: str) -> None:
+    backend = _backend(account_id, region_name)
+    arn = resource_name
+    if not arn.startswith("arn:"):
+        match = [sm.arn for sm in backend.state_machines if sm.name == resource_name]
+        if not match:
+            return
+        arn = match[0]
+    backend.delete_state_machine(arn)
+
+
+# -- buckets ---------------------------------------------------------------------------------
+
+
+def apply_bucket_properties(
+    bucket: FakeBucket, properties: dict[str, Any], account_id: str, region_name: str
+) -> None:
+    backend = s3_backends[account_id][get_partition(region_name)]
+    versioning = properties.get("VersioningConfiguration")
+    if versioning:
+        backend.put_bucket_versioning(bucket.name, versioning.get("Status", "Enabled"))
+    block = properties.get("PublicAccessBlockConfiguration")
+    if block:
+        backend.put_public_access_block(bucket.name, {k: bool(v) for k, v in block.items()})
+    lifecycle = properties.get("LifecycleConfiguration", {}).get("Rules")
+    if lifecycle:
+        backend.put_bucket_lifecycle(bucket.name, [_lifecycle_rule(r) for r in lifecycle])
+    cors = properties.get("CorsConfiguration", {}).get("CorsRules")
+    if cors:
+        backend.put_bucket_cors(bucket.name, [_cors_rule(r) for r in cors])
+    notification = properties.get("NotificationConfiguration") or {}
+    event_bridge = notification.get("EventBridgeConfiguration", {})
+    if _truthy(event_bridge.get("EventBridgeEnabled", bool(event_bridge))):
+        bucket.set_notification_configuration({"EventBridgeConfiguration": {}})
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    api: dict[str, Any] = {"ID": rule.get("Id", ""), "Status": rule.get("Status", "Enabled")}
+    prefix = rule.get("Prefix")
+    api["Filter"] = {"Prefix": prefix or ""}
+    if "ExpirationInDays" in rule:
+        api["Expiration"] = {"Days": str(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        days = rule["NoncurrentVersionExpiration"].get("NoncurrentDays")
+        api["NoncurrentVersionExpiration"] = {"NoncurrentDays": str(days)}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = rule["AbortIncompleteMultipartUpload"].get("DaysAfterInitiation")
+        api["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": str(days)}
+    return api
+
+
+def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    api: dict[str, Any] = {
+        "AllowedMethod": rule.get("AllowedMethods", []),
+        "AllowedOrigin": rule.get("AllowedOrigins", []),
+    }
+    if rule.get("AllowedHeaders"):
+        api["AllowedHeader"] = rule["AllowedHeaders"]
+    if rule.get("ExposedHeaders"):
+        api["ExposeHeader"] = rule["ExposedHeaders"]
+    if rule.get("MaxAge") is not None:
+        api["MaxAgeSeconds"] = str(rule["MaxAge"])
+    return api

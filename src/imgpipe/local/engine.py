@@ -1,0 +1,137 @@
+"""The embedded local AWS engine: moto's server in this process, plus imgpipe's adapters.
+
+One engine per process (moto's backends are process-global). It binds to loopback only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from imgpipe.local.deploy import Deployer, DeployResult
+
+REGION = "us-east-1"
+# moto accepts any credentials; fixed fake ones keep real keys from ever leaving the machine.
+FAKE_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+
+_lock = threading.Lock()
+_current: Engine | None = None
+
+
+def current() -> Engine:
+    """The running engine (adapters use it to reach the Lambda runtime)."""
+    if _current is None:
+        raise RuntimeError("the imgpipe local engine is not running")
+    return _current
+
+
+class Engine:
+    """Start with ``with Engine() as engine:``; ``engine.endpoint_url`` serves every service."""
+
+    def __init__(
+        self, port: int = 0, *, state_dir: Path | None = None, region: str = REGION
+    ) -> None:
+        self.requested_port = port
+        self.region = region
+        self._own_state_dir = state_dir is None
+        self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="imgpipe-engine-"))
+        self.port = 0
+        self._server: Any = None
+        self.runtime: Any = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        global _current
+        with _lock:
+            if _current is not None:
+                raise RuntimeError("an imgpipe engine is already running in this process")
+            _current = self
+        from moto.core.config import default_user_config
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        from imgpipe.local import adapters
+        from imgpipe.local.runtime import LambdaRuntime
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # Step Functions executes for real (moto's port of LocalStack's interpreter).
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        # Keep moto's full Lambda backend (the "simple" one only echoes); its Docker path is
+        # never reached because the lambda_runtime adapter replaces Invoke.
+        default_user_config["lambda"]["use_docker"] = True
+        default_user_config["iam"]["load_aws_managed_policies"] = True
+        adapters.install_all()
+        self.port = self.requested_port or _free_port()
+        # The interpreter calls Lambda/DynamoDB/SQS through boto3 on localhost:$MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }.items():
+            os.environ.setdefault(key, value)
+        self.runtime = LambdaRuntime(self.state_dir / "logs", log_sink=adapters.forward_logs)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+
+    def stop(self) -> None:
+        global _current
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self.runtime is not None:
+            self.runtime.shutdown()
+            self.runtime = None
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()  # drop all state: the next engine in this process starts empty
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        with _lock:
+            _current = None
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def session(self) -> boto3.Session:
+        return boto3.Session(region_name=self.region, **FAKE_CREDENTIALS)
+
+    def client(self, service: str) -> Any:
+        return self.session().client(service, endpoint_url=self.endpoint_url)
+
+    def deploy(
+        self,
+        template: Path,
+        stack_name: str,
+        parameter_overrides: dict[str, str] | None = None,
+    ) -> DeployResult:
+        deployer = Deployer(endpoint_url=self.endpoint_url, session=self.session(), log=_quiet)
+        return deployer.deploy(template, stack_name, parameter_overrides)
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
