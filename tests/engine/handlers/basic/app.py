@@ -15,6 +15,14 @@ class PixelBombError(Exception):
     pass
 
 
+def _importable(name):
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
 def echo(event, context):
     return {"event": event, "pid": os.getpid()}
 
@@ -30,6 +38,7 @@ def inspect(event, context):
         "env": dict(os.environ),
         "cwd": os.getcwd(),
         "sys_path": sys.path,
+        "importable": {name: _importable(name) for name in ("imgpipe", "imgpipe_core", "PIL")},
         "context": {
             "aws_request_id": context.aws_request_id,
             "function_name": context.function_name,
@@ -44,34 +53,28 @@ def inspect(event, context):
     }
 
 
-def try_import(event, context):
-    try:
-        __import__(event["module"])
-    except ImportError:
-        return False
-    return True
-
-
 def sleep(event, context):
     time.sleep(event["seconds"])
     return {"slept": event["seconds"], "pid": os.getpid()}
 
 
 def fail(event, context):
-    raise PixelBombError("image exceeds 40 megapixels")
+    if event.get("raise"):
+        raise PixelBombError("image exceeds 40 megapixels")
+    return {"pid": os.getpid()}
 
 
 def allocate(event, context):
     blob = b"x" * (event["mb"] << 20)
-    return len(blob)
+    return {"allocated": len(blob), "pid": os.getpid()}
 
 
-def exit_hard(event, context):
-    os._exit(3)
-
-
-def segfault(event, context):
-    ctypes.string_at(0)
+def crash(event, context):
+    if event.get("crash") == "exit":
+        os._exit(3)
+    if event.get("crash") == "segfault":
+        ctypes.string_at(0)
+    return {"pid": os.getpid()}
 
 
 def unserialisable(event, context):
