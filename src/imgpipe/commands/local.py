@@ -88,11 +88,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _start_extras(engine: Any, stack: str, outputs: dict[str, str]) -> dict[str, str]:
     """Services layered on the engine (the local HTTP API), when the project provides them."""
-    try:
-        from imgpipe.local import api_server
-    except ModuleNotFoundError:
+    import importlib.util
+
+    if importlib.util.find_spec("imgpipe.local.api_server") is None:
         return {}
-    return api_server.start(engine, stack, outputs)
+    from imgpipe.local import api_server  # type: ignore[attr-defined]
+
+    return dict(api_server.start(engine, stack, outputs))
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:

@@ -81,6 +81,10 @@ class Engine:
         default_user_config["lambda"]["use_docker"] = True
         default_user_config["iam"]["load_aws_managed_policies"] = True
         adapters.install_all()
+        from imgpipe.local.adapters import s3_post_policy
+
+        # The engine hands out these fake keys, so it can check POST policy signatures for real.
+        s3_post_policy.KNOWN_SECRETS["testing"] = FAKE_CREDENTIALS["aws_secret_access_key"]
         self.port = self.requested_port or _free_port()
         # The interpreter calls Lambda/DynamoDB/SQS through boto3 on localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
