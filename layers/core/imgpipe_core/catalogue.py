@@ -1,0 +1,148 @@
+"""The variant catalogue: which renditions every upload gets, as validated data.
+
+The catalogue is a JSON document (``variants.json`` ships as the default) so adding a size is a
+data change, not a code change; the schema below is what keeps a typo from reaching production.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from imgpipe_core.errors import VariantNotFound
+
+DEFAULT_CATALOGUE_PATH = Path(__file__).with_name("variants.json")
+
+# Names end up in object keys and URLs, so keep them boring.
+VARIANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,30}$"
+# The largest side any of our encoders accepts (WebP's hard limit is the smallest).
+MAX_BOX_SIDE = 16383
+
+
+class Fit(StrEnum):
+    """How an image is fitted into a variant's box."""
+
+    INSIDE = "inside"  # scale to fit within the box, keep aspect ratio
+    COVER = "cover"  # fill the box exactly, centre-crop the overflow
+    CONTAIN = "contain"  # fit inside, then pad to exactly the box with ``background``
+    PAD = "pad"  # alias of contain
+
+
+class OutputFormat(StrEnum):
+    """Output encodings. ``auto``: WebP if the result has alpha or moves, else JPEG."""
+
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+    AVIF = "avif"
+    AUTO = "auto"
+
+    @property
+    def content_type(self) -> str:
+        return _CONTENT_TYPES[self]
+
+    @property
+    def extension(self) -> str:
+        return "jpg" if self is OutputFormat.JPEG else self.value
+
+
+_CONTENT_TYPES = {
+    OutputFormat.JPEG: "image/jpeg",
+    OutputFormat.PNG: "image/png",
+    OutputFormat.WEBP: "image/webp",
+    OutputFormat.AVIF: "image/avif",
+    OutputFormat.AUTO: "application/octet-stream",
+}
+
+# Encoder effort ranges, native to each encoder: WebP ``method``, AVIF effort (speed = 10 -
+# effort), PNG zlib level. JPEG has no speed knob worth exposing.
+EFFORT_RANGE: dict[OutputFormat, tuple[int, int]] = {
+    OutputFormat.WEBP: (0, 6),
+    OutputFormat.AUTO: (0, 6),
+    OutputFormat.AVIF: (0, 10),
+    OutputFormat.PNG: (0, 9),
+}
+
+Side = Annotated[int, Field(ge=1, le=MAX_BOX_SIDE)]
+
+
+class Variant(BaseModel):
+    """One rendition of an upload. ``width``/``height`` is a box; ``None`` leaves a side free."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Field(pattern=VARIANT_NAME_PATTERN)]
+    width: Side | None = None
+    height: Side | None = None
+    fit: Fit = Fit.INSIDE
+    format: OutputFormat = OutputFormat.JPEG
+    quality: Annotated[int, Field(ge=1, le=100)] = 82
+    effort: Annotated[int, Field(ge=0, le=10)] | None = None
+    upscale: bool = False
+    animated: bool = False
+    background: Annotated[str, Field(pattern=r"^#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")] = "#ffffff"
+    keep_icc: bool = False
+    keep_copyright: bool = False
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if self.fit is not Fit.INSIDE and (self.width is None or self.height is None):
+            raise ValueError(f"fit={self.fit.value} needs both width and height")
+        if self.animated and self.format not in (OutputFormat.WEBP, OutputFormat.AUTO):
+            raise ValueError("animated output is only available as webp (or auto)")
+        if self.effort is not None:
+            if self.format not in EFFORT_RANGE:
+                raise ValueError(f"format={self.format.value} has no effort setting")
+            low, high = EFFORT_RANGE[self.format]
+            if not low <= self.effort <= high:
+                raise ValueError(f"effort for {self.format.value} must be in {low}..{high}")
+        return self
+
+    @property
+    def background_rgba(self) -> tuple[int, int, int, int]:
+        digits = self.background.lstrip("#")
+        alpha = int(digits[6:8], 16) if len(digits) == 8 else 255
+        return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16), alpha)
+
+
+class Catalogue(BaseModel):
+    """The set of variants rendered for every accepted upload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    variants: Annotated[list[Variant], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _check_unique_names(self) -> Self:
+        names = [variant.name for variant in self.variants]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate variant names: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [variant.name for variant in self.variants]
+
+    def get(self, name: str) -> Variant:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise VariantNotFound(f"no variant named {name!r} (known: {', '.join(self.names)})")
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Load and validate a catalogue; ``None`` gives the packaged default (cached)."""
+    if path is None:
+        return _default_catalogue()
+    return Catalogue.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+@lru_cache(maxsize=1)
+def _default_catalogue() -> Catalogue:
+    return Catalogue.model_validate(json.loads(DEFAULT_CATALOGUE_PATH.read_text(encoding="utf-8")))

@@ -1,0 +1,199 @@
+"""Validation of untrusted uploads: cheap header checks first, one full decode last."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+from PIL import Image, ImageFile
+from pydantic import BaseModel, ConfigDict
+
+from imgpipe_core.errors import ImageRejected, RejectionCode
+from imgpipe_core.imaging import _pillow
+from imgpipe_core.imaging.limits import Limits
+from imgpipe_core.imaging.media import SNIFF_BYTES, MediaType, header_size, sniff
+
+EXIF_ORIENTATION = 0x0112
+ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+# Above the limits *and* this many pixels per byte of file: a payload built to expand, not a
+# large photo (deflate tops out near 1032:1 on bytes). Only picks the label; both are refused.
+BOMB_PIXELS_PER_BYTE = 1024
+# Shrinking JPEG decode 8x still runs the whole entropy decoder, so truncation is still seen.
+_VALIDATION_DRAFT_SCALE = 8
+
+
+class ImageInfo(BaseModel):
+    """What validation learned about an accepted image. Sizes are as displayed (EXIF-rotated)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    media_type: MediaType
+    width: int
+    height: int
+    frames: int
+    animated: bool
+    mode: str
+    has_alpha: bool
+    has_icc: bool
+    orientation: int
+    bytes: int
+
+
+def inspect_image(path: Path, limits: Limits, *, size: int | None = None) -> ImageInfo:
+    """Validate an upload and describe it, or raise :class:`ImageRejected`.
+
+    ``size`` is the object size when the caller already knows it (e.g. from S3 HeadObject).
+    Only ``MemoryError`` escapes besides ``ImageRejected``: whatever a hostile file makes a
+    decoder raise is reported as ``CORRUPT_IMAGE``.
+    """
+    with _pillow.guarded(limits):
+        image, info = open_checked(Path(path), limits, size=size)
+        with image:
+            _decode_all(image, info)
+        return info
+
+
+def open_checked(
+    path: Path, limits: Limits, *, size: int | None = None
+) -> tuple[ImageFile.ImageFile, ImageInfo]:
+    """Header checks in order of cost; returns the opened (not yet decoded) image.
+
+    Must run inside ``_pillow.guarded(limits)``; the caller closes the image.
+    """
+    if size is None:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError as exc:
+            raise ImageRejected(RejectionCode.SOURCE_NOT_FOUND, f"{path.name} not found") from exc
+    if size == 0:
+        raise ImageRejected(RejectionCode.EMPTY_FILE, "the file is empty")
+    if size > limits.max_bytes:
+        raise ImageRejected(
+            RejectionCode.FILE_TOO_LARGE, f"{size} bytes is over the {limits.max_bytes} limit"
+        )
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    media_type = sniff(head)
+    if media_type is None:
+        raise ImageRejected(
+            RejectionCode.UNSUPPORTED_MEDIA_TYPE, "not a JPEG, PNG, WebP or GIF image"
+        )
+    declared = header_size(head, media_type)
+    if declared is not None:
+        _check_dimensions(*declared, size, limits)
+
+    try:
+        with _pillow.header_only():
+            image = _pillow.open_as(path, media_type)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _as_rejection(exc, f"unreadable {media_type.value} header") from exc
+    try:
+        info = _describe(image, media_type, size, limits)
+    except BaseException:
+        image.close()
+        raise
+    return image, info
+
+
+def _describe(
+    image: ImageFile.ImageFile, media_type: MediaType, size: int, limits: Limits
+) -> ImageInfo:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageRejected(RejectionCode.CORRUPT_IMAGE, f"invalid size {width}x{height}")
+    _check_dimensions(width, height, size, limits)
+    try:
+        # GIF counts frames by walking the file; now under Pillow's bomb check for each frame.
+        frames = int(getattr(image, "n_frames", 1))
+        image.seek(0)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _as_rejection(exc, "unreadable animation frames") from exc
+    if frames > limits.max_frames:
+        raise ImageRejected(
+            RejectionCode.TOO_MANY_FRAMES, f"{frames} frames is over the {limits.max_frames} limit"
+        )
+    if frames * width * height > limits.max_total_pixels:
+        raise ImageRejected(
+            RejectionCode.TOO_MANY_FRAMES,
+            f"{frames} frames of {width}x{height} is over the {limits.max_total_pixels} "
+            "total-pixel limit",
+        )
+    orientation = read_orientation(image)
+    if orientation >= 5:
+        width, height = height, width
+    return ImageInfo(
+        media_type=media_type,
+        width=width,
+        height=height,
+        frames=frames,
+        animated=frames > 1,
+        mode=image.mode,
+        has_alpha=image.mode in ALPHA_MODES or "transparency" in image.info,
+        has_icc=bool(image.info.get("icc_profile")),
+        orientation=orientation,
+        bytes=size,
+    )
+
+
+def read_orientation(image: Image.Image) -> int:
+    """EXIF orientation 1-8; a missing or broken EXIF block counts as upright."""
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except MemoryError:
+        raise
+    except Exception:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _check_dimensions(width: int, height: int, size: int, limits: Limits) -> None:
+    pixels = width * height
+    if max(width, height) <= limits.max_side and pixels <= limits.max_pixels:
+        return
+    if pixels > BOMB_PIXELS_PER_BYTE * size:
+        raise ImageRejected(
+            RejectionCode.DECOMPRESSION_BOMB,
+            f"{size} bytes declare {width}x{height} pixels",
+        )
+    raise ImageRejected(
+        RejectionCode.IMAGE_TOO_LARGE,
+        f"{width}x{height} is over the limits ({limits.max_side} px a side, "
+        f"{limits.max_pixels} pixels)",
+    )
+
+
+def _decode_all(image: ImageFile.ImageFile, info: ImageInfo) -> None:
+    try:
+        if info.media_type is MediaType.JPEG:
+            width, height = image.size
+            image.draft(
+                image.mode,
+                (
+                    max(1, width // _VALIDATION_DRAFT_SCALE),
+                    max(1, height // _VALIDATION_DRAFT_SCALE),
+                ),
+            )
+        for index in range(info.frames):
+            image.seek(index)
+            image.load()
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _as_rejection(exc, "the image data is truncated or corrupt") from exc
+
+
+def _as_rejection(exc: Exception, message: str) -> ImageRejected:
+    if isinstance(exc, ImageRejected):
+        return exc
+    if isinstance(exc, _pillow.BOMB_ERRORS):
+        return ImageRejected(RejectionCode.DECOMPRESSION_BOMB, str(exc))
+    if isinstance(exc, ValueError) and "MAX_TEXT_" in str(exc):
+        # Pillow's PNG text-chunk limits: a zTXt/iTXt chunk built to inflate without end.
+        return ImageRejected(RejectionCode.DECOMPRESSION_BOMB, str(exc))
+    if isinstance(exc, zlib.error):
+        return ImageRejected(RejectionCode.CORRUPT_IMAGE, f"{message}: bad compressed data")
+    return ImageRejected(RejectionCode.CORRUPT_IMAGE, f"{message} ({type(exc).__name__}: {exc})")

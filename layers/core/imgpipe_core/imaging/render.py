@@ -1,0 +1,186 @@
+"""Render one variant of a validated image: decode once, shrink early, re-encode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageFile, features
+from pydantic import BaseModel, ConfigDict, Field
+
+from imgpipe_core.catalogue import OutputFormat, Variant
+from imgpipe_core.errors import ImageRejected, RenderError
+from imgpipe_core.imaging import _pillow
+from imgpipe_core.imaging.colour import drop_opaque_alpha, flatten, resamplable, to_srgb
+from imgpipe_core.imaging.encode import encode, max_side, resolve_format
+from imgpipe_core.imaging.geometry import Plan, plan_resize
+from imgpipe_core.imaging.limits import Limits
+from imgpipe_core.imaging.media import MediaType
+from imgpipe_core.imaging.metadata import copyright_exif, found_metadata, read_exif
+from imgpipe_core.imaging.probe import ImageInfo, open_checked
+
+# Box-reduce by an integer factor while more than this much shrink remains, then LANCZOS for
+# the rest: what libvips' thumbnail does (its "gap"), at a fraction of a full LANCZOS's cost.
+REDUCING_GAP = 2.0
+# JPEG shrink-on-load (libjpeg DCT scaling) leaves at least this much for the real resampler.
+DRAFT_HEADROOM = 2
+# EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_DEFAULT_FRAME_MS = 100
+
+
+class Rendition(BaseModel):
+    """One encoded variant, ready to upload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    variant: str
+    data: bytes = Field(repr=False)
+    width: int
+    height: int
+    format: OutputFormat
+    content_type: str
+    extension: str
+    frames: int = 1
+    stripped: list[str] = Field(default_factory=list)  # metadata kinds removed from the source
+
+
+def render_variant(
+    source: Path, variant: Variant, *, info: ImageInfo | None = None, limits: Limits | None = None
+) -> Rendition:
+    """Render ``variant`` from ``source`` (a local file), decoding it once.
+
+    The header checks of validation are repeated (they cost no decode) because the object may
+    have changed since; they raise :class:`ImageRejected`. Anything failing after them raises
+    :class:`RenderError`.
+    """
+    limits = limits or Limits()
+    with _pillow.guarded(limits):
+        image, checked = open_checked(Path(source), limits, size=info.bytes if info else None)
+        with image:
+            if info is not None and info.media_type is not checked.media_type:
+                raise RenderError(f"source changed since validation: now {checked.media_type}")
+            try:
+                return _render(image, checked, variant)
+            except (ImageRejected, RenderError, MemoryError):
+                raise
+            except Exception as exc:
+                raise RenderError(
+                    f"cannot render {variant.name}: {type(exc).__name__}: {exc}"
+                ) from exc
+
+
+def _render(image: ImageFile.ImageFile, info: ImageInfo, variant: Variant) -> Rendition:
+    if variant.format is OutputFormat.AVIF and not features.check("avif"):
+        raise RenderError("this Pillow build cannot encode AVIF")
+    animated = variant.animated and info.animated
+    plan = plan_resize(
+        *image.size,
+        variant,
+        transposed=info.orientation >= 5,
+        max_side=max_side(variant.format),
+    )
+    exif = read_exif(image)
+    icc = image.info.get("icc_profile") or None
+    if info.media_type is MediaType.JPEG and plan.resamples:
+        _shrink_on_load(image, plan)
+
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    for index in range(info.frames if animated else 1):
+        image.seek(index)
+        image.load()
+        durations.append(int(image.info.get("duration") or _DEFAULT_FRAME_MS))
+        frames.append(_process(image, plan, info.orientation, variant, icc))
+    loop = int(image.info.get("loop", 0) or 0)
+    stripped = found_metadata(image, exif)
+    # The full-size decode is no longer needed; free it before encoding.
+    image.close()
+
+    has_alpha = any(frame.mode in ("LA", "RGBA") for frame in frames)
+    fmt = resolve_format(variant.format, has_alpha=has_alpha, animated=len(frames) > 1)
+    if fmt is OutputFormat.JPEG:
+        frames = [flatten(frame, variant.background_rgba) for frame in frames]
+    if variant.keep_icc and icc and _icc_kept(info.mode):
+        stripped.remove("icc")
+        kept_icc: bytes | None = icc
+    else:
+        kept_icc = None
+    data = encode(
+        frames,
+        fmt,
+        variant,
+        durations=durations,
+        loop=loop,
+        exif=copyright_exif(exif) if variant.keep_copyright else None,
+        icc_profile=kept_icc,
+    )
+    width, height = frames[0].size
+    return Rendition(
+        variant=variant.name,
+        data=data,
+        width=width,
+        height=height,
+        format=fmt,
+        content_type=fmt.content_type,
+        extension=fmt.extension,
+        frames=len(frames),
+        stripped=stripped,
+    )
+
+
+def _shrink_on_load(image: ImageFile.ImageFile, plan: Plan) -> None:
+    """Ask libjpeg for a 1/2, 1/4 or 1/8 decode that is still >= DRAFT_HEADROOM x the target."""
+    left, top, right, bottom = plan.region
+    width, height = plan.source
+    wanted = (
+        max(1, int(width * DRAFT_HEADROOM * plan.size[0] / (right - left))),
+        max(1, int(height * DRAFT_HEADROOM * plan.size[1] / (bottom - top))),
+    )
+    # Keep the decoder's colour space (YCbCr -> RGB, CMYK stays CMYK for the ICC step).
+    image.draft(image.mode, wanted)
+
+
+def _process(
+    frame: Image.Image, plan: Plan, orientation: int, variant: Variant, icc: bytes | None
+) -> Image.Image:
+    """Resize, rotate upright, convert to sRGB, pad: all on as few pixels as possible."""
+    image = resamplable(frame)
+    if plan.resamples:
+        image = image.resize(
+            plan.size,
+            Image.Resampling.LANCZOS,
+            box=plan.scaled_region(*image.size),
+            reducing_gap=REDUCING_GAP,
+        )
+    elif image is frame:
+        image = image.copy()  # detach from the decoder's buffer, which is closed next
+    if orientation in _UPRIGHT:
+        image = image.transpose(_UPRIGHT[orientation])
+    if not (variant.keep_icc and _icc_kept(image.mode)):
+        image = to_srgb(image, icc)
+    image = drop_opaque_alpha(image)
+    if plan.canvas is not None:
+        image = _pad(image, plan.canvas, variant.background_rgba)
+    return image
+
+
+def _icc_kept(mode: str) -> bool:
+    """A kept profile must describe the output pixels: never true for CMYK (always converted)."""
+    return mode in ("RGB", "RGBA", "L", "LA", "P", "PA", "1")
+
+
+def _pad(image: Image.Image, canvas: tuple[int, int], background: tuple[int, int, int, int]):
+    mode = "RGBA" if image.mode in ("LA", "RGBA") or background[3] < 255 else "RGB"
+    padded = Image.new(mode, canvas, background if mode == "RGBA" else background[:3])
+    offset = ((canvas[0] - image.width) // 2, (canvas[1] - image.height) // 2)
+    source = image.convert(mode)
+    padded.paste(source, offset, source if mode == "RGBA" else None)
+    return padded
