@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -130,6 +131,7 @@ def test_handler_sees_lambda_environment_and_context(runtime: LambdaRuntime) -> 
     assert ctx["log_group_name"] == "/aws/lambda/fn-inspect"
     assert ctx["log_stream_name"] == env["AWS_LAMBDA_LOG_STREAM_NAME"]
     assert "[$LATEST]" in ctx["log_stream_name"]
+    assert result.log_stream == ctx["log_stream_name"]
     assert 2000 < ctx["remaining_ms"] <= 3000
     assert ctx["client_context"] == {"caller": "tests"}
 
@@ -332,10 +334,16 @@ def test_output_is_kept_with_lambda_framing(
     assert lines[0] == "INIT_START Runtime Version: python3.12"
     assert lines[1] == f"START RequestId: {result.request_id} Version: $LATEST"
     assert lines[2:5] == ["hello from print", "to stderr", "raw fd write"]
-    assert lines[5] == f"END RequestId: {result.request_id}"
-    assert lines[6].startswith(f"REPORT RequestId: {result.request_id}\tDuration: ")
+    # Lambda's root logger handler: level, UTC timestamp, request id, message
+    assert re.fullmatch(
+        rf"\[WARNING\]\t\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\t{result.request_id}"
+        r"\tvia the root handler",
+        lines[5],
+    )
+    assert lines[6] == f"END RequestId: {result.request_id}"
+    assert lines[7].startswith(f"REPORT RequestId: {result.request_id}\tDuration: ")
     for field in ("Billed Duration: ", "Memory Size: 256 MB", "Max Memory Used: ", "Init Duration"):
-        assert field in lines[6]
+        assert field in lines[7]
     assert result.log_tail == log
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     assert (runtime.log_dir / spec.name / day / f"{result.request_id}.log").read_text() == log

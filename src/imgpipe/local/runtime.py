@@ -69,6 +69,7 @@ class InvokeResult:
     max_memory_mb: int
     init_duration_ms: float | None = None  # set on a cold start
     error_type: str | None = None  # errorType of the error payload, if any
+    log_stream: str = ""  # the worker's AWS_LAMBDA_LOG_STREAM_NAME, as CloudWatch would name it
 
 
 LogSink = Callable[[FunctionSpec, str, list[tuple[int, str]]], None]
@@ -452,7 +453,12 @@ class LambdaRuntime:
                 self._cond.notify_all()
             raise
         with self._cond:
-            self._busy.add(worker)
+            closed = self._closed
+            if not closed:
+                self._busy.add(worker)
+        if closed:  # shutdown() ran while this worker was starting
+            worker.close()
+            raise RuntimeError("LambdaRuntime is shut down")
         return worker
 
     def _release(self, name: str, worker: _Worker, keep: bool) -> None:
@@ -550,6 +556,7 @@ class LambdaRuntime:
             max_memory_mb=max_mb,
             init_duration_ms=init_ms,
             error_type=outcome.error_type,
+            log_stream=worker.log_stream,
         )
         return result, lines, outcome.keep_worker
 

@@ -1,6 +1,7 @@
 """Handlers for tests/engine/test_runtime.py: each returns what the test needs to see."""
 
 import ctypes
+import logging
 import os
 import sys
 import time
@@ -89,6 +90,7 @@ def chatty(event, context):
     print("hello from print")
     print("to stderr", file=sys.stderr)
     os.write(1, b"raw fd write\n")
+    logging.getLogger("app").warning("via the root handler")
     return "ok"
 
 
