@@ -225,6 +225,16 @@ def test_timeout_kills_the_worker(runtime: LambdaRuntime) -> None:
     assert body(fresh)["pid"] != pid and fresh.init_duration_ms is not None
 
 
+def test_timeout_also_kills_what_the_handler_started(runtime: LambdaRuntime) -> None:
+    spec = make_spec("app.spawn_and_hang", timeout_s=1)
+
+    result = call(runtime, spec)
+
+    assert body(result)["errorType"] == "Sandbox.Timedout"
+    (child,) = re.findall(r"child pid (\d+)", result.log_tail)
+    assert gone(int(child))
+
+
 def test_memory_over_limit_is_out_of_memory(runtime: LambdaRuntime) -> None:
     spec = make_spec("app.allocate", memory_mb=128)
 
@@ -383,6 +393,23 @@ def test_shutdown_leaves_no_processes(tmp_path: Path) -> None:
     assert rt.worker_pids() == []
     with pytest.raises(RuntimeError):
         call(rt, spec)
+
+
+def test_shutdown_ends_a_running_invocation(tmp_path: Path) -> None:
+    rt = LambdaRuntime(tmp_path)
+    spec = make_spec("app.sleep", name="fn-shutdown-busy")
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(call, rt, spec, {"seconds": 30})
+        deadline = time.monotonic() + 5
+        while not rt.worker_pids() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (pid,) = rt.worker_pids()
+
+        rt.shutdown()
+
+        result = running.result(timeout=5)
+    assert body(result)["errorType"] == "Runtime.ExitError"
+    assert gone(pid)
 
 
 def test_workers_exit_when_the_engine_dies(tmp_path: Path) -> None:

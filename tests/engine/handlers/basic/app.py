@@ -3,6 +3,7 @@
 import ctypes
 import logging
 import os
+import subprocess
 import sys
 import time
 
@@ -98,3 +99,9 @@ def chatty(event, context):
 def logged(event, context):
     logger.info("resizing", extra={"variant": "thumb"})
     return "ok"
+
+
+def spawn_and_hang(event, context):
+    child = subprocess.Popen(["sleep", "60"])
+    print(f"child pid {child.pid}")
+    time.sleep(60)
