@@ -168,6 +168,16 @@ def test_redeploy_gets_a_fresh_worker(runtime: LambdaRuntime) -> None:
     assert gone(before[0]["pid"])
 
 
+def test_versions_have_their_own_workers(runtime: LambdaRuntime) -> None:
+    latest = make_spec("app.counter", name="fn-versions")
+    v1 = make_spec("app.counter", name="fn-versions", version="1", code_sha="v1")
+
+    counts = [body(call(runtime, s))["count"] for s in (latest, v1, latest, v1)]
+
+    assert counts == [1, 1, 2, 2]
+    assert len(runtime.worker_pids("fn-versions")) == 2
+
+
 def test_overlapping_invocations_get_their_own_workers(runtime: LambdaRuntime) -> None:
     spec = make_spec("app.sleep")
 

@@ -352,7 +352,8 @@ class LambdaRuntime:
         self.log_dir = Path(log_dir)
         self.log_sink = log_sink
         self.max_workers_per_function = max_workers_per_function
-        self._pools: dict[str, _Pool] = {}
+        # By (name, version): published versions are separate environments, as on Lambda.
+        self._pools: dict[tuple[str, str], _Pool] = {}
         self._busy: set[_Worker] = set()
         self._cond = threading.Condition()
         self._closed = False
@@ -377,7 +378,7 @@ class LambdaRuntime:
         try:
             result, lines, keep = self._run(worker, spec, request_id, payload, client_context)
         finally:
-            self._release(spec.name, worker, keep)
+            self._release(spec, worker, keep)
         text = "".join(line + "\n" for _, line in lines)
         result.log_tail = text.encode()[-LOG_TAIL_BYTES:].decode("utf-8", "ignore")
         self._keep_log(spec, request_id, lines[0][0], text)
@@ -400,8 +401,7 @@ class LambdaRuntime:
         with self._cond:
             workers = [w for p in self._pools.values() for w in p.idle] + list(self._busy)
             if function_name is not None:
-                pool = self._pools.get(function_name)
-                keys = {pool.key} if pool else set()
+                keys = {p.key for (name, _), p in self._pools.items() if name == function_name}
                 workers = [w for w in workers if w.key in keys]
         return sorted(w.pid for w in workers if w.alive())
 
@@ -425,12 +425,12 @@ class LambdaRuntime:
                 while True:
                     if self._closed:
                         raise RuntimeError("LambdaRuntime is shut down")
-                    pool = self._pools.get(spec.name)
+                    pool = self._pools.get((spec.name, spec.version))
                     if pool is None or pool.key != key:
                         # Redeployed (code, env, memory): retire the old environments.
                         if pool is not None:
                             stale.extend(pool.idle)
-                        pool = self._pools[spec.name] = _Pool(key)
+                        pool = self._pools[(spec.name, spec.version)] = _Pool(key)
                     while pool.idle:
                         worker = pool.idle.pop()  # most recently used: keeps one worker hot
                         if worker.alive():
@@ -461,10 +461,10 @@ class LambdaRuntime:
             raise RuntimeError("LambdaRuntime is shut down")
         return worker
 
-    def _release(self, name: str, worker: _Worker, keep: bool) -> None:
+    def _release(self, spec: FunctionSpec, worker: _Worker, keep: bool) -> None:
         with self._cond:
             self._busy.discard(worker)
-            pool = self._pools.get(name)
+            pool = self._pools.get((spec.name, spec.version))
             current = pool is not None and pool.key == worker.key
             keep = keep and current and not self._closed and worker.alive()
             if pool is not None and keep:
