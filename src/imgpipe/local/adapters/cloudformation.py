@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
+from moto.core.common_models import CloudFormationModel
 from moto.s3.models import FakeBucket, s3_backends
 from moto.stepfunctions.models import StateMachine
 from moto.utilities.utils import get_partition
@@ -48,6 +50,8 @@ def install() -> None:
 
     FakeBucket.create_from_cloudformation_json = classmethod(bucket_create)  # type: ignore[assignment,method-assign]
     FakeBucket.update_from_cloudformation_json = classmethod(bucket_update)  # type: ignore[assignment,method-assign]
+    _register_models()
+    _layer_version_ref()
     _installed = True
 
 
@@ -187,3 +191,167 @@ def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
     if rule.get("MaxAge") is not None:
         api["MaxAgeSeconds"] = str(rule["MaxAge"])
     return api
+
+
+# -- resource types moto's CloudFormation does not know -----------------------------------------
+
+
+class _Resource:
+    """A created-but-inert resource: a physical id and the attributes templates ask for.
+
+    Concrete types list CloudFormationModel directly: moto only scans its direct subclasses.
+    """
+
+    TYPE = ""
+    ATTRIBUTES: dict[str, str] = {}
+
+    def __init__(self, name: str, attributes: dict[str, str]) -> None:
+        self.name = name
+        self.attributes = attributes
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def cloudformation_type(cls) -> str:  # type: ignore[override]
+        return cls.TYPE
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.ATTRIBUTES
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.attributes[attribute_name]
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+        **kwargs: Any,
+    ) -> _Resource:  # fmt: skip
+        ident = uuid.uuid4().hex[:14].upper()
+        values = {k: v.format(id=ident, region=region_name) for k, v in cls.ATTRIBUTES.items()}
+        return cls(ident, values)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
+        account_id: str, region_name: str,
+    ) -> Any:  # fmt: skip
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        return None
+
+
+class _OriginAccessControl(_Resource, CloudFormationModel):
+    TYPE = "AWS::CloudFront::OriginAccessControl"
+    ATTRIBUTES = {"Id": "{id}"}
+
+
+class _CachePolicy(_Resource, CloudFormationModel):
+    TYPE = "AWS::CloudFront::CachePolicy"
+    ATTRIBUTES = {"Id": "{id}"}
+
+
+class _ResponseHeadersPolicy(_Resource, CloudFormationModel):
+    TYPE = "AWS::CloudFront::ResponseHeadersPolicy"
+    ATTRIBUTES = {"Id": "{id}"}
+
+
+class _Distribution(_Resource, CloudFormationModel):
+    """Registered in moto's CloudFront backend, so invalidations and listings work."""
+
+    TYPE = "AWS::CloudFront::Distribution"
+    ATTRIBUTES = {"Id": "{id}", "DomainName": "{id}.cloudfront.net"}
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+        **kwargs: Any,
+    ) -> _Resource:  # fmt: skip
+        from moto.cloudfront.models import cloudfront_backends
+
+        config = cloudformation_json["Properties"]["DistributionConfig"]
+        api_config: dict[str, Any] = {
+            "CallerReference": uuid.uuid4().hex,
+            "Comment": config.get("Comment", ""),
+            "Enabled": config.get("Enabled", True),
+            "Origins": {
+                "Quantity": len(config["Origins"]),
+                "Items": [
+                    {
+                        "Id": origin["Id"],
+                        "DomainName": origin["DomainName"],
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                    for origin in config["Origins"]
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": config["DefaultCacheBehavior"]["TargetOriginId"],
+                "ViewerProtocolPolicy": config["DefaultCacheBehavior"].get(
+                    "ViewerProtocolPolicy", "redirect-to-https"
+                ),
+            },
+        }
+        backend = cloudfront_backends[account_id][get_partition(region_name)]
+        distribution, _, _ = backend.create_distribution(api_config, [])
+        ident = distribution.distribution_id
+        return cls(ident, {"Id": ident, "DomainName": distribution.domain_name})
+
+
+def _register_models() -> None:
+    from moto.cloudformation import parsing
+
+    for cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cache.cache_clear()
+
+
+class _BucketPolicy(_Resource, CloudFormationModel):
+    """Applied to the bucket, so `get-bucket-policy` shows what the template granted."""
+
+    TYPE = "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+        **kwargs: Any,
+    ) -> _Resource:  # fmt: skip
+        properties = cloudformation_json["Properties"]
+        backend = s3_backends[account_id][get_partition(region_name)]
+        document = json.dumps(properties["PolicyDocument"]).encode()
+        backend.put_bucket_policy(properties["Bucket"], document)
+        return cls(f"{properties['Bucket']}-policy", {})
+
+
+class _QueuePolicy(_Resource, CloudFormationModel):
+    TYPE = "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+        **kwargs: Any,
+    ) -> _Resource:  # fmt: skip
+        from moto.sqs.models import sqs_backends
+
+        properties = cloudformation_json["Properties"]
+        document = json.dumps(properties["PolicyDocument"])
+        backend = sqs_backends[account_id][region_name]
+        for url in properties.get("Queues", []):
+            backend.set_queue_attributes(url.rstrip("/").rsplit("/", 1)[-1], {"Policy": document})
+        return cls(uuid.uuid4().hex, {})
+
+
+def _layer_version_ref() -> None:
+    # CloudFormation's Ref of a layer version is its ARN; moto returns the object's repr.
+    from moto.awslambda.models import LayerVersion
+
+    LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[assignment,method-assign]
