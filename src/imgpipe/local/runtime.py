@@ -86,6 +86,7 @@ def _iso(ms: int) -> str:
 def _spec_key(spec: FunctionSpec) -> str:
     """Everything that shapes a worker process; a change means a new execution environment."""
     shape = [
+        spec.name,
         spec.code_sha,
         spec.handler,
         [str(d) for d in spec.code_dirs],
