@@ -52,6 +52,7 @@ def install() -> None:
     FakeBucket.update_from_cloudformation_json = classmethod(bucket_update)  # type: ignore[assignment,method-assign]
     _register_models()
     _layer_version_ref()
+    _function_properties()
     _installed = True
 
 
@@ -166,8 +167,11 @@ def _truthy(value: Any) -> bool:
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     api: dict[str, Any] = {"ID": rule.get("Id", ""), "Status": rule.get("Status", "Enabled")}
-    prefix = rule.get("Prefix")
-    api["Filter"] = {"Prefix": prefix or ""}
+    tags = rule.get("TagFilters") or []
+    if tags:
+        api["Filter"] = {"Tag": {"Key": tags[0]["Key"], "Value": tags[0]["Value"]}}
+    else:
+        api["Filter"] = {"Prefix": rule.get("Prefix") or ""}
     if "ExpirationInDays" in rule:
         api["Expiration"] = {"Days": str(rule["ExpirationInDays"])}
     if "NoncurrentVersionExpiration" in rule:
@@ -316,7 +320,11 @@ def _register_models() -> None:
 
 
 class _BucketPolicy(_Resource, CloudFormationModel):
-    """Applied to the bucket, so `get-bucket-policy` shows what the template granted."""
+    """Applied to the bucket, so `get-bucket-policy` shows what the template granted.
+
+    moto ignores conditions, so a "deny unless TLS" statement would deny everything; the
+    engine speaks plain HTTP on loopback only, so such statements are dropped here.
+    """
 
     TYPE = "AWS::S3::BucketPolicy"
 
@@ -327,9 +335,18 @@ class _BucketPolicy(_Resource, CloudFormationModel):
     ) -> _Resource:  # fmt: skip
         properties = cloudformation_json["Properties"]
         backend = s3_backends[account_id][get_partition(region_name)]
-        document = json.dumps(properties["PolicyDocument"]).encode()
+        policy = dict(properties["PolicyDocument"])
+        policy["Statement"] = [s for s in policy.get("Statement", []) if not _tls_only(s)]
+        document = json.dumps(policy).encode()
         backend.put_bucket_policy(properties["Bucket"], document)
         return cls(f"{properties['Bucket']}-policy", {})
+
+
+def _tls_only(statement: dict[str, Any]) -> bool:
+    condition = statement.get("Condition") or {}
+    return statement.get("Effect") == "Deny" and condition == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
 
 
 class _QueuePolicy(_Resource, CloudFormationModel):
@@ -355,3 +372,33 @@ def _layer_version_ref() -> None:
     from moto.awslambda.models import LayerVersion
 
     LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[assignment,method-assign]
+
+
+def _function_properties() -> None:
+    # moto's CloudFormation drops these AWS::Lambda::Function properties; the runtime needs
+    # Layers (the shared code lives there) and the rest shows up in get-function-configuration.
+    from moto.awslambda.models import LambdaFunction
+
+    original_create = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    original_update = LambdaFunction.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def apply(fn: Any, properties: dict[str, Any]) -> Any:
+        if "Layers" in properties:
+            fn.layers = fn._get_layers_data(properties["Layers"])
+        if "TracingConfig" in properties:
+            fn.tracing_config = properties["TracingConfig"]
+        if "EphemeralStorage" in properties:
+            fn.ephemeral_storage = properties["EphemeralStorage"]["Size"]
+        if "Architectures" in properties:
+            fn.architectures = properties["Architectures"]
+        return fn
+
+    def create(cls: Any, name: str, cfn: Any, account: str, region: str, **kw: Any) -> Any:
+        return apply(original_create(cls, name, cfn, account, region, **kw), cfn["Properties"])
+
+    def update(cls: Any, original: Any, name: str, cfn: Any, account: str, region: str) -> Any:
+        updated = original_update(cls, original, name, cfn, account, region)
+        return apply(updated, cfn.get("Properties", {}))
+
+    LambdaFunction.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
+    LambdaFunction.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment,method-assign]

@@ -1,0 +1,23 @@
+"""Register Upload: derive the processingId and claim it in DynamoDB."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imgpipe_core.config import load_settings
+from imgpipe_core.models import RegisterInput, dump
+from imgpipe_core.observability import logger, metrics, tracer
+from imgpipe_core.register import register
+
+SETTINGS = load_settings()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    job = register(RegisterInput.model_validate(event), SETTINGS)
+    logger.append_keys(processingId=job.processing_id)
+    logger.info("registered", extra={"attempt": job.attempt, "duplicate": job.duplicate})
+    metrics.add_metric(name="DuplicateEvents" if job.duplicate else "Uploads", unit="Count", value=1)
+    return dump(job)

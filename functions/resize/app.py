@@ -1,0 +1,24 @@
+"""Resize Variant: one invocation per catalogue variant (the Map state fans out)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imgpipe_core.config import load_settings
+from imgpipe_core.models import ResizeInput, dump
+from imgpipe_core.observability import logger, metrics, tracer
+from imgpipe_core.resizing import resize
+
+SETTINGS = load_settings()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    task = ResizeInput.model_validate(event)
+    logger.append_keys(processingId=task.job.processing_id, variant=task.variant)
+    result = resize(task, SETTINGS)
+    logger.info("rendered", extra={"bytes": result.bytes, "width": result.width})
+    metrics.add_metric(name="VariantBytes", unit="Bytes", value=result.bytes)
+    return dump(result)

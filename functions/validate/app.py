@@ -1,0 +1,27 @@
+"""Validate Upload: a bad upload is returned as a rejection (data), never raised."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imgpipe_core.config import load_settings
+from imgpipe_core.models import ValidateInput, dump
+from imgpipe_core.observability import logger, metrics, tracer
+from imgpipe_core.validation import validate
+
+SETTINGS = load_settings()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    task = ValidateInput.model_validate(event)
+    logger.append_keys(processingId=task.job.processing_id)
+    result = validate(task.job, SETTINGS)
+    if result.rejection:
+        logger.info("rejected", extra={"code": result.rejection.code.value})
+        metrics.add_metric(name="Rejected", unit="Count", value=1)
+    else:
+        metrics.add_metric(name="Accepted", unit="Count", value=1)
+    return dump(result, exclude_none=False)

@@ -1,0 +1,62 @@
+"""Function configuration: environment variables parsed once, at cold start, into typed models."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imgpipe_core.catalogue import Catalogue, load_catalogue
+from imgpipe_core.imaging import Limits
+
+
+class Settings(BaseModel):
+    """Every knob a function reads. Unset values keep the defaults of a production deployment."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    table_name: str = Field(default="", alias="TABLE_NAME")
+    private_bucket: str = Field(default="", alias="PRIVATE_BUCKET")
+    public_bucket: str = Field(default="", alias="PUBLIC_BUCKET")
+    public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
+    upload_prefix: str = Field(default="uploads/", alias="UPLOAD_PREFIX")
+    staging_prefix: str = Field(default="staging/", alias="STAGING_PREFIX")
+    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
+    topic_arn: str = Field(default="", alias="TOPIC_ARN")
+    resize_concurrency: int = Field(default=0, ge=0, le=40, alias="RESIZE_CONCURRENCY")
+    record_ttl_days: int = Field(default=365, ge=1, alias="RECORD_TTL_DAYS")
+    # Variant catalogue: JSON text (stack parameter) or empty for the packaged default.
+    variants_json: str = Field(default="", alias="VARIANTS_JSON")
+    max_bytes: int = Field(default=25 * 1024 * 1024, ge=1, alias="MAX_UPLOAD_BYTES")
+    max_side: int = Field(default=10_000, ge=1, alias="MAX_IMAGE_SIDE")
+    max_pixels: int = Field(default=40_000_000, ge=1, alias="MAX_IMAGE_PIXELS")
+    max_frames: int = Field(default=200, ge=1, alias="MAX_FRAMES")
+    max_total_pixels: int = Field(default=400_000_000, ge=1, alias="MAX_TOTAL_PIXELS")
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_bytes=self.max_bytes,
+            max_side=self.max_side,
+            max_pixels=self.max_pixels,
+            max_frames=self.max_frames,
+            max_total_pixels=self.max_total_pixels,
+        )
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return _catalogue(self.variants_json)
+
+
+@lru_cache(maxsize=4)
+def _catalogue(variants_json: str) -> Catalogue:
+    if not variants_json.strip():
+        return load_catalogue()
+    return Catalogue.model_validate(json.loads(variants_json))
+
+
+def load_settings() -> Settings:
+    """Parse the environment (call once per cold start; tests call it after setting env)."""
+    return Settings.model_validate(dict(os.environ))

@@ -1,0 +1,191 @@
+"""Task inputs and outputs: the contract between the ASL and the functions.
+
+Everything here is small metadata. Image bytes never travel through state data; they stay in
+S3 and tasks pass keys.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imgpipe_core.errors import RejectionCode
+from imgpipe_core.imaging import ImageInfo
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class Status(StrEnum):
+    PROCESSING = "PROCESSING"
+    SUCCEEDED = "SUCCEEDED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+
+class Source(Model):
+    """One version of one uploaded object in the private bucket."""
+
+    bucket: str
+    key: str
+    version_id: str | None = Field(default=None, alias="versionId")
+    size: int | None = None
+    etag: str | None = None
+
+
+# -- Register ----------------------------------------------------------------------------------
+
+
+class S3ObjectDetail(Model):
+    key: str
+    size: int | None = None
+    etag: str | None = None
+    version_id: str | None = Field(default=None, alias="version-id")
+
+
+class S3BucketDetail(Model):
+    name: str
+
+
+class ObjectCreatedDetail(Model):
+    bucket: S3BucketDetail
+    object: S3ObjectDetail
+
+
+class ObjectCreatedEvent(Model):
+    """EventBridge "Object Created" from S3 (the execution input of automatic runs)."""
+
+    id: str | None = None
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    time: str | None = None
+    detail: ObjectCreatedDetail
+
+    def to_source(self) -> Source:
+        obj = self.detail.object
+        return Source(
+            bucket=self.detail.bucket.name,
+            key=obj.key,
+            versionId=obj.version_id,
+            size=obj.size,
+            etag=obj.etag,
+        )
+
+
+class RerunRequest(Model):
+    """Execution input of a manual re-run (``imgpipe rerun``, the API, DLQ redrive)."""
+
+    processing_id: str = Field(alias="processingId")
+    source: Source
+    reason: str = "manual"
+
+
+class RegisterInput(Model):
+    """What the ASL hands Register: the raw execution input plus the execution's identity."""
+
+    input: dict[str, Any]
+    execution_arn: str = Field(alias="executionArn")
+    start_time: str | None = Field(default=None, alias="startTime")
+
+
+class Job(Model):
+    """Identity of one processing attempt; every later task receives it."""
+
+    processing_id: str = Field(alias="processingId")
+    attempt: int = 1
+    source: Source
+    execution_arn: str = Field(alias="executionArn")
+    duplicate: bool = False
+    upload_id: str | None = Field(default=None, alias="uploadId")
+
+
+# -- Validate ---------------------------------------------------------------------------------
+
+
+class Rejection(Model):
+    code: RejectionCode
+    message: str
+
+
+class ValidateInput(Model):
+    job: Job
+
+
+class ValidateOutput(Model):
+    valid: bool
+    image: ImageInfo | None = None
+    variants: list[str] = Field(default_factory=list)
+    rejection: Rejection | None = None
+    concurrency: int = 0  # the Map's MaxConcurrency (0 = all variants at once)
+
+
+# -- Resize -----------------------------------------------------------------------------------
+
+
+class ResizeInput(Model):
+    job: Job
+    variant: str
+    image: ImageInfo | None = None
+
+
+class VariantResult(Model):
+    variant: str
+    staging_key: str = Field(alias="stagingKey")
+    width: int
+    height: int
+    bytes: int
+    format: str
+    content_type: str = Field(alias="contentType")
+    extension: str
+    checksum: str  # sha256 hex of the encoded bytes
+    stripped: list[str] = Field(default_factory=list)
+
+
+# -- Publish ----------------------------------------------------------------------------------
+
+
+class PublishInput(Model):
+    job: Job
+    variants: list[VariantResult]
+
+
+class PublishedVariant(Model):
+    variant: str
+    key: str
+    url: str
+    width: int
+    height: int
+    bytes: int
+    format: str
+    content_type: str = Field(alias="contentType")
+
+
+class PublishOutput(Model):
+    variants: list[PublishedVariant]
+    manifest_key: str = Field(alias="manifestKey")
+    manifest_url: str = Field(alias="manifestUrl")
+
+
+# -- Notify -----------------------------------------------------------------------------------
+
+
+class NotifyInput(Model):
+    job: Job
+    outcome: Status
+    published: PublishOutput | None = None
+    rejection: Rejection | None = None
+    failure: dict[str, Any] | None = None  # {"Error": ..., "Cause": ...} from a Catch
+
+
+class NotifyOutput(Model):
+    sent: bool
+    event_id: str | None = Field(default=None, alias="eventId")
+    message_id: str | None = Field(default=None, alias="messageId")
+
+
+def dump(model: BaseModel, *, exclude_none: bool = True) -> dict[str, Any]:
+    """The JSON shape a task returns. Keep ``None`` where the ASL selects the field by path."""
+    return model.model_dump(mode="json", by_alias=True, exclude_none=exclude_none)

@@ -1,0 +1,95 @@
+"""Publish Variants: all-or-nothing copy from staging to the public bucket, then a manifest."""
+
+from __future__ import annotations
+
+import json
+
+from botocore.exceptions import ClientError
+
+from imgpipe_core import keys, records, storage
+from imgpipe_core.clients import client
+from imgpipe_core.config import Settings
+from imgpipe_core.errors import PublishError, StagedVariantMissing
+from imgpipe_core.models import PublishedVariant, PublishInput, PublishOutput, dump
+
+# Content-addressed keys never change content, so caches may keep them forever.
+IMMUTABLE = "public, max-age=31536000, immutable"
+# The manifest is the one mutable object: short TTL so re-runs show up quickly.
+MANIFEST_CACHE = "public, max-age=60"
+
+
+def public_url(settings: Settings, key: str) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/{key}"
+
+
+def publish(task: PublishInput, settings: Settings) -> PublishOutput:
+    job = task.job
+    if not task.variants:
+        raise PublishError("nothing to publish: no variants were rendered")
+    s3 = client("s3")
+    published: list[PublishedVariant] = []
+    created: list[str] = []
+    try:
+        for variant in task.variants:
+            key = keys.public_key(
+                job.processing_id, variant.variant, variant.checksum, variant.extension
+            )
+            try:
+                s3.copy_object(
+                    Bucket=settings.public_bucket,
+                    Key=key,
+                    CopySource={"Bucket": settings.private_bucket, "Key": variant.staging_key},
+                    MetadataDirective="REPLACE",
+                    ContentType=variant.content_type,
+                    CacheControl=IMMUTABLE,
+                    Metadata={"processing-id": job.processing_id, "sha256": variant.checksum},
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                    raise StagedVariantMissing(variant.staging_key) from error
+                raise
+            created.append(key)
+            published.append(
+                PublishedVariant(
+                    variant=variant.variant,
+                    key=key,
+                    url=public_url(settings, key),
+                    width=variant.width,
+                    height=variant.height,
+                    bytes=variant.bytes,
+                    format=variant.format,
+                    contentType=variant.content_type,
+                )
+            )
+        manifest_key = keys.manifest_key(job.processing_id)
+        manifest = {
+            "processingId": job.processing_id,
+            "attempt": job.attempt,
+            "publishedAt": records.iso(records.now()),
+            "variants": [dump(p) for p in published],
+        }
+        s3.put_object(
+            Bucket=settings.public_bucket,
+            Key=manifest_key,
+            Body=json.dumps(manifest, indent=2).encode(),
+            ContentType="application/json",
+            CacheControl=MANIFEST_CACHE,
+        )
+    except Exception:
+        # All or nothing: withdraw what this attempt copied; the record never points at it.
+        storage.delete_keys(settings.public_bucket, created)
+        raise
+    _cleanup(settings, job.processing_id, job.attempt, keep=set(created) | {manifest_key})
+    return PublishOutput(
+        variants=published,
+        manifestKey=manifest_key,
+        manifestUrl=public_url(settings, manifest_key),
+    )
+
+
+def _cleanup(settings: Settings, pid: str, attempt: int, keep: set[str]) -> None:
+    staging = storage.list_keys(settings.private_bucket, f"{settings.staging_prefix}{pid}/")
+    storage.delete_keys(settings.private_bucket, staging)
+    # Variants of earlier attempts are no longer referenced by the record.
+    stale = [k for k in storage.list_keys(settings.public_bucket, f"images/{pid}/") if k not in keep]
+    storage.delete_keys(settings.public_bucket, stale)

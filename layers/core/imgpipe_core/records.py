@@ -1,0 +1,239 @@
+"""Processing records in DynamoDB, keyed by processingId.
+
+Writes are conditional so a late or duplicate event can never move a record backwards: a new
+version is claimed only once; a re-run claims a record only when no attempt is in flight; and
+outcomes (written by the state machine itself) require the attempt that produced them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from imgpipe_core.clients import client
+from imgpipe_core.models import Job, Source, Status
+
+STATUS_INDEX = "ByStatus"
+UPLOAD_INDEX = "ByUpload"
+# A PROCESSING record older than this is considered abandoned and may be re-run.
+STALE_AFTER = datetime.timedelta(minutes=15)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def iso(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    record = {k: _deserializer.deserialize(v) for k, v in item.items()}
+    for field in ("variantsJson", "imageJson", "manifestJson"):
+        if field in record:
+            record[field.removesuffix("Json")] = json.loads(record.pop(field))
+    return _plain(record)
+
+
+def _plain(value: Any) -> Any:
+    """Decimals from DynamoDB → int/float, so records serialise as JSON."""
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Claim:
+    job: Job
+    duplicate: bool
+
+
+def claim(
+    table: str,
+    pid: str,
+    source: Source,
+    execution_arn: str,
+    *,
+    rerun: bool,
+    upload_id: str | None,
+    ttl_days: int,
+) -> Claim:
+    """Start an attempt for ``pid``: first sight of a version, or a re-run of a finished one."""
+    moment = now()
+    source_map = source.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if not rerun:
+        item = {
+            "processingId": pid,
+            "status": Status.PROCESSING.value,
+            "attempt": 1,
+            "source": source_map,
+            "uploadId": upload_id,
+            "executionArns": [execution_arn],
+            "createdAt": iso(moment),
+            "updatedAt": iso(moment),
+            "expiresAt": int((moment + datetime.timedelta(days=ttl_days)).timestamp()),
+        }
+        try:
+            client("dynamodb").put_item(
+                TableName=table,
+                Item=_to_item(item),
+                ConditionExpression="attribute_not_exists(processingId)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            existing = get(table, pid) or {}
+            job = Job(
+                processingId=pid,
+                attempt=int(existing.get("attempt", 1)),
+                source=source,
+                executionArn=execution_arn,
+                duplicate=True,
+                uploadId=upload_id,
+            )
+            return Claim(job, duplicate=True)
+        job = Job(processingId=pid, source=source, executionArn=execution_arn, uploadId=upload_id)
+        return Claim(job, duplicate=False)
+
+    try:
+        response = client("dynamodb").update_item(
+            TableName=table,
+            Key={"processingId": {"S": pid}},
+            UpdateExpression=(
+                "SET #status = :processing, attempt = attempt + :one, updatedAt = :now, "
+                "executionArns = list_append(executionArns, :arn) "
+                "REMOVE #error, cause, rejectionCode, rejectionMessage, notified"
+            ),
+            ConditionExpression=(
+                "attribute_exists(processingId) AND (#status <> :processing OR updatedAt < :stale)"
+            ),
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":processing": Status.PROCESSING.value,
+                    ":one": 1,
+                    ":now": iso(moment),
+                    ":arn": [execution_arn],
+                    ":stale": iso(moment - STALE_AFTER),
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        existing = get(table, pid) or {}
+        job = Job(
+            processingId=pid,
+            attempt=int(existing.get("attempt", 1)),
+            source=source,
+            executionArn=execution_arn,
+            duplicate=True,
+            uploadId=upload_id,
+        )
+        return Claim(job, duplicate=True)
+    record = from_item(response["Attributes"])
+    job = Job(
+        processingId=pid,
+        attempt=int(record["attempt"]),
+        source=source,
+        executionArn=execution_arn,
+        uploadId=record.get("uploadId"),
+    )
+    return Claim(job, duplicate=False)
+
+
+def get(table: str, pid: str) -> dict[str, Any] | None:
+    item = client("dynamodb").get_item(
+        TableName=table, Key={"processingId": {"S": pid}}, ConsistentRead=True
+    ).get("Item")
+    return from_item(item) if item else None
+
+
+def find_by_upload(table: str, upload_id: str) -> dict[str, Any] | None:
+    """The latest record of an API upload id."""
+    items = client("dynamodb").query(
+        TableName=table,
+        IndexName=UPLOAD_INDEX,
+        KeyConditionExpression="uploadId = :u",
+        ExpressionAttributeValues={":u": {"S": upload_id}},
+        ScanIndexForward=False,
+        Limit=1,
+    ).get("Items", [])
+    return from_item(items[0]) if items else None
+
+
+def list_records(
+    table: str,
+    status: Status | None = None,
+    *,
+    limit: int = 50,
+    cursor: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Newest first from the status index; without a status, every status is merged."""
+    statuses = [status] if status else list(Status)
+    records: list[dict[str, Any]] = []
+    next_cursor: dict[str, Any] | None = None
+    for one in statuses:
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "#status = :s",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":s": {"S": one.value}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor and status:
+            kwargs["ExclusiveStartKey"] = cursor
+        response = client("dynamodb").query(**kwargs)
+        records.extend(from_item(item) for item in response.get("Items", []))
+        if status:
+            next_cursor = response.get("LastEvaluatedKey")
+    records.sort(key=lambda r: r.get("updatedAt", ""), reverse=True)
+    return records[:limit], next_cursor
+
+
+def mark_notified(table: str, pid: str, attempt: int, outcome: Status) -> bool:
+    """Claim the right to announce this attempt's outcome; False if it was already announced."""
+    marker = f"{attempt}:{outcome.value}"
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"processingId": {"S": pid}},
+            UpdateExpression="SET notified = :m",
+            ConditionExpression="attribute_exists(processingId) AND "
+            "(attribute_not_exists(notified) OR notified <> :m)",
+            ExpressionAttributeValues={":m": {"S": marker}},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def unmark_notified(table: str, pid: str) -> None:
+    client("dynamodb").update_item(
+        TableName=table,
+        Key={"processingId": {"S": pid}},
+        UpdateExpression="REMOVE notified",
+    )

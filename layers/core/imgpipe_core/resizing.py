@@ -1,0 +1,40 @@
+"""Resize Variant: render one catalogue variant of the validated source into staging."""
+
+from __future__ import annotations
+
+from imgpipe_core import keys, storage
+from imgpipe_core.config import Settings
+from imgpipe_core.errors import ImageRejected, RenderError
+from imgpipe_core.imaging import render_variant
+from imgpipe_core.models import ResizeInput, VariantResult
+
+
+def resize(task: ResizeInput, settings: Settings) -> VariantResult:
+    variant = settings.catalogue.get(task.variant)
+    job = task.job
+    try:
+        with storage.downloaded(job.source, settings.limits.max_bytes) as path:
+            rendition = render_variant(path, variant, info=task.image, limits=settings.limits)
+    except storage.ObjectMissing as missing:
+        raise RenderError(f"source vanished after validation: {missing}") from missing
+    except ImageRejected as rejected:
+        # Validation accepted this version; a different verdict now means it changed under us.
+        raise RenderError(f"source no longer valid: {rejected}") from rejected
+    key = keys.staging_key(
+        settings.staging_prefix, job.processing_id, job.attempt, variant.name, rendition.extension
+    )
+    checksum = storage.put_staging(
+        settings.private_bucket, key, rendition.data, rendition.content_type
+    )
+    return VariantResult(
+        variant=variant.name,
+        stagingKey=key,
+        width=rendition.width,
+        height=rendition.height,
+        bytes=len(rendition.data),
+        format=rendition.format.value,
+        contentType=rendition.content_type,
+        extension=rendition.extension,
+        checksum=checksum,
+        stripped=rendition.stripped,
+    )

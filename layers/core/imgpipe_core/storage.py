@@ -1,0 +1,106 @@
+"""S3 access for the functions: bounded downloads, staging writes, publishing copies."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from imgpipe_core.clients import client
+from imgpipe_core.models import Source
+
+CHUNK = 1024 * 1024
+
+
+class ObjectMissing(Exception):
+    """The object (version) is gone: deleted or overwritten before we read it."""
+
+
+class ObjectTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"object is {size} bytes")
+        self.size = size
+
+
+def _version(source: Source) -> dict[str, str]:
+    return {"VersionId": source.version_id} if source.version_id else {}
+
+
+def head(source: Source) -> dict[str, Any]:
+    try:
+        return dict(client("s3").head_object(Bucket=source.bucket, Key=source.key, **_version(source)))
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NoSuchVersion", "403"):
+            raise ObjectMissing(f"s3://{source.bucket}/{source.key}") from error
+        raise
+
+
+@contextlib.contextmanager
+def downloaded(source: Source, max_bytes: int) -> Iterator[Path]:
+    """Stream the exact version to /tmp, refusing more than ``max_bytes`` (never trust Size)."""
+    try:
+        body = client("s3").get_object(Bucket=source.bucket, Key=source.key, **_version(source))[
+            "Body"
+        ]
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("NoSuchKey", "NoSuchVersion", "404", "403"):
+            raise ObjectMissing(f"s3://{source.bucket}/{source.key}") from error
+        raise
+    handle, name = tempfile.mkstemp(prefix="imgpipe-", suffix=".src")
+    path = Path(name)
+    try:
+        written = 0
+        with os.fdopen(handle, "wb") as out:
+            for chunk in iter(lambda: body.read(CHUNK), b""):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise ObjectTooLarge(written)
+                out.write(chunk)
+        yield path
+    finally:
+        body.close()
+        path.unlink(missing_ok=True)
+
+
+def tag(source: Source, tags: dict[str, str]) -> None:
+    client("s3").put_object_tagging(
+        Bucket=source.bucket,
+        Key=source.key,
+        Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
+        **_version(source),
+    )
+
+
+def put_staging(bucket: str, key: str, data: bytes, content_type: str) -> str:
+    checksum = hashlib.sha256(data).hexdigest()
+    client("s3").put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=data,
+        ContentType=content_type,
+        Metadata={"sha256": checksum},
+    )
+    return checksum
+
+
+def delete_keys(bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), 1000):
+        batch = keys[start : start + 1000]
+        if batch:
+            client("s3").delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+            )
+
+
+def list_keys(bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    paginator = client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return keys
