@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageFile, features
@@ -34,6 +38,12 @@ _UPRIGHT = {
     8: Image.Transpose.ROTATE_90,
 }
 _DEFAULT_FRAME_MS = 100
+# Pillow releases the GIL while resampling and a resize restricted to a band of output rows
+# reads the same source pixels as the whole, so bands resized in threads give identical output.
+# Worth it only above this many source pixels; more bands than cores also keeps the
+# horizontal pass's intermediate in cache.
+PARALLEL_FROM_PIXELS = 2_000_000
+_BANDS_PER_CORE = 2
 
 
 class Rendition(BaseModel):
@@ -98,11 +108,14 @@ def _render(image: ImageFile.ImageFile, info: ImageInfo, variant: Variant) -> Re
         image.seek(index)
         image.load()
         durations.append(int(image.info.get("duration") or _DEFAULT_FRAME_MS))
-        frames.append(_process(image, plan, info.orientation, variant, icc))
+        processed = _process(image, plan, info.orientation, variant, icc)
+        # Untouched frames are the decoder's own buffer, which the next seek overwrites.
+        frames.append(processed.copy() if animated and processed is image else processed)
     loop = int(image.info.get("loop", 0) or 0)
     stripped = found_metadata(image, exif)
-    # The full-size decode is no longer needed; free it before encoding.
-    image.close()
+    if all(frame is not image for frame in frames):
+        # The full-size decode is no longer needed; free it before encoding.
+        image.close()
 
     has_alpha = any(frame.mode in ("LA", "RGBA") for frame in frames)
     fmt = resolve_format(variant.format, has_alpha=has_alpha, animated=len(frames) > 1)
@@ -154,14 +167,7 @@ def _process(
     """Resize, rotate upright, convert to sRGB, pad: all on as few pixels as possible."""
     image = resamplable(frame)
     if plan.resamples:
-        image = image.resize(
-            plan.size,
-            Image.Resampling.LANCZOS,
-            box=plan.scaled_region(*image.size),
-            reducing_gap=REDUCING_GAP,
-        )
-    elif image is frame:
-        image = image.copy()  # detach from the decoder's buffer, which is closed next
+        image = _resize(image, plan.size, plan.scaled_region(*image.size))
     if orientation in _UPRIGHT:
         image = image.transpose(_UPRIGHT[orientation])
     if not (variant.keep_icc and _icc_kept(image.mode)):
@@ -170,6 +176,53 @@ def _process(
     if plan.canvas is not None:
         image = _pad(image, plan.canvas, variant.background_rgba)
     return image
+
+
+def _resize(image: Image.Image, size: tuple[int, int], box: tuple[float, ...]) -> Image.Image:
+    """LANCZOS from ``box`` to ``size``: integer box-reduce first, then banded in threads."""
+    premultiplied = image.mode in ("LA", "RGBA")
+    if premultiplied:
+        # Once here: Pillow would otherwise premultiply the whole image again for every band.
+        image = image.convert(image.mode[:-1] + "a")
+    left, top, right, bottom = box
+    factor = int(min((right - left) / size[0], (bottom - top) / size[1]) / REDUCING_GAP)
+    if factor > 1:
+        # Keep the LANCZOS support around a crop (as Pillow does), on whole multiples of the
+        # factor so the reduced grid lines up with the source.
+        margin = factor * (3 * math.ceil((right - left) / size[0] / factor) + 1)
+        reduce_box = (
+            max(0, int(left) - margin) // factor * factor,
+            max(0, int(top) - margin) // factor * factor,
+            min(image.width, -(-(int(right) + margin) // factor) * factor),
+            min(image.height, -(-(int(bottom) + margin) // factor) * factor),
+        )
+        image = image.reduce(factor, box=reduce_box)
+        left, top = (left - reduce_box[0]) / factor, (top - reduce_box[1]) / factor
+        right, bottom = (right - reduce_box[0]) / factor, (bottom - reduce_box[1]) / factor
+        right, bottom = min(right, image.width), min(bottom, image.height)
+    cores = os.cpu_count() or 1
+    if cores == 1 or image.width * image.height < PARALLEL_FROM_PIXELS or size[1] < 2 * cores:
+        result = image.resize(size, Image.Resampling.LANCZOS, box=(left, top, right, bottom))
+    else:
+        bands = min(size[1], cores * _BANDS_PER_CORE)
+        rows = [size[1] * index // bands for index in range(bands + 1)]
+        scale = (bottom - top) / size[1]
+        source = image
+
+        def band(index: int) -> Image.Image:
+            first, last = rows[index], rows[index + 1]
+            region = (left, top + first * scale, right, top + last * scale)
+            return source.resize((size[0], last - first), Image.Resampling.LANCZOS, box=region)
+
+        result = Image.new(image.mode, size)
+        for index, part in enumerate(_pool().map(band, range(bands))):
+            result.paste(part, (0, rows[index]))
+    return result.convert(result.mode[:-1] + "A") if premultiplied else result
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="resize")
 
 
 def _icc_kept(mode: str) -> bool:

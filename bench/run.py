@@ -1,0 +1,241 @@
+"""``make bench``: imgpipe's Pillow engine against libvips (pyvips) on the same photo-like inputs.
+
+Every case (input x default variant) runs once per library in a fresh subprocess (warm-up plus
+timed repeats), so wall time, CPU time and peak RSS are attributable. Quality is SSIM on luma:
+imgpipe against libvips, and each against a reference (full decode, one LANCZOS pass, no
+shrink-on-load). Also times the cold import of each Lambda handler. Not a test: it prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(BENCH), str(ROOT / "layers" / "core")]
+
+from images import DEFAULT_CACHE, INPUTS, BenchInput, generate  # noqa: E402
+from imgpipe_core.catalogue import Variant, load_catalogue  # noqa: E402
+from quality import decode, luma, same_size, ssim  # noqa: E402
+
+FUNCTIONS = ("validate", "resize", "publish", "register", "notify")
+# Seconds of work per run above which fewer repeats still give a stable median.
+SLOW_CASE_S = 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--report", type=Path, help="write the JSON report here")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="generated inputs")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (>= 3)")
+    parser.add_argument("--only", action="append", help="input names to run (default: all)")
+    args = parser.parse_args(argv)
+    repeats = max(3, args.repeats)
+
+    machine = _machine()
+    print(
+        f"machine: {machine['cpu']} x{machine['nproc']}, Python {machine['python']}, "
+        f"Pillow {machine['pillow']}, libvips {machine['libvips']}",
+        flush=True,
+    )
+    inputs = [spec for spec in INPUTS if not args.only or spec.name in args.only]
+    for spec in inputs:
+        generate(spec, args.cache)
+
+    cases = []
+    with tempfile.TemporaryDirectory(prefix="imgpipe-bench-") as scratch:
+        for spec in inputs:
+            source = args.cache / spec.filename
+            for variant in load_catalogue().variants:
+                cases.append(_case(spec, source, variant, Path(scratch), repeats))
+                _print_case(cases[-1])
+
+    ratio = statistics.median(case["time_ratio"] for case in cases)
+    memory = statistics.median(case["memory_ratio"] for case in cases)
+    imports = _import_times()
+    for name, timing in imports.items():
+        shown = f"{timing * 1000:.0f} ms" if timing is not None else "skipped (no app.py)"
+        print(f"cold import {name}: {shown}")
+    summary = {
+        "time_ratio_median": ratio,
+        "memory_ratio_median": memory,
+        "memory_ratio_max": max(case["memory_ratio"] for case in cases),
+        "ssim_vs_pyvips_min": min(case["ssim_imgpipe_vs_pyvips"] for case in cases),
+        "quality_not_worse_cases": sum(case["quality_not_worse"] for case in cases),
+        "cases": len(cases),
+    }
+    print(
+        f"memory ratio imgpipe/pyvips: median {memory:.2f}, max {summary['memory_ratio_max']:.2f}; "
+        f"quality >= libvips (SSIM vs reference) in {summary['quality_not_worse_cases']}"
+        f"/{len(cases)} cases"
+    )
+    if args.report:
+        report = {"machine": machine, "summary": summary, "cases": cases, "imports_s": imports}
+        args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"resize time ratio imgpipe/pyvips (median over cases): {ratio:.2f}")
+    return 0
+
+
+def _case(
+    spec: BenchInput, source: Path, variant: Variant, scratch: Path, repeats: int
+) -> dict[str, Any]:
+    results: dict[str, dict[str, Any]] = {}
+    for library in ("imgpipe", "pyvips"):
+        output = scratch / f"{spec.name}.{variant.name}.{library}"
+        results[library] = _run_worker(library, source, variant, output, repeats)
+        results[library]["output"] = output
+    ours, theirs = (decode(results[lib]["output"].read_bytes()) for lib in ("imgpipe", "pyvips"))
+    background = variant.background_rgba[:3]
+    ours_luma = luma(ours, background)
+    theirs_luma = luma(same_size(theirs, ours.size), background)
+    reference = luma(_reference(source, ours.size), background)
+    ssim_ours, ssim_theirs = ssim(ours_luma, reference), ssim(theirs_luma, reference)
+    row: dict[str, Any] = {
+        "input": spec.name,
+        "variant": variant.name,
+        "size": list(ours.size),
+        "pyvips_size": list(theirs.size),
+    }
+    for library, result in results.items():
+        row[library] = {
+            "wall_s_median": statistics.median(result["wall_s"]),
+            "cpu_s_median": statistics.median(result["cpu_s"]),
+            "peak_rss_mb": result["peak_rss_mb"],
+            "import_rss_mb": result["import_rss_mb"],
+            "bytes": result["bytes"],
+            "runs": len(result["wall_s"]),
+        }
+    row["time_ratio"] = row["imgpipe"]["wall_s_median"] / row["pyvips"]["wall_s_median"]
+    row["memory_ratio"] = row["imgpipe"]["peak_rss_mb"] / row["pyvips"]["peak_rss_mb"]
+    row["ssim_imgpipe_vs_pyvips"] = ssim(ours_luma, theirs_luma)
+    row["ssim_vs_reference"] = {"imgpipe": ssim_ours, "pyvips": ssim_theirs}
+    # Within measurement noise of SSIM counts as equal.
+    row["quality_not_worse"] = ssim_ours >= ssim_theirs - 0.002
+    return row
+
+
+def _run_worker(
+    library: str, source: Path, variant: Variant, output: Path, repeats: int
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(BENCH / "worker.py"),
+        library,
+        str(source),
+        variant.model_dump_json(),
+        str(output),
+    ]
+    probe = json.loads(subprocess.run([*command, "1"], check=True, capture_output=True).stdout)
+    slow = statistics.median(probe["wall_s"]) > SLOW_CASE_S
+    result = json.loads(
+        subprocess.run(
+            [*command, str(3 if slow else repeats)], check=True, capture_output=True
+        ).stdout
+    )
+    return dict(result)
+
+
+def _reference(source: Path, size: tuple[int, int]) -> Image.Image:
+    """The best Pillow can do, ignoring cost: full decode, upright, one LANCZOS pass."""
+    with Image.open(source) as image:
+        upright = ImageOps.exif_transpose(image.convert("RGBA" if _has_alpha(image) else "RGB"))
+    return upright if upright.size == size else upright.resize(size, Image.Resampling.LANCZOS)
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+
+def _print_case(case: dict[str, Any]) -> None:
+    ours, theirs = case["imgpipe"], case["pyvips"]
+    print(
+        f"{case['input']:>15} {case['variant']:>9} {case['size'][0]:>5}x{case['size'][1]:<5} "
+        f"time {ours['wall_s_median'] * 1000:7.1f} / {theirs['wall_s_median'] * 1000:7.1f} ms "
+        f"= {case['time_ratio']:4.2f}  cpu {ours['cpu_s_median'] * 1000:7.1f} / "
+        f"{theirs['cpu_s_median'] * 1000:7.1f} ms  rss {ours['peak_rss_mb']:6.1f} / "
+        f"{theirs['peak_rss_mb']:6.1f} MB  bytes {ours['bytes']:>9} / {theirs['bytes']:>9}  "
+        f"ssim {case['ssim_imgpipe_vs_pyvips']:.4f} "
+        f"(ref {case['ssim_vs_reference']['imgpipe']:.4f} / "
+        f"{case['ssim_vs_reference']['pyvips']:.4f})",
+        flush=True,
+    )
+
+
+def _import_times(runs: int = 5) -> dict[str, float | None]:
+    """Median cold import of the core modules and of each handler, each in a new interpreter."""
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "imgpipe",
+        "PYTHONPATH": str(ROOT / "layers" / "core"),
+    }
+    snippets: dict[str, str | None] = {
+        "imgpipe_core.imaging+catalogue": "import imgpipe_core.imaging, imgpipe_core.catalogue"
+    }
+    for name in FUNCTIONS:
+        app = ROOT / "functions" / name / "app.py"
+        snippets[name] = (
+            "import importlib.util as u; s = u.spec_from_file_location('app', "
+            f"{str(app)!r}); s.loader.exec_module(u.module_from_spec(s))"
+            if app.exists()
+            else None
+        )
+    timings: dict[str, float | None] = {}
+    for name, snippet in snippets.items():
+        if snippet is None:
+            timings[name] = None
+            continue
+        code = f"import time; t = time.perf_counter(); {snippet}; print(time.perf_counter() - t)"
+        samples: list[float] = []
+        for _ in range(runs):
+            done = subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                samples = []
+                print(f"cold import {name} failed: {done.stderr.strip().splitlines()[-1:]}")
+                break
+            samples.append(float(done.stdout.strip().splitlines()[-1]))
+        timings[name] = statistics.median(samples) if samples else None
+    return timings
+
+
+def _machine() -> dict[str, Any]:
+    import PIL
+    import pyvips
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "pillow": PIL.__version__,
+        "pyvips": pyvips.__version__,
+        "libvips": ".".join(str(pyvips.version(i)) for i in range(3)),
+        "numpy": np.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
