@@ -1,0 +1,1 @@
+"""Subcommands of the ``imgpipe`` CLI, each exposing ``register(subparsers)``."""

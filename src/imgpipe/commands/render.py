@@ -1,0 +1,95 @@
+"""``imgpipe render``: run the image engine on local files, exactly as the Lambdas would.
+
+Each input is validated once (as the validate step) and rendered once per variant (as the
+resize step), into ``OUT/<input stem>/<variant>.<ext>``. A rejected input is reported with its
+code and the others carry on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from imgpipe_core.catalogue import load_catalogue
+from imgpipe_core.errors import ImageRejected, ImgpipeError, VariantNotFound
+from imgpipe_core.imaging import Limits, inspect_image, render_variant
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``render`` subcommand (``func=run``)."""
+    parser = subparsers.add_parser(
+        "render",
+        help="render catalogue variants of local images",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="images to render")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        dest="variants",
+        metavar="NAME",
+        help="render only this variant (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--catalogue", type=Path, metavar="PATH", help="variant catalogue JSON (default: built-in)"
+    )
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
+    """Render every file; exit status 1 if any input was rejected or failed, else 0."""
+    out = stdout or sys.stdout
+    catalogue = load_catalogue(args.catalogue)
+    try:
+        variants = [catalogue.get(name) for name in args.variants or catalogue.names]
+    except VariantNotFound as exc:
+        print(f"imgpipe render: {exc}", file=sys.stderr)
+        return 2
+    limits = Limits()
+    rows: list[tuple[str, ...]] = []
+    failed = False
+    for source in args.files:
+        try:
+            info = inspect_image(source, limits)
+        except ImageRejected as rejected:
+            rows.append((source.name, "-", rejected.code.value, "", "", rejected.message))
+            failed = True
+            continue
+        target = args.out / source.stem
+        target.mkdir(parents=True, exist_ok=True)
+        for variant in variants:
+            try:
+                rendition = render_variant(source, variant, info=info, limits=limits)
+            except (ImageRejected, ImgpipeError) as exc:
+                code = exc.code.value if isinstance(exc, ImageRejected) else type(exc).__name__
+                rows.append((source.name, variant.name, code, "", "", str(exc)))
+                failed = True
+                continue
+            path = target / f"{variant.name}.{rendition.extension}"
+            path.write_bytes(rendition.data)
+            rows.append(
+                (
+                    source.name,
+                    variant.name,
+                    "ok",
+                    f"{rendition.width}x{rendition.height}",
+                    f"{len(rendition.data):,}",
+                    str(path),
+                )
+            )
+    _print_table(("input", "variant", "result", "size", "bytes", "output"), rows, out)
+    return 1 if failed else 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)), file=out
+        )
+
+
+__all__ = ["register", "run"]
