@@ -1,0 +1,20 @@
+"""HTTP API: API Gateway (HTTP API, payload v2) → the Powertools resolver in imgpipe_core.api."""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imgpipe_core.api import create_app
+from imgpipe_core.config import load_settings
+from imgpipe_core.observability import logger, metrics, tracer
+
+SETTINGS = load_settings()
+app = create_app(SETTINGS)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
