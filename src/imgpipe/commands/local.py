@@ -64,16 +64,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         outputs: dict[str, str] = {}
         if not args.no_deploy:
             try:
-                result = engine.deploy(
-                    args.template, args.stack_name, parse_overrides(args.parameter_overrides)
-                )
+                overrides = parse_overrides(args.parameter_overrides)
+                overrides = _with_local_api(args.template, overrides)
+                result = engine.deploy(args.template, args.stack_name, overrides)
             except DeployError as error:
                 raise CliError(str(error)) from error
             outputs = result.outputs
             print(f"stack: {args.stack_name} ({result.status})", flush=True)
-            _print_outputs(outputs)
         extra = _start_extras(engine, args.stack_name, outputs)
-        discovery.write(engine.endpoint_url, args.stack_name, {**outputs, **extra})
+        # The local API server replaces the API Gateway URL, which has no meaning here.
+        outputs = {**outputs, **extra}
+        _print_outputs(outputs)
+        discovery.write(engine.endpoint_url, args.stack_name, outputs)
         print(f"ready in {time.monotonic() - started:.1f}s — Ctrl-C to stop", flush=True)
         try:
             while not stop.wait(0.5):
@@ -84,6 +86,20 @@ def cmd_up(args: argparse.Namespace) -> int:
             discovery.clear(engine.endpoint_url)
             print("stopping engine", flush=True)
     return 0
+
+
+def _with_local_api(template: Path, overrides: dict[str, str]) -> dict[str, str]:
+    """Reserve the local API's port first: published URLs point at its /cdn (see api_server)."""
+    from imgpipe.local import api_server
+    from imgpipe.local.deploy import load_template
+
+    parsed = load_template(template)
+    if "ApiFunction" not in parsed["Resources"]:
+        return overrides
+    if "PublicBaseUrl" not in parsed.get("Parameters", {}):
+        return overrides
+    url = api_server.bind()
+    return {"PublicBaseUrl": f"{url}/cdn", **overrides}
 
 
 def _start_extras(engine: Any, stack: str, outputs: dict[str, str]) -> dict[str, str]:
