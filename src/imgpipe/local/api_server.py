@@ -35,7 +35,7 @@ CDN_PREFIX = "/cdn/"
 ACCOUNT_ID = "123456789012"
 
 # moto's CloudFormation skips API Gateway v2 resources; this server is what stands in for them.
-warnings.filterwarnings("ignore", message="No Moto CloudFormation support for AWS::ApiGatewayV2")
+warnings.filterwarnings("ignore", message="Tried to parse AWS::ApiGatewayV2")
 
 _pending: ThreadingHTTPServer | None = None
 _running: list[ThreadingHTTPServer] = []
