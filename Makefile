@@ -24,8 +24,15 @@ $(STAMP): requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# Debian's Chromium for the browser tests (tests/api/test_browser.py skips without it).
+browser-deps:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    || echo "browser-deps: could not install chromium; browser tests will be skipped"; }
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -n $(PYTEST_WORKERS)
