@@ -24,9 +24,9 @@ def execution_for_key(sfn: Any, machine_arn: str, key: str, *, finished: bool = 
     def find() -> dict | None:
         for summary in sfn.list_executions(stateMachineArn=machine_arn)["executions"]:
             described = sfn.describe_execution(executionArn=summary["executionArn"])
-            if json.loads(described["input"])["object"]["key"] == key:
-                if not finished or described["status"] != "RUNNING":
-                    return described
+            same_key = json.loads(described["input"])["object"]["key"] == key
+            if same_key and (not finished or described["status"] != "RUNNING"):
+                return described
         return None
 
     return wait_for(find)

@@ -19,5 +19,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     job = register(RegisterInput.model_validate(event), SETTINGS)
     logger.append_keys(processingId=job.processing_id)
     logger.info("registered", extra={"attempt": job.attempt, "duplicate": job.duplicate})
-    metrics.add_metric(name="DuplicateEvents" if job.duplicate else "Uploads", unit="Count", value=1)
+    metrics.add_metric(
+        name="DuplicateEvents" if job.duplicate else "Uploads", unit="Count", value=1
+    )
     return dump(job)

@@ -43,9 +43,9 @@ class Stack:
         name = stack_name or (record["stack"] if record else None) or "imgpipe"
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if record is not None and endpoint == record["endpoint"]:
-            from imgpipe.local.engine import FAKE_CREDENTIALS
+            from imgpipe.local.engine import fake_session
 
-            session = boto3.Session(region_name=region or "us-east-1", **FAKE_CREDENTIALS)
+            session = fake_session(region or "us-east-1")
         else:
             session = boto3.Session(region_name=region or "us-east-1")
         stack = cls(name=name, endpoint_url=endpoint, session=session)
@@ -53,7 +53,8 @@ class Stack:
         return stack
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url, config=_CONFIG)
+        session: Any = self.session
+        return session.client(service, endpoint_url=self.endpoint_url, config=_CONFIG)
 
     def load_outputs(self) -> dict[str, str]:
         cfn = self.client("cloudformation")

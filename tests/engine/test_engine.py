@@ -45,9 +45,11 @@ def test_object_put_runs_the_handler_with_its_env_and_writes_dynamodb(engine, te
     assert item["greeting"]["S"] == "hello"
     assert json.loads(item["squares"]["S"]) == [1, 4, 9, 16]
     # AND the SQS task sent its message
-    messages = engine.client("sqs").receive_message(
-        QueueUrl=test_stack["QueueUrl"], MaxNumberOfMessages=10
-    ).get("Messages", [])
+    messages = (
+        engine.client("sqs")
+        .receive_message(QueueUrl=test_stack["QueueUrl"], MaxNumberOfMessages=10)
+        .get("Messages", [])
+    )
     assert key in [m["Body"] for m in messages]
     # AND the Map ran one Lambda task per item
     history = _history(sfn, execution["executionArn"])
@@ -122,9 +124,7 @@ def test_invocation_logs_reach_cloudwatch_logs(engine, test_stack):
     name = test_stack["WorkerFunctionName"]
     engine.client("lambda").invoke(FunctionName=name, Payload=b'{"action":"square","value":2}')
     logs = engine.client("logs")
-    events = wait_for(
-        lambda: logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
-    )
+    events = wait_for(lambda: logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"])
     messages = "\n".join(e["message"] for e in events)
     assert "START RequestId" in messages and "REPORT RequestId" in messages
 

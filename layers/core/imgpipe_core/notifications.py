@@ -71,4 +71,6 @@ def notify(task: NotifyInput, settings: Settings) -> NotifyOutput:
     except Exception:
         records.unmark_notified(settings.table_name, job.processing_id)  # let a retry send it
         raise
-    return NotifyOutput(sent=True, eventId=result["Entries"][0].get("EventId"), messageId=message_id)
+    return NotifyOutput(
+        sent=True, eventId=result["Entries"][0].get("EventId"), messageId=message_id
+    )

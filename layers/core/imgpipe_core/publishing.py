@@ -91,5 +91,7 @@ def _cleanup(settings: Settings, pid: str, attempt: int, keep: set[str]) -> None
     staging = storage.list_keys(settings.private_bucket, f"{settings.staging_prefix}{pid}/")
     storage.delete_keys(settings.private_bucket, staging)
     # Variants of earlier attempts are no longer referenced by the record.
-    stale = [k for k in storage.list_keys(settings.public_bucket, f"images/{pid}/") if k not in keep]
+    stale = [
+        k for k in storage.list_keys(settings.public_bucket, f"images/{pid}/") if k not in keep
+    ]
     storage.delete_keys(settings.public_bucket, stale)

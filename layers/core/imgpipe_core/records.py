@@ -162,22 +162,28 @@ def claim(
 
 
 def get(table: str, pid: str) -> dict[str, Any] | None:
-    item = client("dynamodb").get_item(
-        TableName=table, Key={"processingId": {"S": pid}}, ConsistentRead=True
-    ).get("Item")
+    item = (
+        client("dynamodb")
+        .get_item(TableName=table, Key={"processingId": {"S": pid}}, ConsistentRead=True)
+        .get("Item")
+    )
     return from_item(item) if item else None
 
 
 def find_by_upload(table: str, upload_id: str) -> dict[str, Any] | None:
     """The latest record of an API upload id."""
-    items = client("dynamodb").query(
-        TableName=table,
-        IndexName=UPLOAD_INDEX,
-        KeyConditionExpression="uploadId = :u",
-        ExpressionAttributeValues={":u": {"S": upload_id}},
-        ScanIndexForward=False,
-        Limit=1,
-    ).get("Items", [])
+    items = (
+        client("dynamodb")
+        .query(
+            TableName=table,
+            IndexName=UPLOAD_INDEX,
+            KeyConditionExpression="uploadId = :u",
+            ExpressionAttributeValues={":u": {"S": upload_id}},
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        .get("Items", [])
+    )
     return from_item(items[0]) if items else None
 
 

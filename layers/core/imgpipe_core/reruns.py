@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -29,7 +30,7 @@ def start_rerun(
     pid: str,
     *,
     reason: str = "manual",
-    sfn: object | None = None,
+    sfn: Any = None,
 ) -> RerunStarted:
     """Start a new execution for ``pid`` from the same source; no-op while one is running."""
     record = records.get(table, pid)
@@ -45,7 +46,7 @@ def start_rerun(
     # Execution names must be unique per state machine: bump past names already taken.
     for candidate in range(attempt, attempt + 50):
         try:
-            response = stepfunctions.start_execution(  # type: ignore[attr-defined]
+            response = stepfunctions.start_execution(
                 stateMachineArn=state_machine_arn,
                 name=keys.execution_name(pid, candidate),
                 input=payload,

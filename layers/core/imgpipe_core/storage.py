@@ -34,7 +34,9 @@ def _version(source: Source) -> dict[str, str]:
 
 def head(source: Source) -> dict[str, Any]:
     try:
-        return dict(client("s3").head_object(Bucket=source.bucket, Key=source.key, **_version(source)))
+        return dict(
+            client("s3").head_object(Bucket=source.bucket, Key=source.key, **_version(source))
+        )
     except ClientError as error:
         if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NoSuchVersion", "403"):
             raise ObjectMissing(f"s3://{source.bucket}/{source.key}") from error

@@ -118,11 +118,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.parameter_overrides)
     local_engine = endpoint is not None and discovery.is_engine(endpoint)
     if local_engine:
-        from imgpipe.local.engine import FAKE_CREDENTIALS
+        from imgpipe.local.engine import fake_session
 
-        import boto3
-
-        session = boto3.Session(region_name=args.region or "us-east-1", **FAKE_CREDENTIALS)
+        session = fake_session(args.region or "us-east-1")
     else:
         session = None
     deployer = Deployer(

@@ -100,7 +100,8 @@ class Deployer:
         self._log = log or (lambda message: print(message, file=sys.stderr))
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url, region_name=self.region)
+        session: Any = self.session
+        return session.client(service, endpoint_url=self.endpoint_url, region_name=self.region)
 
     # -- public API -----------------------------------------------------------------------
 
@@ -311,12 +312,11 @@ def _default_region() -> str:
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, str]:
-    """``["K=V", "K2=V2"]`` (the sam/aws CLI form) → dict; a clear error for anything else."""
+    """``["K=V", "K2=V2"]`` (the sam CLI form) → dict; a clear error for anything else."""
     result: dict[str, str] = {}
     for item in items or []:
-        for pair in item.split() if " " in item and "=" in item.split()[0] else [item]:
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                raise DeployError(f"parameter override must look like Key=Value, got {pair!r}")
-            result[key.removeprefix("ParameterKey=")] = value
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DeployError(f"parameter override must look like Key=Value, got {item!r}")
+        result[key] = value
     return result

@@ -116,10 +116,11 @@ class Engine:
     # -- clients ---------------------------------------------------------------------------
 
     def session(self) -> boto3.Session:
-        return boto3.Session(region_name=self.region, **FAKE_CREDENTIALS)
+        return fake_session(self.region)
 
     def client(self, service: str) -> Any:
-        return self.session().client(service, endpoint_url=self.endpoint_url)
+        session: Any = self.session()
+        return session.client(service, endpoint_url=self.endpoint_url)
 
     def deploy(
         self,
@@ -129,6 +130,16 @@ class Engine:
     ) -> DeployResult:
         deployer = Deployer(endpoint_url=self.endpoint_url, session=self.session(), log=_quiet)
         return deployer.deploy(template, stack_name, parameter_overrides)
+
+
+def fake_session(region: str = REGION) -> boto3.Session:
+    """A session with the engine's fake keys: real credentials never reach a local endpoint."""
+    return boto3.Session(
+        aws_access_key_id=FAKE_CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=FAKE_CREDENTIALS["aws_secret_access_key"],
+        aws_session_token=FAKE_CREDENTIALS["aws_session_token"],
+        region_name=region,
+    )
 
 
 def _quiet(message: str) -> None:

@@ -371,7 +371,7 @@ def _layer_version_ref() -> None:
     # CloudFormation's Ref of a layer version is its ARN; moto returns the object's repr.
     from moto.awslambda.models import LayerVersion
 
-    LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[assignment,method-assign]
+    LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]
 
 
 def _function_properties() -> None:

@@ -62,7 +62,7 @@ def install() -> None:
         return
     original = Rule.send_to_targets
 
-    def send_to_targets(self: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
+    def send_to_targets(self: Rule, event: Any, transform_input: bool = True) -> None:
         if not self.event_pattern.matches_event(event):
             return
         states = [t for t in self.targets if parse_arn(t["Arn"]).service == "states"]
@@ -73,7 +73,7 @@ def install() -> None:
         for target in states:
             deliver_to_state_machine(self, target, event)
 
-    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
     notifications._send_event_bridge_message = _send_s3_event
     _install_execution_events()
     _installed = True
@@ -133,7 +133,7 @@ def _iso(value: Any) -> str:
     return str(value)
 
 
-def target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
+def target_input(target: dict[str, Any], event: Any) -> str:
     """The execution input EventBridge would send for this target."""
     event = {**event, "time": _iso(event.get("time", time.time()))}
     if "Input" in target:

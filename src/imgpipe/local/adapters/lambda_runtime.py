@@ -34,7 +34,7 @@ def install() -> None:
     if _installed:
         return
     LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
-    LambdaFunction._get_layers_data = _get_layers_data  # type: ignore[method-assign]
+    LambdaFunction._get_layers_data = _get_layers_data  # type: ignore[method-assign,assignment]
     _installed = True
 
 

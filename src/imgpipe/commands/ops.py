@@ -1,0 +1,294 @@
+"""Operations on a deployed stack: status, list, rerun, dlq list/redrive, trace.
+
+Every command works against the local engine (found automatically), LocalStack or AWS through
+``--endpoint-url`` / ``--stack-name`` / ``--region``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from imgpipe.aws import Stack, StackNotFound
+from imgpipe.cli import CliError
+from imgpipe_core import clients, keys, records, reruns
+from imgpipe_core.models import Status
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--stack-name", help="default: the running local engine's stack, or imgpipe"
+    )
+    common.add_argument("--endpoint-url", help="e.g. http://localhost:4566 (LocalStack)")
+    common.add_argument("--region")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    status = subparsers.add_parser("status", parents=[common], help="one upload's record")
+    status.add_argument("id", help="processingId or uploadId")
+    status.set_defaults(func=cmd_status)
+
+    listing = subparsers.add_parser("list", parents=[common], help="recent uploads")
+    listing.add_argument("--status", choices=[s.value for s in Status])
+    listing.add_argument("--limit", type=int, default=20)
+    listing.set_defaults(func=cmd_list)
+
+    rerun = subparsers.add_parser("rerun", parents=[common], help="re-run an upload by id")
+    rerun.add_argument("id", help="processingId or uploadId")
+    rerun.add_argument("--wait", action="store_true", help="wait for the outcome")
+    rerun.add_argument("--timeout", type=float, default=300)
+    rerun.set_defaults(func=cmd_rerun)
+
+    dlq = subparsers.add_parser("dlq", help="the dead-letter queue")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
+    dlq_list = dlq_sub.add_parser("list", parents=[common], help="show failed uploads")
+    dlq_list.set_defaults(func=cmd_dlq_list)
+    redrive = dlq_sub.add_parser(
+        "redrive", parents=[common], help="re-run every message; delete each once re-started"
+    )
+    redrive.add_argument("--dry-run", action="store_true")
+    redrive.set_defaults(func=cmd_dlq_redrive)
+
+    trace = subparsers.add_parser("trace", parents=[common], help="an execution as a timeline")
+    trace.add_argument("id", help="processingId, uploadId or execution ARN")
+    trace.add_argument("--attempt", type=int, help="default: the latest")
+    trace.set_defaults(func=cmd_trace)
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+
+
+def connect(args: argparse.Namespace) -> Stack:
+    try:
+        stack = Stack.connect(
+            stack_name=args.stack_name, endpoint_url=args.endpoint_url, region=args.region
+        )
+    except StackNotFound as error:
+        raise CliError(str(error)) from error
+    clients.configure(stack.client)  # domain code talks to the same endpoint as the CLI
+    return stack
+
+
+def find_record(stack: Stack, ident: str) -> dict[str, Any]:
+    table = stack.output("StatusTableName")
+    record = records.get(table, ident) if keys.PROCESSING_ID.match(ident) else None
+    if record is None and keys.UPLOAD_ID.match(ident):
+        record = records.find_by_upload(table, ident)
+    if record is None:
+        raise CliError(f"no upload with id {ident!r} in stack {stack.name!r}")
+    return record
+
+
+def emit(args: argparse.Namespace, data: Any, lines: Iterable[str]) -> None:
+    if args.json:
+        json.dump(data, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        for line in lines:
+            print(line)
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> list[str]:
+    cells = [[str(c) if c is not None else "-" for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return out
+
+
+def outcome(record: dict[str, Any]) -> str:
+    if record.get("status") == Status.REJECTED.value:
+        return f"REJECTED {record.get('rejectionCode', '')}".strip()
+    if record.get("status") == Status.FAILED.value:
+        return f"FAILED {record.get('error', '')}".strip()
+    return str(record.get("status"))
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    stack = connect(args)
+    record = find_record(stack, args.id)
+    lines = [
+        f"processingId  {record['processingId']}",
+        f"status        {outcome(record)}",
+        f"source        s3://{record['source']['bucket']}/{record['source']['key']}",
+        f"attempt       {record.get('attempt')}",
+        f"updated       {record.get('updatedAt')}",
+    ]
+    if record.get("rejectionMessage"):
+        lines.append(f"reason        {record['rejectionMessage']}")
+    image = record.get("image") or {}
+    if image:
+        lines.append(
+            f"original      {image.get('width')}x{image.get('height')} {image.get('media_type')}"
+        )
+    for variant in record.get("variants", []):
+        lines.append(
+            f"  {variant['variant']:<10} {variant['width']}x{variant['height']:<6} "
+            f"{variant['bytes']:>9} B  {variant['url']}"
+        )
+    emit(args, record, lines)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    stack = connect(args)
+    status = Status(args.status) if args.status else None
+    found, _ = records.list_records(stack.output("StatusTableName"), status, limit=args.limit)
+    rows = [
+        (
+            r["processingId"],
+            outcome(r),
+            r["source"]["key"],
+            len(r.get("variants", [])),
+            r.get("updatedAt"),
+        )
+        for r in found
+    ]
+    emit(args, found, table(rows, ["PROCESSING ID", "STATUS", "KEY", "VARIANTS", "UPDATED"]))
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    stack = connect(args)
+    record = find_record(stack, args.id)
+    pid = record["processingId"]
+    result = reruns.start_rerun(
+        stack.output("StatusTableName"),
+        stack.output("StateMachineArn"),
+        pid,
+        sfn=stack.client("stepfunctions"),
+    )
+    if result.already_running:
+        emit(
+            args, {"processingId": pid, "started": False}, [f"{pid}: an attempt is running already"]
+        )
+        return 0
+    final = (
+        wait_for_outcome(stack, pid, record.get("attempt", 1), args.timeout) if args.wait else None
+    )
+    data = {"processingId": pid, "started": True, "executionArn": result.execution_arn}
+    lines = [f"{pid}: re-run started: {result.execution_arn}"]
+    if final:
+        data["status"] = final["status"]
+        lines.append(f"{pid}: {outcome(final)} (attempt {final.get('attempt')})")
+    emit(args, data, lines)
+    return 0 if not final or final["status"] != Status.FAILED.value else 1
+
+
+def wait_for_outcome(
+    stack: Stack, pid: str, previous_attempt: int, timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    table_name = stack.output("StatusTableName")
+    while time.monotonic() < deadline:
+        record = records.get(table_name, pid) or {}
+        if (
+            int(record.get("attempt", 0)) > previous_attempt
+            and record.get("status") != "PROCESSING"
+        ):
+            return record
+        time.sleep(0.5)
+    raise CliError(f"{pid}: no outcome within {timeout:.0f}s")
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    from imgpipe import dlq
+
+    stack = connect(args)
+    letters = dlq.receive_all(stack.client("sqs"), stack.output("DeadLetterQueueUrl"), visibility=0)
+    rows = [(d.kind, d.processing_id, d.key, d.error, d.message_id) for d in letters]
+    lines = table(rows, ["KIND", "PROCESSING ID", "KEY", "ERROR", "MESSAGE"])
+    emit(args, [d.summary() for d in letters], [*lines, f"{len(letters)} message(s)"])
+    return 0
+
+
+def cmd_dlq_redrive(args: argparse.Namespace) -> int:
+    from imgpipe import dlq
+
+    stack = connect(args)
+    sqs, queue = stack.client("sqs"), stack.output("DeadLetterQueueUrl")
+    # Hidden while we work on them; anything not re-started becomes visible again.
+    letters = dlq.receive_all(sqs, queue, visibility=0 if args.dry_run else 120)
+    results = []
+    for letter in letters:
+        if args.dry_run:
+            results.append({**letter.summary(), "started": None, "note": "dry run"})
+            continue
+        outcome_ = dlq.redrive_one(
+            letter,
+            table=stack.output("StatusTableName"),
+            state_machine_arn=stack.output("StateMachineArn"),
+            sfn=stack.client("stepfunctions"),
+        )
+        if outcome_.started:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=letter.receipt_handle)
+        else:
+            sqs.change_message_visibility(
+                QueueUrl=queue, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
+            )
+        results.append({**letter.summary(), "started": outcome_.started, "note": outcome_.note})
+    rows = [(r["kind"], r["processingId"] or r["key"], r["note"], r["started"]) for r in results]
+    emit(
+        args,
+        results,
+        [*table(rows, ["KIND", "ID/KEY", "RESULT", "EXECUTION"]), f"{len(results)} message(s)"],
+    )
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from imgpipe_core.trace import build_timeline
+
+    stack = connect(args)
+    if args.id.startswith("arn:"):
+        execution_arn = args.id
+    else:
+        record = find_record(stack, args.id)
+        arns = record.get("executionArns") or []
+        if not arns:
+            raise CliError("the record has no execution yet")
+        index = (args.attempt - 1) if args.attempt else len(arns) - 1
+        execution_arn = arns[index]
+    sfn = stack.client("stepfunctions")
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    described = sfn.describe_execution(executionArn=execution_arn)
+    spans = build_timeline(events)
+    data = {
+        "executionArn": execution_arn,
+        "status": described["status"],
+        "states": [s.model_dump(mode="json") for s in spans],
+    }
+    start = spans[0].start if spans else None
+    rows = []
+    for span in spans:
+        offset = _offset_ms(start, span.start)
+        duration = "-" if span.duration_ms is None else f"{span.duration_ms} ms"
+        rows.append((span.name, f"+{offset} ms", duration, span.retries or "", span.error or ""))
+    lines = [f"{execution_arn}  {described['status']}"]
+    lines += table(rows, ["STATE", "START", "DURATION", "RETRIES", "ERROR"])
+    emit(args, data, lines)
+    return 0
+
+
+def _offset_ms(start: Any, moment: Any) -> int:
+    from datetime import datetime
+
+    if not start or not moment:
+        return 0
+    a = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+    b = datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
+    return int((b - a).total_seconds() * 1000)

@@ -1,0 +1,157 @@
+"""The product's own template.yaml, deployed on the engine, driven through real S3 uploads."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from imgpipe_core import keys
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Pipeline:
+    engine: Any
+    stack_name: str
+    outputs: dict[str, str]
+    events_queue: str
+    sns_queue: str
+    seen_events: list[dict] = field(default_factory=list)
+    seen_sns: list[dict] = field(default_factory=list)
+
+    def client(self, service: str) -> Any:
+        return self.engine.client(service)
+
+    @property
+    def table(self) -> str:
+        return self.outputs["StatusTableName"]
+
+    def upload(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        """Put an object into the private bucket; returns its processingId."""
+        response = self.client("s3").put_object(
+            Bucket=self.outputs["PrivateBucketName"], Key=key, Body=data, ContentType=content_type
+        )
+        return keys.processing_id(self.outputs["PrivateBucketName"], key, response.get("VersionId"))
+
+    def record(self, pid: str) -> dict | None:
+        from imgpipe_core import records
+
+        return records.get(self.table, pid)
+
+    def wait_done(self, pid: str, *, attempt: int = 1, timeout: float = 90) -> dict:
+        """The record once this attempt's outcome is recorded *and* its execution has ended."""
+        deadline = time.monotonic() + timeout
+        record: dict | None = None
+        sfn = self.client("stepfunctions")
+        while time.monotonic() < deadline:
+            record = self.record(pid)
+            if record and record["status"] != "PROCESSING" and record["attempt"] >= attempt:
+                last = sfn.describe_execution(executionArn=record["executionArns"][-1])
+                if last["status"] != "RUNNING":
+                    return record
+            time.sleep(0.2)
+        raise AssertionError(f"{pid} not finished in {timeout}s: {record}")
+
+    def public_keys(self, pid: str) -> list[str]:
+        listed = self.client("s3").list_objects_v2(
+            Bucket=self.outputs["PublicBucketName"], Prefix=f"images/{pid}/"
+        )
+        return sorted(o["Key"] for o in listed.get("Contents", []))
+
+    def _drain(self, queue: str) -> list[dict]:
+        sqs = self.client("sqs")
+        bodies = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+    def notifications(self, pid: str) -> tuple[list[dict], list[dict]]:
+        """EventBridge events and SNS messages seen so far for this processingId."""
+        self.seen_events += self._drain(self.events_queue)
+        self.seen_sns += self._drain(self.sns_queue)
+        events = [e for e in self.seen_events if e["detail"]["processingId"] == pid]
+        sns = [
+            json.loads(m["Message"])
+            for m in self.seen_sns
+            if json.loads(m["Message"])["processingId"] == pid
+        ]
+        return events, sns
+
+    def dead_letters(self) -> list[dict]:
+        sqs = self.client("sqs")
+        found: dict[str, dict] = {}
+        for _ in range(3):
+            for message in sqs.receive_message(
+                QueueUrl=self.outputs["DeadLetterQueueUrl"],
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=0,
+                MessageAttributeNames=["All"],
+            ).get("Messages", []):
+                found[message["MessageId"]] = json.loads(message["Body"])
+        return list(found.values())
+
+    def cli(self, *argv: str) -> int:
+        from imgpipe.cli import main
+
+        return main(
+            [*argv, "--stack-name", self.stack_name, "--endpoint-url", self.engine.endpoint_url]
+        )
+
+
+def deploy_pipeline(engine: Any, name: str, overrides: dict[str, str] | None = None) -> Pipeline:
+    from imgpipe_core import clients
+
+    clients.configure(engine.client)  # the domain helpers tests use talk to the engine
+    outputs = dict(engine.deploy(ROOT / "template.yaml", name, overrides or {}).outputs)
+    sqs, events, sns = engine.client("sqs"), engine.client("events"), engine.client("sns")
+    events_queue = sqs.create_queue(QueueName=f"{name}-notified-events")["QueueUrl"]
+    events_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events.put_rule(Name=f"{name}-capture", EventPattern=json.dumps({"source": ["imgpipe"]}))
+    events.put_targets(Rule=f"{name}-capture", Targets=[{"Id": "q", "Arn": events_arn}])
+    sns_queue = sqs.create_queue(QueueName=f"{name}-notified-sns")["QueueUrl"]
+    sns_arn = sqs.get_queue_attributes(QueueUrl=sns_queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=outputs["NotificationTopicArn"], Protocol="sqs", Endpoint=sns_arn)
+    return Pipeline(engine, name, outputs, events_queue, sns_queue)
+
+
+@pytest.fixture(scope="session")
+def pipeline(engine: Any) -> Pipeline:
+    return deploy_pipeline(engine, "pipeline")
+
+
+def photo(width: int, height: int, fmt: str, *, mode: str = "RGB", frames: int = 1) -> bytes:
+    """A photo-like test image (gradients and edges), encoded in ``fmt``."""
+
+    def frame(shift: int) -> Image.Image:
+        gradient = Image.linear_gradient("L").resize((width, height))
+        other = Image.radial_gradient("L").resize((width, height))
+        image = Image.merge("RGB", (gradient, other, gradient.rotate(90 + shift)))
+        if mode != "RGB":
+            image = image.convert(mode)
+        return image
+
+    out = io.BytesIO()
+    images = [frame(i * 10) for i in range(frames)]
+    extra: dict[str, Any] = {}
+    if frames > 1:
+        extra = {"save_all": True, "append_images": images[1:], "duration": 100, "loop": 0}
+    images[0].save(out, fmt, **extra)
+    return out.getvalue()
