@@ -26,7 +26,9 @@ from imgpipe_core.imaging.probe import ImageInfo, open_checked
 # the rest: what libvips' thumbnail does (its "gap"), at a fraction of a full LANCZOS's cost.
 REDUCING_GAP = 2.0
 # JPEG shrink-on-load (libjpeg DCT scaling) leaves at least this much for the real resampler.
-DRAFT_HEADROOM = 2
+# libvips leaves 2x; measured after encoding, 1.5x scores the same SSIM against a full-decode
+# LANCZOS reference (within 0.0003) and lets a 24 MP photo's 1920x1080 variant decode at 1/2.
+DRAFT_HEADROOM = 1.5
 # EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
 _UPRIGHT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
