@@ -4,9 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from imgpipe_core.catalogue import Catalogue, Fit, OutputFormat, Variant, load_catalogue
 from imgpipe_core.errors import VariantNotFound
-from pydantic import ValidationError
 
 
 def test_default_catalogue_has_the_documented_variants() -> None:

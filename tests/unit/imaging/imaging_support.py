@@ -6,9 +6,10 @@ import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
 from imgpipe_core.catalogue import Variant
 from imgpipe_core.imaging import Limits, Rendition, inspect_image, render_variant
-from PIL import Image
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "images"
 CORPUS = Path(__file__).resolve().parents[3] / ".." / "shared" / "corpus"

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from imaging_support import CORPUS, corpus_dir, decoded, render
+from PIL import Image
+
 from imgpipe_core.catalogue import load_catalogue
 from imgpipe_core.errors import ImageRejected, RejectionCode
 from imgpipe_core.imaging import Limits, inspect_image, render_variant
-from PIL import Image
 
 pytestmark = pytest.mark.corpus
 

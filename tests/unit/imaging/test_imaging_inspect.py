@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from imaging_support import corpus_dir, fixture
+
 from imgpipe_core.errors import ImageRejected, RejectionCode
 from imgpipe_core.imaging import Limits, MediaType, inspect_image
 

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import pytest
 from imaging_support import decoded, fixture, render
+from PIL import Image, features
+
 from imgpipe_core.catalogue import OutputFormat, Variant
 from imgpipe_core.errors import ImageRejected, RejectionCode, RenderError
 from imgpipe_core.imaging import Limits, render_variant
 from imgpipe_core.imaging.geometry import plan_resize
 from imgpipe_core.imaging.metadata import EXIF_ARTIST, EXIF_COPYRIGHT, EXIF_GPS_IFD
-from PIL import Image, features
 
 
 def colour_at(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:

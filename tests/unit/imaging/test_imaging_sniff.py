@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from imgpipe_core.imaging import MediaType, sniff
 from imgpipe_core.imaging.media import header_size
 
