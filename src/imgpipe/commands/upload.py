@@ -1,0 +1,269 @@
+"""``imgpipe upload FILE...``: the HTTP API's client flow (presign → POST to S3 → poll).
+
+It uses only the public API, like any client would: no AWS credentials are needed unless the
+API is deployed with ``ApiAuth=IAM`` (then ``--sign``) or ``ApiAuth=JWT`` (then ``--token``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import mimetypes
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import requests
+
+from imgpipe.cli import CliError
+
+FINAL = {"SUCCEEDED", "REJECTED", "FAILED"}
+# Magic numbers first: a file's extension is only a hint.
+_MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "upload", help="upload images through the HTTP API (presigned POST), optionally wait"
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parser.add_argument(
+        "--api-url", help="default: $IMGPIPE_API_URL, else the running `imgpipe local up`"
+    )
+    parser.add_argument("--wait", action="store_true", help="wait for every outcome")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (--wait)")
+    parser.add_argument("--parallel", type=int, default=4, help="uploads at once")
+    parser.add_argument("--sign", action="store_true", help="SigV4-sign API calls (ApiAuth=IAM)")
+    parser.add_argument("--token", help="bearer token for API calls (ApiAuth=JWT)")
+    parser.set_defaults(func=cmd_upload)
+
+
+@dataclass
+class Item:
+    path: Path
+    status: str = "queued"
+    upload_id: str = ""
+    detail: str = ""
+    variants: int = 0
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class Progress:
+    """One line per file; redrawn in place on a terminal, appended otherwise."""
+
+    def __init__(self, items: list[Item], out: TextIO) -> None:
+        self.items = items
+        self.out = out
+        self.tty = out.isatty()
+        self.width = max(len(i.path.name) for i in items)
+        self._lock = threading.Lock()
+        self._drawn = False
+
+    def _line(self, item: Item) -> str:
+        detail = f"  {item.detail}" if item.detail else ""
+        return f"{item.path.name.ljust(self.width)}  {item.status}{detail}"
+
+    def update(self, item: Item, status: str, detail: str = "") -> None:
+        with self._lock:
+            if (item.status, item.detail) == (status, detail):
+                return
+            item.status, item.detail = status, detail
+            if not self.tty:
+                print(self._line(item), file=self.out, flush=True)
+                return
+            if self._drawn:
+                self.out.write(f"\x1b[{len(self.items)}F")
+            for one in self.items:
+                self.out.write("\x1b[2K" + self._line(one) + "\n")
+            self.out.flush()
+            self._drawn = True
+
+
+class Client:
+    def __init__(self, base_url: str, *, sign: bool, token: str | None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.auth = _SigV4(self.base_url) if sign else None
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self.session.request(
+            method, self.base_url + path, json=body, auth=self.auth, timeout=30
+        )
+        return response
+
+    def presign(self, path: Path, content_type: str, size: int) -> dict[str, Any]:
+        response = self.call(
+            "POST", "/uploads", {"filename": path.name, "contentType": content_type, "size": size}
+        )
+        if response.status_code != 201:
+            raise UploadError(_error_text(response))
+        return dict(response.json())
+
+    def image(self, ident: str) -> dict[str, Any] | None:
+        response = self.call("GET", f"/images/{ident}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise UploadError(_error_text(response))
+        return dict(response.json())
+
+
+class UploadError(Exception):
+    pass
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+def _s3_error(response: requests.Response) -> str:
+    from xml.etree import ElementTree
+
+    try:
+        root = ElementTree.fromstring(response.content)
+        return f"S3 {response.status_code} {root.findtext('Code')}: {root.findtext('Message')}"
+    except ElementTree.ParseError:
+        return f"S3 {response.status_code}"
+
+
+class _SigV4(requests.auth.AuthBase):
+    """Signs API Gateway calls with the default AWS credentials (service execute-api)."""
+
+    def __init__(self, base_url: str) -> None:
+        import boto3
+
+        session = boto3.Session()
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise CliError("--sign needs AWS credentials")
+        self.credentials = credentials.get_frozen_credentials()
+        host = base_url.split("://", 1)[-1]
+        parts = host.split(".")
+        self.region = (
+            parts[2] if len(parts) > 3 and parts[1] == "execute-api" else session.region_name
+        ) or "us-east-1"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        aws = AWSRequest(
+            method=request.method, url=request.url, data=request.body, headers=request.headers
+        )
+        SigV4Auth(self.credentials, "execute-api", self.region).add_auth(aws)
+        request.headers.update(dict(aws.headers.items()))
+        return request
+
+
+def content_type_of(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def _api_url(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    if os.environ.get("IMGPIPE_API_URL"):
+        return os.environ["IMGPIPE_API_URL"]
+    from imgpipe.local import discovery
+
+    record = discovery.read()
+    url = (record or {}).get("outputs", {}).get("ApiUrl")
+    if not url:
+        raise CliError("no API URL: pass --api-url, set IMGPIPE_API_URL or run `imgpipe local up`")
+    return str(url)
+
+
+def _one(client: Client, item: Item, progress: Progress, wait: bool, deadline: float) -> None:
+    try:
+        data = item.path.read_bytes()
+        content_type = content_type_of(item.path)
+        progress.update(item, "presigning")
+        presigned = client.presign(item.path, content_type, len(data))
+        item.upload_id = presigned["uploadId"]
+        upload = presigned["upload"]
+        progress.update(item, "uploading", f"{len(data)} bytes")
+        sent = requests.post(
+            upload["url"],
+            data=upload["fields"],
+            files={"file": (item.path.name, data, content_type)},
+            timeout=300,
+        )
+        if sent.status_code not in (200, 201, 204):
+            raise UploadError(_s3_error(sent))
+        progress.update(item, "uploaded", item.upload_id)
+        while wait:
+            record = client.image(item.upload_id) or {"status": "PENDING"}
+            item.record = record
+            item.variants = len(record.get("variants") or [])
+            progress.update(item, record["status"], _detail(record))
+            if record["status"] in FINAL:
+                return
+            if time.monotonic() > deadline:
+                progress.update(item, "TIMEOUT", f"last status {record['status']}")
+                return
+            time.sleep(0.5)
+    except (UploadError, OSError, requests.RequestException) as error:
+        progress.update(item, "ERROR", str(error))
+
+
+def _detail(record: dict[str, Any]) -> str:
+    if record.get("rejection"):
+        return f"{record['rejection']['code']}: {record['rejection'].get('message', '')}"
+    if record.get("failure"):
+        return f"{record['failure'].get('error')}: {record['failure'].get('cause', '')}"[:160]
+    if record.get("image"):
+        return f"{record['image'].get('width')}x{record['image'].get('height')}"
+    return ""
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    for path in args.files:
+        if not path.is_file():
+            raise CliError(f"not a file: {path}")
+    client = Client(_api_url(args.api_url), sign=args.sign, token=args.token)
+    items = [Item(path) for path in args.files]
+    out = sys.stdout
+    progress = Progress(items, out)
+    deadline = time.monotonic() + args.timeout
+    with ThreadPoolExecutor(max(1, args.parallel)) as pool:
+        for item in items:
+            pool.submit(_one, client, item, progress, args.wait, deadline)
+    _print_table(items, out)
+    ok = {"SUCCEEDED"} if args.wait else {"uploaded"}
+    return 0 if all(item.status in ok for item in items) else 1
+
+
+def _print_table(items: list[Item], out: TextIO) -> None:
+    rows = [("FILE", "UPLOAD ID", "STATUS", "VARIANTS", "DETAIL")]
+    for item in items:
+        variants = str(item.variants) if item.record else "-"
+        rows.append(
+            (item.path.name, item.upload_id or "-", item.status, variants, item.detail or "")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    print(file=out)
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) for i in range(4)] + [row[4]]
+        print("  ".join(cells).rstrip(), file=out)
