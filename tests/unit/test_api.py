@@ -1,0 +1,149 @@
+"""imgpipe_core.api routes with moto's mock_aws: fast edge cases, through the resolver."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from imgpipe.local.api_server import from_result, to_event
+from imgpipe_core import api as api_module
+from imgpipe_core.config import Settings
+
+BUCKET = "private"
+TABLE = "records"
+
+
+class _Context:
+    function_name = "api"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:api"
+    aws_request_id = "req"
+
+
+@pytest.fixture
+def app() -> Iterator[Any]:
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": n, "AttributeType": "S"}
+                for n in ("processingId", "status", "updatedAt", "uploadId", "createdAt")
+            ],
+            KeySchema=[{"AttributeName": "processingId", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": name,
+                    "KeySchema": [
+                        {"AttributeName": hash_key, "KeyType": "HASH"},
+                        {"AttributeName": range_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for name, hash_key, range_key in (
+                    ("ByStatus", "status", "updatedAt"),
+                    ("ByUpload", "uploadId", "createdAt"),
+                )
+            ],
+        )
+        api_module._presigner.cache_clear()
+        settings = Settings.model_validate(
+            {"TABLE_NAME": TABLE, "PRIVATE_BUCKET": BUCKET, "MAX_UPLOAD_BYTES": "1000"}
+        )
+        yield api_module.create_app(settings)
+        api_module._presigner.cache_clear()
+
+
+def _call(
+    app: Any, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode() if body else b""
+    sent = {"Host": "api.test", **(headers or {})}
+    event = to_event(method, path, sent, raw, host="api.test", source_ip="1.2.3.4")
+    status, headers, data = from_result(app.resolve(event, _Context()))
+    return status, headers, json.loads(data) if data else None
+
+
+def test_presign_is_a_sigv4_post_for_a_server_key(app: Any) -> None:
+    body = {"filename": "cat.webp", "contentType": "image/webp", "size": 999}
+    status, _, result = _call(app, "POST", "/uploads", body)
+    assert status == 201
+    fields = result["upload"]["fields"]
+    assert result["key"] == f"uploads/{result['uploadId']}" == fields["key"]
+    assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    policy = json.loads(__import__("base64").b64decode(fields["policy"]))
+    assert ["content-length-range", 1, 1000] in policy["conditions"]
+    assert {"Content-Type": "image/webp"} in policy["conditions"]
+    assert result["statusUrl"] == f"http://api.test/images/{result['uploadId']}"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"filename": "a", "contentType": "image/png", "size": 1001}, 413, "FILE_TOO_LARGE"),
+        ({"filename": "a", "contentType": "image/png", "size": -1}, 400, "INVALID_SIZE"),
+        ({"filename": "a", "contentType": "text/plain", "size": 1}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ({"filename": "", "contentType": "image/png", "size": 1}, 400, "INVALID_REQUEST"),
+        ({"filename": "a", "contentType": "image/png", "size": "many"}, 400, "INVALID_REQUEST"),
+        ("null", 400, "INVALID_JSON"),
+    ],
+)
+def test_presign_refusals(app: Any, body: Any, status: int, code: str) -> None:
+    got, _, result = _call(app, "POST", "/uploads", body)
+    assert (got, result["error"]["code"]) == (status, code)
+
+
+def test_pending_only_while_the_upload_exists(app: Any) -> None:
+    ident = "ab" * 16
+    assert _call(app, "GET", f"/images/{ident}")[0] == 404
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key=f"uploads/{ident}", Body=b"x", Metadata={"filename": "a.png"}
+    )
+    status, _, result = _call(app, "GET", f"/images/{ident}")
+    assert status == 200
+    assert result["status"] == "PENDING" and result["filename"] == "a.png"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=SUCCEEDED&cursor=%%%",
+        "status=SUCCEEDED&cursor=eyJhIjogMX0",  # {"a": 1}
+        "status=FAILED&limit=101",
+        "limit=abc",
+        "status=DELETED",
+    ],
+)
+def test_listing_refuses_bad_parameters(app: Any, query: str) -> None:
+    status, _, result = _call(app, "GET", f"/images?{query}")
+    assert status == 400 and result["error"]["code"].startswith("INVALID_")
+
+
+def test_cursor_round_trip_is_checked_against_the_status() -> None:
+    from imgpipe_core.models import Status
+
+    key = {"processingId": {"S": "a" * 26}, "status": {"S": "FAILED"}, "updatedAt": {"S": "t"}}
+    cursor = api_module.encode_cursor(key)
+    assert cursor is not None
+    assert api_module.decode_cursor(cursor, Status.FAILED) == key
+    with pytest.raises(api_module.ApiError):
+        api_module.decode_cursor(cursor, Status.SUCCEEDED)
+
+
+def test_cors_and_unknown_routes(app: Any) -> None:
+    # Powertools answers CORS only to requests that carry an Origin, as browsers do
+    status, headers, _ = _call(app, "GET", "/health", headers={"Origin": "https://web.test"})
+    assert status == 200 and headers.get("Access-Control-Allow-Origin") == "*"
+    status, _, result = _call(app, "GET", "/nowhere")
+    assert (status, result["error"]["code"]) == (404, "ROUTE_NOT_FOUND")
+
+
+def test_filenames_are_sanitised() -> None:
+    assert api_module.sanitise_filename("C:\\x\\Ünïcødé file?.png") == "Unicde file_.png"
+    assert api_module.sanitise_filename("...") == "upload"
