@@ -237,7 +237,7 @@ class _Resource:
         cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
         **kwargs: Any,
     ) -> _Resource:  # fmt: skip
-        ident = uuid.uuid4().hex[:14].upper()
+        ident = uuid.uuid4().hex[:10].lower()
         values = {k: v.format(id=ident, region=region_name) for k, v in cls.ATTRIBUTES.items()}
         return cls(ident, values)
 
@@ -268,6 +268,16 @@ class _CachePolicy(_Resource, CloudFormationModel):
 class _ResponseHeadersPolicy(_Resource, CloudFormationModel):
     TYPE = "AWS::CloudFront::ResponseHeadersPolicy"
     ATTRIBUTES = {"Id": "{id}"}
+
+
+class _HttpApi(_Resource, CloudFormationModel):
+    # Recorded, not served: locally the API runs behind imgpipe's own HTTP adapter.
+    TYPE = "AWS::ApiGatewayV2::Api"
+    ATTRIBUTES = {"ApiId": "{id}", "ApiEndpoint": "https://{id}.execute-api.{region}.amazonaws.com"}
+
+
+class _HttpApiStage(_Resource, CloudFormationModel):
+    TYPE = "AWS::ApiGatewayV2::Stage"
 
 
 class _Distribution(_Resource, CloudFormationModel):
