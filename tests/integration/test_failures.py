@@ -43,6 +43,7 @@ REJECTIONS = {
     "CORRUPT_IMAGE": _truncated_jpeg,
     "IMAGE_TOO_LARGE": _oversized_png,
     "DECOMPRESSION_BOMB": _bomb_png,
+    "TOO_MANY_FRAMES": lambda: _animated_gif(205),
 }
 
 CORPUS_REJECTIONS = {
@@ -173,3 +174,40 @@ def test_status_list_and_trace_commands(pipeline: Pipeline, capsys: pytest.Captu
 def test_unknown_id_is_a_clear_error(pipeline: Pipeline, capsys: pytest.CaptureFixture) -> None:
     assert pipeline.cli("status", "a" * 26) == 2
     assert "no upload with id" in capsys.readouterr().err
+
+
+def test_stopped_execution_reaches_the_dlq_and_is_listed(
+    fragile: Pipeline, capsys: pytest.CaptureFixture
+) -> None:
+    from tests.helpers import wait_for
+
+    # GIVEN an upload whose validation takes a while (a 6000x4000 PNG to decode)
+    sfn = fragile.client("stepfunctions")
+    pid = fragile.upload("uploads/stopped.png", photo(6000, 4000, "PNG"))
+    record = wait_for(lambda: fragile.record(pid))
+    arn = record["executionArns"][0]
+
+    def validating() -> bool:
+        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        return any(
+            e.get("stateEnteredEventDetails", {}).get("name") == "Validate Upload" for e in history
+        )
+
+    # WHEN an operator stops the execution mid-flight (it records nothing itself)
+    wait_for(validating, interval=0.02)
+    sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by a test")
+    # THEN the abandoned-execution rule puts its status-change event in the DLQ
+    letter = wait_for(
+        lambda: next(
+            (m for m in fragile.dead_letters() if m.get("detail", {}).get("executionArn") == arn),
+            None,
+        )
+    )
+    assert letter["detail"]["status"] == "ABORTED"
+    assert json.loads(letter["detail"]["input"])["detail"]["object"]["key"] == "uploads/stopped.png"
+    # AND `imgpipe dlq list` shows it with the object key it would re-run
+    capsys.readouterr()
+    assert fragile.cli("dlq", "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    entry = next(m for m in listed if m["executionArn"] == arn)
+    assert entry["kind"] == "ExecutionAborted" and entry["key"] == "uploads/stopped.png"
