@@ -66,6 +66,26 @@ def test_aws_cli_talks_to_local_up_and_nothing_is_left_running(tmp_path):
         assert "cli.txt" in aws("s3", "ls", f"s3://{bucket}/jobs/ok/")
         assert "clitest-Machine" in aws("stepfunctions", "list-state-machines")
         assert "stack: clitest (CREATE_COMPLETE)" in output
+
+        def imgpipe(*args: str) -> str:
+            return subprocess.run(
+                [str(BIN / "imgpipe"), *args], cwd=ROOT, env=env, capture_output=True,
+                text=True, check=True, timeout=60,
+            ).stdout  # fmt: skip
+
+        # `local deploy` finds the running engine and deploys a second stack to it
+        deployed = imgpipe(
+            "local", "deploy", "--template", "tests/engine/stack/template.yaml",
+            "--stack-name", "second", "--parameter-overrides", "Greeting=bonjour",
+        )  # fmt: skip
+        assert "stack: second (CREATE_COMPLETE)" in deployed and "BucketName" in deployed
+        # `local logs` reads a function's invocation logs (the cli.txt upload invoked it)
+        deadline = time.monotonic() + 30
+        logs = ""
+        while "REPORT RequestId" not in logs and time.monotonic() < deadline:
+            time.sleep(0.5)
+            logs = imgpipe("local", "logs", "clitest-WorkerFunction")
+        assert "START RequestId" in logs and "REPORT RequestId" in logs
     finally:
         process.send_signal(signal.SIGINT)
         try:
