@@ -100,16 +100,7 @@ def claim(
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            existing = get(table, pid) or {}
-            job = Job(
-                processingId=pid,
-                attempt=int(existing.get("attempt", 1)),
-                source=source,
-                executionArn=execution_arn,
-                duplicate=True,
-                uploadId=upload_id,
-            )
-            return Claim(job, duplicate=True)
+            return _duplicate(table, pid, source, execution_arn, upload_id)
         job = Job(processingId=pid, source=source, executionArn=execution_arn, uploadId=upload_id)
         return Claim(job, duplicate=False)
 
@@ -140,16 +131,7 @@ def claim(
     except ClientError as error:
         if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-        existing = get(table, pid) or {}
-        job = Job(
-            processingId=pid,
-            attempt=int(existing.get("attempt", 1)),
-            source=source,
-            executionArn=execution_arn,
-            duplicate=True,
-            uploadId=upload_id,
-        )
-        return Claim(job, duplicate=True)
+        return _duplicate(table, pid, source, execution_arn, upload_id)
     record = from_item(response["Attributes"])
     job = Job(
         processingId=pid,
@@ -159,6 +141,22 @@ def claim(
         uploadId=record.get("uploadId"),
     )
     return Claim(job, duplicate=False)
+
+
+def _duplicate(
+    table: str, pid: str, source: Source, execution_arn: str, upload_id: str | None
+) -> Claim:
+    """Another event or request already owns this attempt: report it, change nothing."""
+    existing = get(table, pid) or {}
+    job = Job(
+        processingId=pid,
+        attempt=int(existing.get("attempt", 1)),
+        source=source,
+        executionArn=execution_arn,
+        duplicate=True,
+        uploadId=upload_id,
+    )
+    return Claim(job, duplicate=True)
 
 
 def get(table: str, pid: str) -> dict[str, Any] | None:
