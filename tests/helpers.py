@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -30,3 +37,44 @@ def execution_for_key(sfn: Any, machine_arn: str, key: str, *, finished: bool = 
         return None
 
     return wait_for(find)
+
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class LocalUp:
+    process: subprocess.Popen[str]
+    lines: list[str]
+
+    def value(self, label: str) -> str:
+        """The value printed after ``label`` (``endpoint:``, ``api:``, an output name)."""
+        return next(x.split()[1] for x in self.lines if x.strip().startswith(label))
+
+
+@contextlib.contextmanager
+def local_up(*args: str, env: dict[str, str], timeout: float = 90) -> Iterator[LocalUp]:
+    """Run `imgpipe local up ARGS` until it prints "ready"; SIGINT it on exit, expect rc 0."""
+    process = subprocess.Popen(
+        [str(BIN / "imgpipe"), "local", "up", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while not (lines and lines[-1].startswith("ready")):
+            line = process.stdout.readline()
+            assert line and time.monotonic() < deadline, "local up failed:\n" + "".join(lines)
+            lines.append(line)
+        yield LocalUp(process, lines)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    assert process.returncode == 0

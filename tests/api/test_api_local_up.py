@@ -3,45 +3,26 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.api.conftest import image_bytes
+from tests.helpers import BIN, ROOT, local_up
 
 pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("api-local-up")]
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 
 def test_local_up_serves_the_api_the_page_and_the_cdn(tmp_path: Path) -> None:
     env = {**os.environ, "IMGPIPE_STATE_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [str(BIN / "imgpipe"), "local", "up", "--stack-name", "apiup"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            assert line, "local up exited early:\n" + "".join(lines)
-            lines.append(line)
-            if line.startswith("ready"):
-                break
-        api = next(x.split()[1] for x in lines if x.startswith("api: "))
+    with local_up("--stack-name", "apiup", env=env) as up:
+        api = up.value("api:")
         assert api.startswith("http://127.0.0.1:")
         # The printed outputs carry the local API URL and published URLs under its /cdn
-        assert next(x for x in lines if x.strip().startswith("ApiUrl")).split() == ["ApiUrl", api]
-        assert f"{api}/cdn" in next(x for x in lines if "PublicBaseUrl" in x)
+        assert up.value("ApiUrl") == api
+        assert f"{api}/cdn" in next(x for x in up.lines if "PublicBaseUrl" in x)
         assert requests.get(f"{api}/health", timeout=10).json() == {"status": "ok"}
         page = requests.get(f"{api}/", timeout=10)
         assert page.status_code == 200 and "<title>imgpipe</title>" in page.text
@@ -60,11 +41,3 @@ def test_local_up_serves_the_api_the_page_and_the_cdn(tmp_path: Path) -> None:
         served = requests.get(record["variants"][0]["url"], timeout=10)
         assert record["variants"][0]["url"].startswith(f"{api}/cdn/")
         assert served.status_code == 200 and len(served.content) == record["variants"][0]["bytes"]
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise
-    assert process.returncode == 0

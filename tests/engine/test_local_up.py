@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.engine
+from tests.helpers import BIN, ROOT, local_up
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.engine
 
 
 def _session_processes(sid: int) -> list[int]:
@@ -32,26 +29,12 @@ def _session_processes(sid: int) -> list[int]:
 
 def test_aws_cli_talks_to_local_up_and_nothing_is_left_running(tmp_path):
     env = {**os.environ, "IMGPIPE_STATE_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [str(BIN / "imgpipe"), "local", "up", "--template", "tests/engine/stack/template.yaml",
-         "--stack-name", "clitest"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            assert line, "engine exited early:\n" + "".join(lines)
-            lines.append(line)
-            if line.startswith("ready"):
-                break
-        output = "".join(lines)
-        endpoint = next(x.split()[1] for x in lines if x.startswith("endpoint: "))
+    up_args = ("--template", "tests/engine/stack/template.yaml", "--stack-name", "clitest")
+    with local_up(*up_args, env=env, timeout=60) as up:
+        endpoint = up.value("endpoint:")
         assert endpoint.startswith("http://127.0.0.1:")
-        bucket = next(x.split()[1] for x in lines if x.strip().startswith("BucketName"))
+        bucket = up.value("BucketName")
+        assert "stack: clitest (CREATE_COMPLETE)" in "".join(up.lines)
         aws_env = {**env, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
 
         def aws(*args: str) -> str:
@@ -65,7 +48,6 @@ def test_aws_cli_talks_to_local_up_and_nothing_is_left_running(tmp_path):
         aws("s3", "cp", str(tmp_path / "hello.txt"), f"s3://{bucket}/jobs/ok/cli.txt")
         assert "cli.txt" in aws("s3", "ls", f"s3://{bucket}/jobs/ok/")
         assert "clitest-Machine" in aws("stepfunctions", "list-state-machines")
-        assert "stack: clitest (CREATE_COMPLETE)" in output
 
         def imgpipe(*args: str) -> str:
             return subprocess.run(
@@ -86,14 +68,6 @@ def test_aws_cli_talks_to_local_up_and_nothing_is_left_running(tmp_path):
             time.sleep(0.5)
             logs = imgpipe("local", "logs", "clitest-WorkerFunction")
         assert "START RequestId" in logs and "REPORT RequestId" in logs
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise
-    assert process.returncode == 0
     # Nothing the engine started (Lambda workers included) outlives it.
     time.sleep(0.5)
-    assert _session_processes(process.pid) == []
+    assert _session_processes(up.process.pid) == []

@@ -142,6 +142,19 @@ def test_failing_variant_fails_the_upload_and_dlq_redrive_recovers_it(fragile: P
     letter = letters[0]
     assert letter["kind"] == "ProcessingFailed" and letter["error"] == "Runtime.OutOfMemory"
     assert letter["source"]["key"] == "uploads/heavy.png" and letter["executionArn"]
+    # AND the runtime's deterministic error was not retried: one resize per variant, no more
+    history = fragile.client("stepfunctions").get_execution_history(
+        executionArn=record["executionArns"][0], maxResults=1000
+    )["events"]
+    entered = [
+        e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "Resize Variant"
+    ]
+    invoked = [
+        e
+        for e in history
+        if e["type"] == "TaskScheduled" and resize in e["taskScheduledEventDetails"]["parameters"]
+    ]
+    assert entered and len(invoked) == len(entered)
     # AND the failed execution did not add a second message through the status-change rule
     assert len(fragile.dead_letters()) == 1
     events, _ = fragile.notifications(pid)

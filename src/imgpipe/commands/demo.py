@@ -6,13 +6,14 @@ import argparse
 import io
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
 from imgpipe.cli import CliError
+from imgpipe.text import table
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -126,15 +127,8 @@ def run(args: argparse.Namespace) -> int:
                     f"{variant['bytes'] / 1024:.0f}KiB"
                 )
             rows.append((name, pid, status, f"{elapsed:.1f}s", ", ".join(variants) or "-"))
-        _print_table(rows, ["UPLOAD", "PROCESSING ID", "STATUS", "ELAPSED", "VARIANTS"])
+        print()
+        print("\n".join(table(rows, ["UPLOAD", "PROCESSING ID", "STATUS", "ELAPSED", "VARIANTS"])))
         print(f"\nvariants written to {args.out.resolve()}/<upload>/<variant>.<ext>")
         print(f"total {time.monotonic() - started:.1f}s; engine stopped, nothing left running")
     return 0
-
-
-def _print_table(rows: Sequence[Sequence[str]], headers: list[str]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print()
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))

@@ -7,7 +7,6 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from imgpipe.cli import CliError
 from imgpipe.local import discovery
@@ -53,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from imgpipe.local import api_server
     from imgpipe.local.engine import Engine
 
     started = time.monotonic()
@@ -71,9 +71,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 raise CliError(str(error)) from error
             outputs = result.outputs
             print(f"stack: {args.stack_name} ({result.status})", flush=True)
-        extra = _start_extras(engine, args.stack_name, outputs)
         # The local API server replaces the API Gateway URL, which has no meaning here.
-        outputs = {**outputs, **extra}
+        outputs = {**outputs, **api_server.start(engine, args.stack_name, outputs)}
         _print_outputs(outputs)
         discovery.write(engine.endpoint_url, args.stack_name, outputs)
         print(f"ready in {time.monotonic() - started:.1f}s — Ctrl-C to stop", flush=True)
@@ -100,17 +99,6 @@ def _with_local_api(template: Path, overrides: dict[str, str]) -> dict[str, str]
         return overrides
     url = api_server.bind()
     return {"PublicBaseUrl": f"{url}/cdn", **overrides}
-
-
-def _start_extras(engine: Any, stack: str, outputs: dict[str, str]) -> dict[str, str]:
-    """Services layered on the engine (the local HTTP API), when the project provides them."""
-    import importlib.util
-
-    if importlib.util.find_spec("imgpipe.local.api_server") is None:
-        return {}
-    from imgpipe.local import api_server  # type: ignore[attr-defined]
-
-    return dict(api_server.start(engine, stack, outputs))
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:

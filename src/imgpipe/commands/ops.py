@@ -10,11 +10,13 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from imgpipe.aws import Stack, StackNotFound
 from imgpipe.cli import CliError
+from imgpipe.text import table
 from imgpipe_core import clients, keys, records, reruns
 from imgpipe_core.models import Status
 
@@ -90,14 +92,6 @@ def emit(args: argparse.Namespace, data: Any, lines: Iterable[str]) -> None:
     else:
         for line in lines:
             print(line)
-
-
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> list[str]:
-    cells = [[str(c) if c is not None else "-" for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    return out
 
 
 def outcome(record: dict[str, Any]) -> str:
@@ -285,8 +279,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _offset_ms(start: Any, moment: Any) -> int:
-    from datetime import datetime
-
     if not start or not moment:
         return 0
     a = datetime.fromisoformat(str(start).replace("Z", "+00:00"))

@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from imgpipe.text import table
 from imgpipe_core.catalogue import load_catalogue
+from imgpipe_core.config import load_settings
 from imgpipe_core.errors import ImageRejected, ImgpipeError, VariantNotFound
-from imgpipe_core.imaging import Limits, inspect_image, render_variant
+from imgpipe_core.imaging import inspect_image, render_variant
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -42,13 +44,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
     """Render every file; exit status 1 if any input was rejected or failed, else 0."""
     out = stdout or sys.stdout
-    catalogue = load_catalogue(args.catalogue)
+    # The same configuration the resize function reads (VARIANTS_JSON, MAX_* limits).
+    settings = load_settings()
+    catalogue = load_catalogue(args.catalogue) if args.catalogue else settings.catalogue
     try:
         variants = [catalogue.get(name) for name in args.variants or catalogue.names]
     except VariantNotFound as exc:
         print(f"imgpipe render: {exc}", file=sys.stderr)
         return 2
-    limits = Limits()
+    limits = settings.limits
     rows: list[tuple[str, ...]] = []
     failed = False
     for source in args.files:
@@ -80,16 +84,9 @@ def run(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
                     str(path),
                 )
             )
-    _print_table(("input", "variant", "result", "size", "bytes", "output"), rows, out)
+    for line in table(rows, ("input", "variant", "result", "size", "bytes", "output")):
+        print(line, file=out)
     return 1 if failed else 0
-
-
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: TextIO) -> None:
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)), file=out
-        )
 
 
 __all__ = ["register", "run"]

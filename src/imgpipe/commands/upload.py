@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import requests
 
 from imgpipe.cli import CliError
+from imgpipe.text import table
 
 FINAL = {"SUCCEEDED", "REJECTED", "FAILED"}
 # Magic numbers first: a file's extension is only a hint.
@@ -256,14 +257,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def _print_table(items: list[Item], out: TextIO) -> None:
-    rows = [("FILE", "UPLOAD ID", "STATUS", "VARIANTS", "DETAIL")]
-    for item in items:
-        variants = str(item.variants) if item.record else "-"
-        rows.append(
-            (item.path.name, item.upload_id or "-", item.status, variants, item.detail or "")
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    rows = [
+        (i.path.name, i.upload_id, i.status, i.variants if i.record else None, i.detail or "")
+        for i in items
+    ]
     print(file=out)
-    for row in rows:
-        cells = [row[i].ljust(widths[i]) for i in range(4)] + [row[4]]
-        print("  ".join(cells).rstrip(), file=out)
+    for line in table(rows, ("FILE", "UPLOAD ID", "STATUS", "VARIANTS", "DETAIL")):
+        print(line, file=out)

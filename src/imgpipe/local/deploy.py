@@ -12,8 +12,10 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -31,6 +33,9 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAN
 # CloudFormation refuses inline template bodies above this size; larger ones go through S3.
 MAX_TEMPLATE_BODY = 51_200
 _ZIP_EXCLUDE = {"__pycache__", ".pytest_cache", ".mypy_cache", "tests", ".aws-sam"}
+# Lambda's python3.12+ runs on Amazon Linux 2023 (glibc 2.34): wheels of both tags work there
+# (Pillow publishes manylinux_2_28, pydantic-core manylinux2014).
+LAMBDA_PLATFORMS = ("--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64")
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible archives → stable code hashes
 
 
@@ -163,7 +168,7 @@ class Deployer:
 
     def _package(self, template: dict[str, Any], base: Path, bucket: str, stack: str) -> None:
         globals_fn = template.get("Globals", {}).get("Function", {})
-        for logical_id, resource in template["Resources"].items():
+        for resource in template["Resources"].values():
             kind = resource.get("Type")
             props = resource.setdefault("Properties", {})
             if kind == "AWS::Serverless::Function":
@@ -191,7 +196,6 @@ class Deployer:
                 if isinstance(uri, str) and not uri.startswith("s3://"):
                     key = self._upload(bucket, stack, (base / uri).read_bytes(), ".yaml")
                     props["DefinitionUri"] = f"s3://{bucket}/{key}"
-            self._log(f"packaged {logical_id}") if kind and "Serverless" in kind else None
 
     def _layer_zip(self, directory: Path, metadata: Mapping[str, Any]) -> bytes:
         build_method = str(metadata.get("BuildMethod", ""))
@@ -201,19 +205,17 @@ class Deployer:
         requirements = directory / "requirements.txt"
         if not (self.build_dependencies and requirements.exists()):
             return zip_directory(directory, prefix="python/")
-        build = Path(os.environ.get("TMPDIR", "/tmp")) / f"imgpipe-layer-{os.getpid()}"
-        target = build / "python"
-        subprocess.run(["rm", "-rf", str(build)], check=True)
-        target.mkdir(parents=True)
-        version = build_method.removeprefix("python")
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements),
-             "--target", str(target), "--platform", "manylinux2014_x86_64",
-             "--only-binary=:all:", "--python-version", version],
-            check=True,
-        )  # fmt: skip
-        subprocess.run(["cp", "-r", f"{directory}/.", str(target)], check=True)
-        return zip_directory(build)
+        with tempfile.TemporaryDirectory(prefix="imgpipe-layer-") as build:
+            target = Path(build) / "python"
+            shutil.copytree(directory, target, ignore=shutil.ignore_patterns(*_ZIP_EXCLUDE))
+            self._log(f"installing {requirements} for {build_method}")
+            subprocess.run(
+                [sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements),
+                 "--target", str(target), *LAMBDA_PLATFORMS,
+                 "--only-binary=:all:", "--python-version", build_method.removeprefix("python")],
+                check=True,
+            )  # fmt: skip
+            return zip_directory(Path(build))
 
     # -- transform and stack ----------------------------------------------------------------
 

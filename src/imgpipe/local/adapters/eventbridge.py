@@ -185,18 +185,16 @@ def _deliver(rule: Rule, target: dict[str, Any], event: dict[str, Any]) -> None:
             code = getattr(error, "error_type", None) or getattr(error, "code", None)
             code = str(code or type(error).__name__)
             message = getattr(error, "message", None) or str(error)
-            exhausted = None
-            if code in _NOT_RETRIED:
-                exhausted = None
-            elif attempt >= max_retries:
-                exhausted = "MaximumRetryAttempts"
-            elif time.monotonic() - started + delay > max_age:
-                exhausted = "MaximumEventAgeInSeconds"
-            else:
-                attempt += 1
-                time.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_DELAY_S)
-                continue
+            exhausted: str | None = None  # stays None for errors EventBridge never retries
+            if code not in _NOT_RETRIED:
+                if attempt < max_retries and time.monotonic() - started + delay <= max_age:
+                    attempt += 1
+                    time.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_DELAY_S)
+                    continue
+                exhausted = (
+                    "MaximumRetryAttempts" if attempt >= max_retries else "MaximumEventAgeInSeconds"
+                )
             LOG.warning("rule %s → %s failed: %s %s", rule.name, target["Arn"], code, message)
             _dead_letter(rule, target, event, code, message, attempt, exhausted)
             return

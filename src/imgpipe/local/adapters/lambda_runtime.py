@@ -19,7 +19,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from moto.awslambda import models as lambda_models
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
 from imgpipe.local import engine as engine_module
@@ -134,7 +133,3 @@ def put_log_events(spec: FunctionSpec, request_id: str, lines: list[tuple[int, s
         {"timestamp": int(datetime.datetime.now().timestamp() * 1000), "message": ""}
     ]
     backend.put_log_events(group, stream, events)
-
-
-# Keep a reference so linters don't flag the import used only for patching side effects.
-__all__ = ["function_spec", "install", "lambda_models", "put_log_events"]

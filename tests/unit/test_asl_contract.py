@@ -1,0 +1,60 @@
+"""The state machine's error contract, read from the ASL file itself."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from imgpipe_core import errors
+
+ASL = Path(__file__).resolve().parents[2] / "statemachine" / "pipeline.asl.json"
+TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+def _states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in states.items():
+        yield name, state
+        if "ItemProcessor" in state:
+            yield from _states(state["ItemProcessor"]["States"])
+
+
+def test_every_lambda_task_retries_transient_errors_with_jittered_backoff() -> None:
+    definition = json.loads(ASL.read_text())
+    lambda_tasks = [
+        (name, state)
+        for name, state in _states(definition["States"])
+        if state.get("Resource") == "arn:aws:states:::lambda:invoke"
+    ]
+    assert len(lambda_tasks) >= 6
+    for name, state in lambda_tasks:
+        retried = {e for retry in state.get("Retry", []) for e in retry["ErrorEquals"]}
+        assert retried >= TRANSIENT | {errors.TransientError.__name__}, name
+        for retry in state["Retry"]:
+            assert retry["BackoffRate"] > 1 and retry["JitterStrategy"] == "FULL", name
+
+
+def test_deterministic_errors_are_never_retried() -> None:
+    definition = json.loads(ASL.read_text())
+    deterministic = {"States.ALL", "States.TaskFailed"} | {
+        cls.__name__ for cls in errors.ImgpipeError.__subclasses__()
+    }
+    for name, state in _states(definition["States"]):
+        for retry in state.get("Retry", []):
+            if state.get("Resource") == "arn:aws:states:::sqs:sendMessage":
+                continue  # the DLQ send itself: retrying it is the only way not to lose a failure
+            assert not deterministic & set(retry["ErrorEquals"]), name
+
+
+def test_every_task_outside_the_failure_path_is_caught() -> None:
+    definition = json.loads(ASL.read_text())
+    for name, state in definition["States"].items():
+        if state["Type"] in ("Task", "Map"):
+            caught = {e for c in state.get("Catch", []) for e in c["ErrorEquals"]}
+            assert "States.ALL" in caught, name
