@@ -1,7 +1,9 @@
-"""Still-WebP decoding through libwebp directly (shrink-on-load), and the fallback to Pillow."""
+"""Still WebP through libwebp directly: decoding with shrink-on-load, encoding in strips, and
+the fallbacks to Pillow."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,64 @@ def test_render_without_libwebp_falls_back_to_pillow(
     assert direct.size == fallback.size == (200, 150)
     assert direct.mode == fallback.mode == "RGBA"
     assert _mean_difference(direct, fallback) < 3
+
+
+# --- encoding -----------------------------------------------------------------------------------
+
+# Taller than two strips with an odd last one; wide enough for several macroblocks.
+_ENCODE_SIZE = (333, 2 * _webp._STRIP_ROWS + 75)
+
+
+def _pillow_webp(image: Image.Image, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", **options)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _transparent_at_the_bottom(size: tuple[int, int]) -> Image.Image:
+    """RGBA whose first strips are opaque (libwebp then imports them without an alpha plane)."""
+    image = _photo("RGB", size)
+    alpha = Image.new("L", size, 255)
+    alpha.paste(Image.linear_gradient("L").resize((size[0], 60)), (0, size[1] - 60))
+    image.putalpha(alpha)
+    return image
+
+
+@pytest.mark.parametrize(
+    ("image", "quality", "method"),
+    [
+        (_photo("RGB", _ENCODE_SIZE), 80, 2),
+        (_photo("RGB", _ENCODE_SIZE), 55, 4),
+        (_photo("RGBA", _ENCODE_SIZE), 80, 2),
+        (_transparent_at_the_bottom(_ENCODE_SIZE), 80, 0),
+    ],
+    ids=["rgb-q80-m2", "rgb-q55-m4", "rgba", "rgba-opaque-strips"],
+)
+def test_strip_encoding_writes_the_file_pillow_writes(
+    image: Image.Image, quality: int, method: int
+) -> None:
+    # WHEN an image is encoded strip by strip through libwebp
+    data = _webp.encode(image, quality=quality, method=method)
+
+    # THEN it is byte for byte the file Pillow writes with the same settings
+    assert data is not None
+    assert data == _pillow_webp(image, quality=quality, method=method)
+    with Image.open(io.BytesIO(data)) as written:
+        assert written.size == image.size
+        assert written.mode == image.mode
+
+
+def test_encoding_other_modes_is_left_to_pillow() -> None:
+    assert _webp.encode(Image.new("L", (8, 8)), quality=80, method=4) is None
+
+
+def test_webp_variant_with_kept_metadata_goes_through_pillow() -> None:
+    # GIVEN a variant that keeps copyright EXIF (the strip encoder writes no metadata)
+    variant = Variant(name="v", width=64, height=64, format=OutputFormat.WEBP, keep_copyright=True)
+
+    # WHEN it is rendered
+    rendition = render_variant(fixture("gps-copyright-orientation6.jpg"), variant)
+
+    # THEN the copyright survives
+    with Image.open(io.BytesIO(rendition.data)) as image:
+        assert image.getexif()

@@ -44,15 +44,18 @@ def to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
     An unreadable or mismatched profile is ignored (the pixels are taken as sRGB), so a bad
     profile never fails a rendition.
     """
-    alpha = image.getchannel("A") if image.mode in ("LA", "RGBA") else None
-    base_mode = image.mode[:-1] if alpha is not None else image.mode
-    base = image.convert(base_mode) if alpha is not None else image
+    base_mode = image.mode[:-1] if image.mode in ("LA", "RGBA") else image.mode
+    transform = None
     if icc_profile and base_mode in _SPACE_FOR_MODE:
         transform = _transform_to_srgb(icc_profile, base_mode)
-        if transform is not None:
-            converted = ImageCms.applyTransform(base, transform)
-            assert converted is not None
-            base = converted.convert("L") if base_mode == "L" else converted
+    if transform is None and base_mode != "CMYK":
+        return image  # sRGB already, or taken as sRGB: no copy (this may be a full-size image)
+    alpha = image.getchannel("A") if base_mode != image.mode else None
+    base = image.convert(base_mode) if alpha is not None else image
+    if transform is not None:
+        converted = ImageCms.applyTransform(base, transform)
+        assert converted is not None
+        base = converted.convert("L") if base_mode == "L" else converted
     if base.mode == "CMYK":
         base = base.convert("RGB")
     if alpha is None:

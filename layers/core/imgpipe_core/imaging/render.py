@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageFile, features
@@ -13,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imgpipe_core.catalogue import OutputFormat, Variant
 from imgpipe_core.errors import ImageRejected, RenderError
-from imgpipe_core.imaging import _pillow, _webp
+from imgpipe_core.imaging import _pillow, _webp, resample
 from imgpipe_core.imaging.colour import drop_opaque_alpha, flatten, resamplable, to_srgb
 from imgpipe_core.imaging.encode import encode, max_side, resolve_format
 from imgpipe_core.imaging.geometry import Plan, plan_resize
@@ -22,9 +19,6 @@ from imgpipe_core.imaging.media import MediaType
 from imgpipe_core.imaging.metadata import copyright_exif, found_metadata, read_exif
 from imgpipe_core.imaging.probe import ImageInfo, open_checked
 
-# Box-reduce by an integer factor while more than this much shrink remains, then LANCZOS for
-# the rest: what libvips' thumbnail does (its "gap"), at a fraction of a full LANCZOS's cost.
-REDUCING_GAP = 2.0
 # Shrink-on-load (libjpeg DCT scaling, libwebp's scaler) leaves at least this much for LANCZOS.
 # Measured after encoding against a full-decode LANCZOS reference: 1.3x lets 12 MP -> 1440x1080
 # decode at 1/2 (SSIM -0.001, 2.7x less CPU) and keeps 800x600 at 1/2; 1.0x would take 800x600
@@ -41,12 +35,6 @@ _UPRIGHT = {
     8: Image.Transpose.ROTATE_90,
 }
 _DEFAULT_FRAME_MS = 100
-# Pillow releases the GIL while resampling and a resize restricted to a band of output rows
-# reads the same source pixels as the whole, so bands resized in threads give identical output.
-# Worth it only above this many source pixels; more bands than cores also keeps the
-# horizontal pass's intermediate in cache.
-PARALLEL_FROM_PIXELS = 2_000_000
-_BANDS_PER_CORE = 2
 
 
 class Rendition(BaseModel):
@@ -181,7 +169,10 @@ def _process(
     """Resize, rotate upright, convert to sRGB, pad: all on as few pixels as possible."""
     image = resamplable(frame)
     if plan.resamples:
-        image = _resize(image, plan.size, plan.scaled_region(*image.size))
+        # A JPEG is flattened anyway; while resampling it is cheaper. Not before an ICC
+        # conversion, which must not touch the (sRGB) background.
+        onto = variant.background_rgba if variant.format is OutputFormat.JPEG and not icc else None
+        image = resample.resize(image, plan.size, plan.scaled_region(*image.size), onto=onto)
     if orientation in _UPRIGHT:
         image = image.transpose(_UPRIGHT[orientation])
     if not (variant.keep_icc and _icc_kept(image.mode)):
@@ -190,53 +181,6 @@ def _process(
     if plan.canvas is not None:
         image = _pad(image, plan.canvas, variant.background_rgba)
     return image
-
-
-def _resize(image: Image.Image, size: tuple[int, int], box: tuple[float, ...]) -> Image.Image:
-    """LANCZOS from ``box`` to ``size``: integer box-reduce first, then banded in threads."""
-    premultiplied = image.mode in ("LA", "RGBA")
-    if premultiplied:
-        # Once here: Pillow would otherwise premultiply the whole image again for every band.
-        image = image.convert(image.mode[:-1] + "a")
-    left, top, right, bottom = box
-    factor = int(min((right - left) / size[0], (bottom - top) / size[1]) / REDUCING_GAP)
-    if factor > 1:
-        # Keep the LANCZOS support around a crop (as Pillow does), on whole multiples of the
-        # factor so the reduced grid lines up with the source.
-        margin = factor * (3 * math.ceil((right - left) / size[0] / factor) + 1)
-        reduce_box = (
-            max(0, int(left) - margin) // factor * factor,
-            max(0, int(top) - margin) // factor * factor,
-            min(image.width, -(-(int(right) + margin) // factor) * factor),
-            min(image.height, -(-(int(bottom) + margin) // factor) * factor),
-        )
-        image = image.reduce(factor, box=reduce_box)
-        left, top = (left - reduce_box[0]) / factor, (top - reduce_box[1]) / factor
-        right, bottom = (right - reduce_box[0]) / factor, (bottom - reduce_box[1]) / factor
-        right, bottom = min(right, image.width), min(bottom, image.height)
-    cores = os.cpu_count() or 1
-    if cores == 1 or image.width * image.height < PARALLEL_FROM_PIXELS or size[1] < 2 * cores:
-        result = image.resize(size, Image.Resampling.LANCZOS, box=(left, top, right, bottom))
-    else:
-        bands = min(size[1], cores * _BANDS_PER_CORE)
-        rows = [size[1] * index // bands for index in range(bands + 1)]
-        scale = (bottom - top) / size[1]
-        source = image
-
-        def band(index: int) -> Image.Image:
-            first, last = rows[index], rows[index + 1]
-            region = (left, top + first * scale, right, top + last * scale)
-            return source.resize((size[0], last - first), Image.Resampling.LANCZOS, box=region)
-
-        result = Image.new(image.mode, size)
-        for index, part in enumerate(_pool().map(band, range(bands))):
-            result.paste(part, (0, rows[index]))
-    return result.convert(result.mode[:-1] + "A") if premultiplied else result
-
-
-@lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="resize")
 
 
 def _icc_kept(mode: str) -> bool:
