@@ -136,8 +136,9 @@ def _transparent_at_the_bottom(size: tuple[int, int]) -> Image.Image:
         (_photo("RGB", _ENCODE_SIZE), 55, 4),
         (_photo("RGBA", _ENCODE_SIZE), 80, 2),
         (_transparent_at_the_bottom(_ENCODE_SIZE), 80, 0),
+        (_photo("RGBA", (1, 2 * _webp._STRIP_ROWS + 1)), 80, 2),
     ],
-    ids=["rgb-q80-m2", "rgb-q55-m4", "rgba", "rgba-opaque-strips"],
+    ids=["rgb-q80-m2", "rgb-q55-m4", "rgba", "rgba-opaque-strips", "one-pixel-wide"],
 )
 def test_strip_encoding_writes_the_file_pillow_writes(
     image: Image.Image, quality: int, method: int

@@ -46,8 +46,9 @@ def resize(
     """LANCZOS from ``box`` of ``image`` to ``size``, alpha premultiplied while resampling.
 
     The pixels are those of Pillow's ``image.resize(size, LANCZOS, box=box,
-    reducing_gap=REDUCING_GAP)``. With ``onto``, an image with alpha comes out flattened onto
-    that background (for outputs without alpha).
+    reducing_gap=REDUCING_GAP)``, to within its 8-bit rounding between passes at hard edges.
+    With ``onto``, an image with alpha comes out flattened onto that background (for outputs
+    without alpha).
     """
     alpha = image.mode in ("LA", "RGBA")
     factor = (
