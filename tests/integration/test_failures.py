@@ -79,6 +79,31 @@ def test_corpus_file_is_rejected_with_a_code(pipeline: Pipeline, code: str) -> N
     _assert_rejected(pipeline, pid, code)
 
 
+def test_rerun_of_a_deleted_original_is_rejected_as_source_not_found(pipeline: Pipeline) -> None:
+    # GIVEN an upload that was processed, and whose original was then deleted for good
+    pid = pipeline.upload("uploads/deleted-later.png", photo(640, 480, "PNG"))
+    first = pipeline.wait_done(pid)
+    assert first["status"] == "SUCCEEDED"
+    source = first["source"]
+    pipeline.client("s3").delete_object(
+        Bucket=source["bucket"], Key=source["key"], VersionId=source["versionId"]
+    )
+    # WHEN an operator re-runs it
+    assert pipeline.cli("rerun", pid) == 0
+
+    # THEN the attempt is rejected with a code, notified, and nothing reaches the DLQ
+    record = pipeline.wait_done(pid, attempt=2)
+    assert record["status"] == "REJECTED", record
+    assert record["rejectionCode"] == "SOURCE_NOT_FOUND"
+    events, sns = pipeline.notifications(pid)
+    assert [(e["detail-type"], e["detail"]["attempt"]) for e in events] == [
+        ("Image Processed", 1),
+        ("Image Rejected", 2),
+    ]
+    assert [m["attempt"] for m in sns] == [1, 2]
+    assert not [m for m in pipeline.dead_letters() if pid in json.dumps(m)]
+
+
 @pytest.fixture(scope="module")
 def strict(engine) -> Pipeline:
     """A stack with small limits, so size rejections need no huge files."""
