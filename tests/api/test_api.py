@@ -176,6 +176,31 @@ def test_listing_filters_by_status_and_pages_with_a_cursor(api: Api, images: dic
         assert response.status_code == 400, params
 
 
+def test_listing_every_status_pages_through_all_of_them_once(api: Api, images: dict) -> None:
+    # GIVEN records in more than one status (two SUCCEEDED, one REJECTED, maybe more)
+    expected = {
+        i["processingId"] for i in api.get("/images", params={"limit": "100"}).json()["items"]
+    }
+    assert {image["processingId"] for image in images.values()} <= expected
+    # WHEN the unfiltered listing is read one record per page
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(len(expected) + 5):
+        params = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+        page = api.get("/images", params=params).json()
+        seen += page["items"]
+        cursor = page.get("cursor")
+        if not cursor:
+            break
+    # THEN every record shows up exactly once, newest first across the statuses, and it ends
+    ids = [item["processingId"] for item in seen]
+    assert cursor is None
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+    updated = [item["updatedAt"] for item in seen]
+    assert updated == sorted(updated, reverse=True)
+    assert len({item["status"] for item in seen}) >= 2
+
+
 def test_rerun_starts_once_and_a_second_request_is_a_no_op(api: Api, images: dict) -> None:
     ident = images["jpeg"]["uploadId"]
     first = api.post(f"/images/{ident}/rerun")

@@ -125,15 +125,77 @@ def test_listing_refuses_bad_parameters(app: Any, query: str) -> None:
     assert status == 400 and result["error"]["code"].startswith("INVALID_")
 
 
-def test_cursor_round_trip_is_checked_against_the_status() -> None:
+def test_cursor_round_trip_is_checked_against_the_filter() -> None:
     from imgpipe_core.models import Status
+    from imgpipe_core.records import LISTING_DONE
 
     key = {"processingId": {"S": "a" * 26}, "status": {"S": "FAILED"}, "updatedAt": {"S": "t"}}
-    cursor = api_module.encode_cursor(key)
-    assert cursor is not None
-    assert api_module.decode_cursor(cursor, Status.FAILED) == key
+    one_status = api_module.encode_cursor({Status.FAILED: key})
+    merged = api_module.encode_cursor({Status.FAILED: key, Status.SUCCEEDED: LISTING_DONE})
+    assert one_status is not None and merged is not None
+    assert api_module.decode_cursor(one_status, Status.FAILED) == {Status.FAILED: key}
+    assert api_module.decode_cursor(merged, None) == {
+        Status.FAILED: key,
+        Status.SUCCEEDED: LISTING_DONE,
+    }
+    # A cursor is only good for the filter it was issued for, and its keys for their status
+    for cursor, status in ((one_status, Status.SUCCEEDED), (merged, Status.FAILED)):
+        with pytest.raises(api_module.ApiError):
+            api_module.decode_cursor(cursor, status)
+    misfiled = api_module.encode_cursor({Status.SUCCEEDED: key})
+    assert misfiled is not None
     with pytest.raises(api_module.ApiError):
-        api_module.decode_cursor(cursor, Status.SUCCEEDED)
+        api_module.decode_cursor(misfiled, None)
+    assert api_module.encode_cursor(None) is None
+
+
+def _put_records(count: int) -> list[dict[str, str]]:
+    """Records spread over four statuses, several sharing an updatedAt (ties across and within)."""
+    statuses = ["SUCCEEDED", "REJECTED", "FAILED", "PROCESSING", "SUCCEEDED"]
+    records = [
+        {
+            "processingId": f"{index:026d}",
+            "status": statuses[index % len(statuses)],
+            "updatedAt": f"2026-11-21T10:00:{index // 3:02d}Z",
+        }
+        for index in range(count)
+    ]
+    for record in records:
+        item = {name: {"S": value} for name, value in record.items()}
+        boto3.client("dynamodb").put_item(TableName=TABLE, Item=item)
+    return records
+
+
+def _page_through(app: Any, query: str) -> tuple[list[dict[str, Any]], int]:
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for pages in range(1, 100):
+        suffix = f"&cursor={cursor}" if cursor else ""
+        status, _, result = _call(app, "GET", f"/images?{query}{suffix}")
+        assert status == 200, result
+        items += result["items"]
+        cursor = result.get("cursor")
+        if not cursor:
+            return items, pages
+    raise AssertionError("the listing never ended")
+
+
+@pytest.mark.parametrize("query", ["limit=4", "limit=1", "limit=100", "status=SUCCEEDED&limit=3"])
+def test_listing_pages_through_every_record_once_newest_first(app: Any, query: str) -> None:
+    # GIVEN 23 records over four statuses, with equal timestamps
+    records = _put_records(23)
+    wanted = [r for r in records if "status=" not in query or r["status"] == "SUCCEEDED"]
+
+    # WHEN the listing is read page by page, following the cursor
+    items, pages = _page_through(app, query)
+
+    # THEN each record comes exactly once, newest first, in about len / limit pages
+    ids = [item["processingId"] for item in items]
+    assert sorted(ids) == sorted(r["processingId"] for r in wanted)
+    updated = [item["updatedAt"] for item in items]
+    assert updated == sorted(updated, reverse=True)
+    limit = int(query.rsplit("limit=", 1)[1])
+    assert pages <= len(wanted) // limit + 2
 
 
 def test_cors_and_unknown_routes(app: Any) -> None:

@@ -299,27 +299,42 @@ def _head_upload(settings: Settings, upload_id: str) -> dict[str, Any] | None:
         raise
 
 
-def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    if not key:
+def encode_cursor(positions: records.Positions | None) -> str | None:
+    """The next page's cursor: where the listing stopped in each status (opaque to clients)."""
+    if not positions:
         return None
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+    plain = {status.value: position for status, position in positions.items()}
+    return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode()
 
 
-def decode_cursor(cursor: str, status: Status) -> dict[str, Any]:
-    """A cursor is the base64 of a ByStatus LastEvaluatedKey; anything else is refused."""
+def decode_cursor(cursor: str, status: Status | None) -> records.Positions:
+    """Positions from a cursor this API issued for the same filter; anything else is refused."""
     invalid = ApiError(HTTPStatus.BAD_REQUEST, "INVALID_CURSOR", "cursor is not valid")
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
+        plain = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError) as error:
         raise invalid from error
-    if not isinstance(key, dict) or set(key) != _CURSOR_KEYS:
+    allowed = {status.value} if status else {one.value for one in Status}
+    if not (isinstance(plain, dict) and plain and set(plain) <= allowed):
         raise invalid
-    for value in key.values():
-        if not (isinstance(value, dict) and list(value) == ["S"] and isinstance(value["S"], str)):
+    positions: records.Positions = {}
+    for name, position in plain.items():
+        if position != records.LISTING_DONE and not _is_index_key(position, name):
             raise invalid
-    if key["status"]["S"] != status.value:
-        raise invalid
-    return key
+        positions[Status(name)] = position
+    return positions
+
+
+def _is_index_key(key: object, status: str) -> bool:
+    return (
+        isinstance(key, dict)
+        and set(key) == _CURSOR_KEYS
+        and all(
+            isinstance(value, dict) and list(value) == ["S"] and isinstance(value["S"], str)
+            for value in key.values()
+        )
+        and key["status"]["S"] == status
+    )
 
 
 def list_images(
@@ -342,18 +357,11 @@ def list_images(
         raise ApiError(
             HTTPStatus.BAD_REQUEST, "INVALID_LIMIT", f"limit must be between 1 and {MAX_PAGE}"
         )
-    start: dict[str, Any] | None = None
-    if cursor:
-        if parsed_status is None:
-            # Without a status the listing merges every status index: there is no single key.
-            raise ApiError(
-                HTTPStatus.BAD_REQUEST, "INVALID_CURSOR", "cursor paging needs a status filter"
-            )
-        start = decode_cursor(cursor, parsed_status)
-    items, next_key = records.list_records(
-        settings.table_name, parsed_status, limit=size, cursor=start
+    after = decode_cursor(cursor, parsed_status) if cursor else None
+    items, positions = records.list_records(
+        settings.table_name, parsed_status, limit=size, after=after
     )
-    return ImageList(items=[view(r) for r in items], cursor=encode_cursor(next_key))
+    return ImageList(items=[view(r) for r in items], cursor=encode_cursor(positions))
 
 
 def rerun(settings: Settings, ident: str) -> RerunResponse:

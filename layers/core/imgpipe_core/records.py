@@ -8,6 +8,8 @@ outcomes (written by the state machine itself) require the attempt that produced
 from __future__ import annotations
 
 import datetime
+import heapq
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -185,18 +187,34 @@ def find_by_upload(table: str, upload_id: str) -> dict[str, Any] | None:
     return from_item(items[0]) if items else None
 
 
+# Where a listing stopped in one status's part of the ByStatus index: the index key of the last
+# record it returned, or LISTING_DONE once that status has nothing more. A status that has no
+# position yet starts from its newest record.
+LISTING_DONE = "done"
+Positions = dict[Status, dict[str, Any] | str]
+
+
 def list_records(
     table: str,
     status: Status | None = None,
     *,
     limit: int = 50,
-    cursor: dict[str, Any] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Newest first from the status index; without a status, every status is merged."""
+    after: Positions | None = None,
+) -> tuple[list[dict[str, Any]], Positions | None]:
+    """Newest first from the status index; without a status, every status is merged.
+
+    ``after`` continues a previous page; the positions returned continue this one, and are
+    ``None`` once every status is exhausted.
+    """
+    after = after or {}
     statuses = [status] if status else list(Status)
-    records: list[dict[str, Any]] = []
-    next_cursor: dict[str, Any] | None = None
+    pages: dict[Status, list[dict[str, Any]]] = {}
+    exhausted: set[Status] = set()
     for one in statuses:
+        position = after.get(one)
+        if position == LISTING_DONE:
+            exhausted.add(one)
+            continue
         kwargs: dict[str, Any] = {
             "TableName": table,
             "IndexName": STATUS_INDEX,
@@ -206,14 +224,38 @@ def list_records(
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        if cursor and status:
-            kwargs["ExclusiveStartKey"] = cursor
+        if isinstance(position, dict):
+            kwargs["ExclusiveStartKey"] = position
         response = client("dynamodb").query(**kwargs)
-        records.extend(from_item(item) for item in response.get("Items", []))
-        if status:
-            next_cursor = response.get("LastEvaluatedKey")
-    records.sort(key=lambda r: r.get("updatedAt", ""), reverse=True)
-    return records[:limit], next_cursor
+        pages[one] = [from_item(item) for item in response.get("Items", [])]
+        if "LastEvaluatedKey" not in response:
+            exhausted.add(one)
+    # A stable merge keeps each status's own order, so what is taken of it is a prefix of its
+    # page and its position is simply the last record taken.
+    merged = heapq.merge(
+        *pages.values(), key=lambda record: str(record.get("updatedAt", "")), reverse=True
+    )
+    taken = list(itertools.islice(merged, limit))
+    positions: Positions = {}
+    for one in statuses:
+        mine = [record for record in taken if record["status"] == one.value]
+        if one in exhausted and len(mine) == len(pages.get(one, [])):
+            positions[one] = LISTING_DONE
+        elif mine:
+            positions[one] = _index_key(mine[-1])
+        elif (previous := after.get(one)) is not None:
+            positions[one] = previous
+    if all(positions.get(one) == LISTING_DONE for one in statuses):
+        return taken, None
+    return taken, positions
+
+
+def _index_key(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "processingId": {"S": record["processingId"]},
+        "status": {"S": record["status"]},
+        "updatedAt": {"S": record["updatedAt"]},
+    }
 
 
 def mark_notified(table: str, pid: str, attempt: int, outcome: Status) -> bool:
