@@ -7,6 +7,7 @@ from PIL import Image, features
 from imgpipe_core.catalogue import OutputFormat, Variant
 from imgpipe_core.errors import ImageRejected, RejectionCode, RenderError
 from imgpipe_core.imaging import Limits, render_variant
+from imgpipe_core.imaging.colour import to_srgb
 from imgpipe_core.imaging.geometry import plan_resize
 from imgpipe_core.imaging.metadata import EXIF_ARTIST, EXIF_COPYRIGHT, EXIF_GPS_IFD
 
@@ -151,6 +152,15 @@ def test_icc_profile_is_converted_to_srgb_then_dropped() -> None:
     assert 140 <= r <= 152 and abs(r - g) <= 2 and abs(r - b) <= 2
     assert "icc_profile" not in image.info
     assert "icc" in rendition.stripped
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA"])
+def test_without_a_profile_nothing_is_copied(mode: str) -> None:
+    # A full-size image reaches to_srgb when no resize is needed: a copy would double its memory
+    image = Image.new(mode, (8, 8))
+
+    assert to_srgb(image, None) is image
+    assert to_srgb(image, b"not an ICC profile") is image
 
 
 def test_keep_icc_keeps_pixels_and_profile() -> None:

@@ -332,14 +332,10 @@ def _import_in_strips(library: ctypes.CDLL, image: Image.Image, picture: _Pictur
 def _copy_rows(
     target: _Picture, strip: _Picture, plane: str, stride: str, first: int, count: int
 ) -> None:
-    target_stride, strip_stride = getattr(target, stride), getattr(strip, stride)
-    destination, source = getattr(target, plane) + first * target_stride, getattr(strip, plane)
-    if target_stride == strip_stride:
-        ctypes.memmove(destination, source, count * strip_stride)
-        return
-    width = min(target_stride, strip_stride)
-    for row in range(count):
-        ctypes.memmove(destination + row * target_stride, source + row * strip_stride, width)
+    # Both pictures were allocated by libwebp for the same width: same strides, contiguous rows.
+    row_bytes = getattr(target, stride)
+    destination = getattr(target, plane) + first * row_bytes
+    ctypes.memmove(destination, getattr(strip, plane), count * row_bytes)
 
 
 @lru_cache(maxsize=1)

@@ -64,8 +64,9 @@ def encode(
     elif fmt is OutputFormat.PNG:
         options.update(compress_level=effort)
     elif fmt is OutputFormat.WEBP:
-        if len(frames) == 1 and not options:
-            # Same file as Pillow's, in less than half the memory (see _webp).
+        if len(frames) == 1 and not (exif or icc_profile):
+            # Same file as Pillow's, in less than half the memory (see _webp); it writes no
+            # metadata, so kept EXIF or ICC goes through Pillow.
             assert effort is not None
             data = _webp.encode(first, quality=variant.quality, method=effort)
             if data is not None:
