@@ -15,6 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
+from imgpipe.local import credentials
 from imgpipe.local.adapters import s3_post_policy
 
 pytestmark = pytest.mark.engine
@@ -36,6 +37,8 @@ def endpoint() -> Iterator[str]:
         env.delenv("AWS_SESSION_TOKEN", raising=False)
         env.delenv("AWS_PROFILE", raising=False)
         s3_post_policy.install()
+        # The keys the engine hands out; any other key is one S3 never issued.
+        credentials.register("testing", "testing", "testing")
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
@@ -45,6 +48,7 @@ def endpoint() -> Iterator[str]:
             yield url
         finally:
             server.stop()
+            credentials.unregister_all()
 
 
 @pytest.fixture
@@ -253,23 +257,9 @@ def _tampered(post: dict[str, Any]) -> dict[str, Any]:
     return post
 
 
-def test_tampered_policy_passes_when_the_secret_is_unknown(
-    s3: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Documented limit: without the secret, only the signature's shape can be checked. (The
-    # engine registers its own fake keys, so clear them for this process.)
-    monkeypatch.setattr(s3_post_policy, "KNOWN_SECRETS", {})
-    response = _post(_tampered(_presign(s3, "tampered.jpg")), size=5000)
-
-    assert response.status_code == 204
-
-
 @pytest.mark.parametrize("client", ["s3", "s3_v2"])
-def test_tampered_policy_is_caught_when_the_secret_is_known(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, client: str
-) -> None:
+def test_tampered_policy_is_refused(request: pytest.FixtureRequest, client: str) -> None:
     s3 = request.getfixturevalue(client)
-    monkeypatch.setitem(s3_post_policy.KNOWN_SECRETS, "testing", "testing")
 
     assert _post(_presign(s3, f"signed-{client}.jpg")).status_code == 204
     response = _post(_tampered(_presign(s3, f"forged-{client}.jpg")), size=5000)
@@ -278,14 +268,154 @@ def test_tampered_policy_is_caught_when_the_secret_is_known(
     assert not _exists(s3, f"forged-{client}.jpg")
 
 
-def test_post_without_policy_is_left_to_moto(s3: Any, endpoint: str) -> None:
-    url = f"{endpoint}/{BUCKET}"
-    response = requests.post(
-        url, data={"key": "anon.jpg"}, files={"file": ("a.jpg", b"x" * 5000)}, timeout=5
+@pytest.mark.parametrize("version", ["s3v4", "s3"])
+def test_policy_signed_with_a_key_never_issued_is_refused(endpoint: str, version: str) -> None:
+    # GIVEN a correctly signed policy, but with an access key the engine never issued
+    forger = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="AKIAFORGEDFORGED1234",
+        aws_secret_access_key="guessed",
+        config=Config(signature_version=version),
     )
 
-    assert response.status_code == 204
-    assert _exists(s3, "anon.jpg")
+    response = _post(_presign(forger, f"forged-key-{version}.jpg"))
+
+    assert response.status_code == 403
+    error = _error(response)
+    assert error["Code"] == "InvalidAccessKeyId"
+    assert error["AWSAccessKeyId"] == "AKIAFORGEDFORGED1234"
+    assert not _exists(forger, f"forged-key-{version}.jpg")
+
+
+def _assumed_role(endpoint: str, name: str) -> dict[str, str]:
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    sts = boto3.client("sts", endpoint_url=endpoint)
+    return sts.assume_role(RoleArn=arn, RoleSessionName="worker")["Credentials"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("version", ["s3v4", "s3"])
+def test_policy_signed_with_sts_session_credentials_is_accepted(
+    endpoint: str, version: str
+) -> None:
+    # GIVEN a worker's credentials from STS AssumeRole (how the API function presigns)
+    creds = _assumed_role(endpoint, f"api-role-{version}")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=Config(signature_version=version),
+    )
+    post = _presign(s3, f"session-{version}.jpg")
+    assert post["fields"]["x-amz-security-token"] == creds["SessionToken"]
+
+    # THEN the upload is stored; the same key with another session token is refused
+    assert _post(post).status_code == 204
+    assert _exists(s3, f"session-{version}.jpg")
+    other = _post(
+        _presign(s3, f"other-token-{version}.jpg"), overrides={"x-amz-security-token": "forged"}
+    )
+    assert other.status_code == 400
+    assert _error(other)["Code"] == "InvalidToken"
+
+
+def test_policy_signed_with_an_iam_user_key_is_accepted(endpoint: str) -> None:
+    iam = boto3.client("iam", endpoint_url=endpoint)
+    iam.create_user(UserName="uploader")
+    key = iam.create_access_key(UserName="uploader")["AccessKey"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=Config(signature_version="s3v4"),
+    )
+
+    assert _post(_presign(s3, "user-key.jpg")).status_code == 204
+
+    iam.update_access_key(UserName="uploader", AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    response = _post(_presign(s3, "inactive-key.jpg"))
+    assert response.status_code == 403
+    assert _error(response)["Code"] == "InvalidAccessKeyId"
+
+
+def _anonymous_post(endpoint: str, bucket: str, key: str) -> requests.Response:
+    return requests.post(
+        f"{endpoint}/{bucket}",
+        data={"key": key},
+        files={"file": ("a.jpg", b"x" * 5000)},
+        timeout=5,
+    )
+
+
+def test_post_without_policy_to_a_private_bucket_is_denied(s3: Any, endpoint: str) -> None:
+    response = _anonymous_post(endpoint, BUCKET, "anon.jpg")
+
+    assert response.status_code == 403
+    assert _error(response)["Code"] == "AccessDenied"
+    assert not _exists(s3, "anon.jpg")
+
+
+def test_signed_fields_without_a_policy_are_refused(s3: Any) -> None:
+    post = _presign(s3, "no-policy.jpg")
+    del post["fields"]["policy"]
+
+    response = _post(post)
+
+    assert response.status_code == 400
+    assert _error(response)["Code"] == "InvalidArgument"
+    assert not _exists(s3, "no-policy.jpg")
+
+
+def test_post_without_policy_is_stored_where_a_bucket_policy_grants_public_write(
+    s3: Any, endpoint: str
+) -> None:
+    s3.create_bucket(Bucket="dropbox")
+    statement = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": "arn:aws:s3:::dropbox/public/*",
+    }
+    s3.put_bucket_policy(
+        Bucket="dropbox", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    )
+
+    assert _anonymous_post(endpoint, "dropbox", "public/a.jpg").status_code == 204
+    assert s3.head_object(Bucket="dropbox", Key="public/a.jpg")["ContentLength"] == 5000
+    # Outside the granted prefix the same anonymous POST is denied
+    assert _anonymous_post(endpoint, "dropbox", "private/a.jpg").status_code == 403
+
+
+def test_post_without_policy_honours_a_public_write_acl_unless_public_acls_are_ignored(
+    s3: Any, endpoint: str
+) -> None:
+    s3.create_bucket(Bucket="open-acl", ACL="public-read-write")
+    assert _anonymous_post(endpoint, "open-acl", "a.jpg").status_code == 204
+
+    s3.put_public_access_block(
+        Bucket="open-acl",
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    assert _anonymous_post(endpoint, "open-acl", "b.jpg").status_code == 403
 
 
 def test_install_is_idempotent() -> None:

@@ -81,10 +81,14 @@ class Engine:
         default_user_config["lambda"]["use_docker"] = True
         default_user_config["iam"]["load_aws_managed_policies"] = True
         adapters.install_all()
-        from imgpipe.local.adapters import s3_post_policy
+        from imgpipe.local import credentials
 
-        # The engine hands out these fake keys, so it can check POST policy signatures for real.
-        s3_post_policy.KNOWN_SECRETS["testing"] = FAKE_CREDENTIALS["aws_secret_access_key"]
+        # The engine hands out these fake keys, so signatures made with them verify for real.
+        credentials.register(
+            FAKE_CREDENTIALS["aws_access_key_id"],
+            FAKE_CREDENTIALS["aws_secret_access_key"],
+            FAKE_CREDENTIALS["aws_session_token"],
+        )
         self.port = self.requested_port or _free_port()
         # The interpreter calls Lambda/DynamoDB/SQS through boto3 on localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)

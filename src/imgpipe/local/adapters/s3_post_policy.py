@@ -1,13 +1,13 @@
 """Enforce S3 POST policies (browser-form uploads) in moto, which accepts any presigned POST.
 
 Wraps ``S3Response._bucket_response_post``: a form POST carrying a ``policy`` field is checked
-like S3 does (expiration, every condition, extra fields, content-length-range, ``bucket``,
-``${filename}`` in ``key``) before moto stores the object; POSTs without a policy are untouched.
+like S3 does (signature, expiration, every condition, extra fields, content-length-range,
+``bucket``, ``${filename}`` in ``key``) before moto stores the object.
 
-Signatures: moto's server knows no secret keys, so any credential is accepted as long as the
-signature fields are present and well-formed. If the secret for the access key id is listed in
-``KNOWN_SECRETS`` the signature is verified too (SigV4 or v2), which is what catches a tampered
-policy; without it a policy edited by the client goes unnoticed.
+Signatures (SigV4 or v2) are verified against the credentials the engine issued
+(``imgpipe.local.credentials``: its fixed keys, IAM users' keys, STS sessions with their
+``x-amz-security-token``); any other access key is ``InvalidAccessKeyId``, as on S3. A form
+without a policy is an anonymous request: S3 stores it only if the bucket grants public write.
 """
 
 from __future__ import annotations
@@ -21,17 +21,20 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Any
 from xml.sax.saxutils import escape
 
 from moto.core.common_types import TYPE_RESPONSE
+from moto.s3.models import ALL_USERS_GRANTEE, PERMISSION_FULL_CONTROL, PERMISSION_WRITE
 from moto.s3.responses import S3Response
 
-# Access key id -> secret access key; the engine registers the credentials it hands out.
-KNOWN_SECRETS: dict[str, str] = {}
+from imgpipe.local import credentials
 
 # Fields S3 never requires a condition for (names compared lower-cased).
 _EXEMPT_FIELDS = frozenset({"x-amz-signature", "file", "policy", "awsaccesskeyid", "signature"})
+# Fields that make a form POST a signed (non-anonymous) request.
+_CREDENTIAL_FIELDS = ("awsaccesskeyid", "x-amz-credential")
 _SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
 _CREDENTIAL_RE = re.compile(r"^([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request$")
 _HEX_SIGNATURE_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -106,23 +109,36 @@ def _hmac(key: bytes, msg: str, digest: Any = hashlib.sha256) -> bytes:
     return hmac.new(key, msg.encode(), digest).digest()
 
 
+def _issued_secret(access_key_id: str, fields: Mapping[str, str]) -> str:
+    try:
+        return credentials.lookup(
+            access_key_id, fields.get("x-amz-security-token")
+        ).secret_access_key
+    except credentials.CredentialError as error:
+        if error.code == "InvalidAccessKeyId":
+            raise PolicyError(
+                403,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+                AWSAccessKeyId=access_key_id,
+            ) from error
+        if error.code == "ExpiredToken":
+            raise PolicyError(400, "ExpiredToken", "The provided token has expired.") from error
+        raise PolicyError(
+            400, "InvalidToken", "The provided token is malformed or otherwise invalid."
+        ) from error
+
+
 def _check_signature(fields: Mapping[str, str], policy_b64: str) -> None:
-    """Require well-formed signature fields; verify them when the secret is known."""
+    """Verify the policy's signature with the secret of an access key the engine issued."""
     if "awsaccesskeyid" in fields:  # SigV2
         signature = fields.get("signature")
         if signature is None:
             raise _missing_field("Signature")
-        try:
-            well_formed = len(base64.b64decode(signature, validate=True)) == 20
-        except binascii.Error:
-            well_formed = False
-        if not well_formed:
+        secret = _issued_secret(fields["awsaccesskeyid"], fields)
+        expected = base64.b64encode(_hmac(secret.encode(), policy_b64, hashlib.sha1)).decode()
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise _signature_mismatch()
-        secret = KNOWN_SECRETS.get(fields["awsaccesskeyid"])
-        if secret is not None:
-            expected = base64.b64encode(_hmac(secret.encode(), policy_b64, hashlib.sha1)).decode()
-            if not hmac.compare_digest(expected, signature):
-                raise _signature_mismatch()
         return
 
     for name in ("x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature"):
@@ -149,14 +165,13 @@ def _check_signature(fields: Mapping[str, str], policy_b64: str) -> None:
     if not _HEX_SIGNATURE_RE.match(signature):
         raise _signature_mismatch()
     key_id, date, region, service = credential.groups()
-    secret = KNOWN_SECRETS.get(key_id)
-    if secret is not None:
-        key = _hmac(f"AWS4{secret}".encode(), date)
-        for part in (region, service, "aws4_request"):
-            key = _hmac(key, part)
-        expected = hmac.new(key, policy_b64.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
-            raise _signature_mismatch()
+    secret = _issued_secret(key_id, fields)
+    key = _hmac(f"AWS4{secret}".encode(), date)
+    for part in (region, service, "aws4_request"):
+        key = _hmac(key, part)
+    expected = hmac.new(key, policy_b64.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        raise _signature_mismatch()
 
 
 def _check_expiration(expiration: Any) -> None:
@@ -265,6 +280,63 @@ def _validate(handler: S3Response, request: Any, bucket_name: str, policy_b64: s
         raise _denied(f"Extra input fields: {', '.join(extra)}")
 
 
+def _check_anonymous(handler: S3Response, request: Any, bucket: Any) -> None:
+    """A form without a policy is unsigned: S3 stores it only where anyone may write."""
+    fields = _form_fields(handler, request, bucket.name)
+    if any(name in fields for name in _CREDENTIAL_FIELDS):
+        raise _missing_field("policy")
+    if not _grants_public_write(bucket, fields.get("key", "")):
+        raise PolicyError(403, "AccessDenied", "Access Denied")
+
+
+def _grants_public_write(bucket: Any, key: str) -> bool:
+    block = bucket.public_access_block
+    if not (block is not None and block.ignore_public_acls) and bucket.acl is not None:
+        for grant in bucket.acl.grants:
+            if ALL_USERS_GRANTEE in grant.grantees and (
+                PERMISSION_WRITE in grant.permissions
+                or PERMISSION_FULL_CONTROL in grant.permissions
+            ):
+                return True
+    if bucket.policy is None or (block is not None and block.restrict_public_buckets):
+        return False
+    resource = f"arn:aws:s3:::{bucket.name}/{key}"
+    allowed = False
+    for statement in _statements(bucket.policy):
+        if not (_is_public(statement.get("Principal")) and _matches(statement, resource)):
+            continue
+        if statement.get("Effect") == "Deny" and "Condition" not in statement:
+            return False
+        # An Allow with a Condition is not evaluated here, so it grants nothing (never kinder).
+        if statement.get("Effect") == "Allow" and "Condition" not in statement:
+            allowed = True
+    return allowed
+
+
+def _statements(policy: bytes) -> list[dict[str, Any]]:
+    statements = json.loads(policy).get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def _is_public(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, dict):
+        aws = principal.get("AWS")
+        return aws == "*" or (isinstance(aws, list) and "*" in aws)
+    return False
+
+
+def _matches(statement: dict[str, Any], resource: str) -> bool:
+    actions = statement.get("Action", [])
+    resources = statement.get("Resource", [])
+    actions = [actions] if isinstance(actions, str) else actions
+    resources = [resources] if isinstance(resources, str) else resources
+    return any(fnmatchcase("s3:putobject", a.lower()) for a in actions) and any(
+        fnmatchcase(resource, r) for r in resources
+    )
+
+
 def _success(handler: S3Response, bucket_name: str, response: TYPE_RESPONSE) -> TYPE_RESPONSE:
     """S3 honours success_action_status 200 and 201 (with a PostResponse body); else 204."""
     status, headers, body = response
@@ -292,12 +364,13 @@ def _success(handler: S3Response, bucket_name: str, response: TYPE_RESPONSE) -> 
 def _wrap(original: _Handler) -> _Handler:
     def bucket_response_post(self: S3Response, request: Any, bucket_name: str) -> TYPE_RESPONSE:
         policy_field = next((n for n in self.form_data if n.lower() == "policy"), None)
-        if policy_field is None:
-            return original(self, request, bucket_name)
         # S3 reports a missing bucket before looking at the policy; moto raises NoSuchBucket.
-        self.backend.get_bucket(bucket_name)
+        bucket = self.backend.get_bucket(bucket_name)
         try:
-            _validate(self, request, bucket_name, self.form_data[policy_field])
+            if policy_field is not None:
+                _validate(self, request, bucket_name, self.form_data[policy_field])
+            else:
+                _check_anonymous(self, request, bucket)
         except PolicyError as error:
             return error.response()
         return _success(self, bucket_name, original(self, request, bucket_name))
