@@ -79,7 +79,13 @@ def api(engine: Any) -> Iterator[Api]:
     result = engine.deploy(
         ROOT / "template.yaml",
         STACK,
-        {"PublicBaseUrl": f"{url}/cdn", "MaxUploadBytes": str(MAX_UPLOAD_BYTES)},
+        # Open API: these tests are about the function; the authorizers have tests of their own
+        # (tests/engine/test_api_gateway.py) and `local up` runs the template's default (IAM).
+        {
+            "PublicBaseUrl": f"{url}/cdn",
+            "MaxUploadBytes": str(MAX_UPLOAD_BYTES),
+            "ApiAuth": "NONE",
+        },
     )
     served = api_server.start(engine, STACK, result.outputs)
     assert served["ApiUrl"] == url

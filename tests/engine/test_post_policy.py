@@ -37,7 +37,8 @@ def endpoint() -> Iterator[str]:
         env.delenv("AWS_SESSION_TOKEN", raising=False)
         env.delenv("AWS_PROFILE", raising=False)
         s3_post_policy.install()
-        # The keys the engine hands out; any other key is one S3 never issued.
+        # The keys the engine hands out (the same the engine registers); any other key is one
+        # S3 never issued.
         credentials.register("testing", "testing", "testing")
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
@@ -48,7 +49,6 @@ def endpoint() -> Iterator[str]:
             yield url
         finally:
             server.stop()
-            credentials.unregister_all()
 
 
 @pytest.fixture
@@ -424,3 +424,13 @@ def test_install_is_idempotent() -> None:
     s3_post_policy.install()
 
     assert s3_post_policy.S3Response._bucket_response_post is patched
+
+
+def test_delete_objects_is_not_a_form_upload(s3: Any) -> None:
+    # DeleteObjects is a POST to the bucket too; the form-upload rules must not touch it
+    _post(_presign(s3, "gone.jpg"))
+
+    result = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "gone.jpg"}]})
+
+    assert [d["Key"] for d in result["Deleted"]] == ["gone.jpg"]
+    assert not _exists(s3, "gone.jpg")

@@ -1,11 +1,14 @@
 """The HTTP API on loopback, the way API Gateway would serve it, plus the web page and a CDN.
 
-Each request becomes an API Gateway HTTP API (payload 2.0) event and is sent to the deployed
-ApiFunction through the engine's Lambda ``Invoke``: the real handler runs in the engine's
-worker runtime, as on AWS. The same port also serves:
+A werkzeug WSGI server. Each request is first handled as API Gateway's front end does (framing
+and size quotas, route selection, CORS, the route's authorizer; its own refusals are
+``{"message": ...}`` as on AWS), then becomes an HTTP API payload 2.0 event for the deployed
+ApiFunction through the engine's Lambda ``Invoke``: the real handler runs in the engine's worker
+runtime. Routes, authorizers and CORS come from the stack's deployed HTTP API definition
+(``api_definition``). The same port also serves, outside API Gateway's rules:
 
 * ``/``, ``/app.js``, ``/style.css``: the web page (``web/``), and ``/config.json`` pointing it
-  at this API;
+  at this API and naming the API's auth;
 * ``/cdn/<key>``: the public bucket, standing in for CloudFront, so deploy with
   ``PublicBaseUrl=<api url>/cdn`` and published variant URLs open in a browser.
 """
@@ -16,36 +19,51 @@ import base64
 import datetime
 import json
 import mimetypes
+import re
 import threading
 import time
 import uuid
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Response
+
+from imgpipe.local import api_auth
+from imgpipe.local.api_definition import ApiDefinition, Cors, Route
+from imgpipe.local.api_definition import load as load_definition
 
 WEB_ROOT = Path(__file__).resolve().parents[3] / "web"
 WEB_FILES = {"/": "index.html", "/index.html": "index.html", "/app.js": "app.js"}
 WEB_FILES["/style.css"] = "style.css"
 CDN_PREFIX = "/cdn/"
 ACCOUNT_ID = "123456789012"
+# HTTP API quotas: payload size, and the request line plus header values together.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+MAX_REQUEST_HEAD_BYTES = 10_240
+# A client that stops sending mid-body must not hold a thread for ever.
+SOCKET_TIMEOUT_SECONDS = 30
+# Used when the stack's HTTP API definition cannot be read: one open catch-all route.
+OPEN_PROXY = ApiDefinition((Route("ANY", "/{proxy+}"),))
 
 # moto's CloudFormation skips API Gateway v2 resources; this server is what stands in for them.
 warnings.filterwarnings("ignore", message="Tried to parse AWS::ApiGatewayV2")
 
-_pending: ThreadingHTTPServer | None = None
-_running: list[ThreadingHTTPServer] = []
+_pending: BaseWSGIServer | None = None
+_running: list[BaseWSGIServer] = []
 
 
 def bind(port: int = 0) -> str:
     """Reserve the API's port before the stack is deployed (its URL is a stack parameter)."""
     global _pending
     if _pending is None:
-        _pending = _Server(("127.0.0.1", port), _Handler)
+        _pending = _make_server(port)
     return _url(_pending)
 
 
@@ -58,14 +76,16 @@ def start(engine: Any, stack_name: str, outputs: dict[str, str]) -> dict[str, st
             _pending.server_close()
             _pending = None
         return {}
-    server = _pending or _Server(("127.0.0.1", 0), _Handler)
+    server = _pending or _make_server(0)
     _pending = None
     url = _url(server)
-    server.app = _App(engine, function, outputs.get("PublicBucketName", ""), url)  # type: ignore[attr-defined]
+    definition = load_definition(stack_name, engine.region) or OPEN_PROXY
+    gateway = _Gateway(engine, function, outputs.get("PublicBucketName", ""), url, definition)
+    server.app.gateway = gateway  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, name="imgpipe-api", daemon=True)
     thread.start()
     _running.append(server)
-    print(f"api: {url}", flush=True)
+    print(f"api: {url} (auth: {gateway.auth})", flush=True)
     return {"ApiUrl": url}
 
 
@@ -76,7 +96,7 @@ def stop_all() -> None:
         server.server_close()
 
 
-def _url(server: ThreadingHTTPServer) -> str:
+def _url(server: BaseWSGIServer) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
@@ -90,16 +110,72 @@ def _function_name(engine: Any, stack_name: str) -> str | None:
     return str(resource["StackResourceDetail"]["PhysicalResourceId"])
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _RequestHandler(WSGIRequestHandler):
+    timeout = SOCKET_TIMEOUT_SECONDS
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (URL over 64 KiB, malformed request line, header limits)
+        in API Gateway's shape rather than an HTML page."""
+        text = {414: "Request-URI Too Long", 431: "Request Header Fields Too Large"}.get(
+            code, "Bad Request"
+        )
+        body = json.dumps({"message": text}).encode()
+        self.close_connection = True
+        self.send_response(code, text)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # the engine's own output stays readable
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
-class _App:
-    def __init__(self, engine: Any, function: str, public_bucket: str, url: str) -> None:
+class _Holder:
+    """The server exists before the stack is deployed; the gateway is plugged in by start()."""
+
+    gateway: _Gateway | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if self.gateway is None:
+            response = _gateway_error(503, "Service Unavailable")
+        else:
+            response = self.gateway.respond(environ)
+        return response(environ, start_response)
+
+
+def _make_server(port: int) -> BaseWSGIServer:
+    return make_server("127.0.0.1", port, _Holder(), threaded=True, request_handler=_RequestHandler)
+
+
+def _gateway_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A response API Gateway itself makes: ``{"message": ...}``, never an HTML page."""
+    return Response(
+        json.dumps({"message": message}), status, headers, content_type="application/json"
+    )
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+class _Gateway:
+    def __init__(
+        self, engine: Any, function: str, public_bucket: str, url: str, definition: ApiDefinition
+    ) -> None:
         self.function = function
         self.public_bucket = public_bucket
         self.url = url
+        self.definition = definition
+        self.region = engine.region
+        self.jwks = api_auth.JwksCache()
         session = engine.session()
         # No SDK retries: a failed invoke must surface once, as API Gateway's 502 would.
         config = Config(read_timeout=120, retries={"max_attempts": 0})
@@ -108,112 +184,241 @@ class _App:
         )
         self.s3 = session.client("s3", endpoint_url=engine.endpoint_url)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "imgpipe-local-api"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the engine's own output stays readable
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
-
     @property
-    def app(self) -> _App:
-        return self.server.app  # type: ignore[attr-defined,no-any-return]
+    def auth(self) -> str:
+        kinds = sorted({route.auth for route in self.definition.routes})
+        return ",".join(kinds) or "NONE"
 
-    def _dispatch(self) -> None:
-        path = urlsplit(self.path).path
+    def respond(self, environ: dict[str, Any]) -> Response:
+        request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
         try:
-            if self.command in ("GET", "HEAD") and path in WEB_FILES:
-                self._web(WEB_FILES[path])
-            elif self.command in ("GET", "HEAD") and path == "/config.json":
-                body = json.dumps({"apiUrl": self.app.url}).encode()
-                self._reply(200, {"Content-Type": "application/json"}, body)
-            elif self.command in ("GET", "HEAD") and path.startswith(CDN_PREFIX):
-                self._cdn(unquote(path[len(CDN_PREFIX) :]))
-            else:
-                self._api()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+            response = self._respond(environ)
+        except _Refused as refused:
+            response = refused.response
+        except Exception:  # API Gateway answers 500, never a traceback
+            response = _gateway_error(500, "Internal Server Error")
+        response.headers["apigw-requestid"] = request_id
+        return response
 
-    def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _web(self, name: str) -> None:
-        file = WEB_ROOT / name
-        if not file.is_file():
-            self._reply(404, {"Content-Type": "text/plain"}, b"not found")
-            return
-        kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        headers = {"Content-Type": f"{kind}; charset=utf-8", "Cache-Control": "no-cache"}
-        self._reply(200, headers, file.read_bytes())
-
-    def _cdn(self, key: str) -> None:
+    def _respond(self, environ: dict[str, Any]) -> Response:
+        method = str(environ["REQUEST_METHOD"]).upper()
+        raw_uri = str(environ.get("REQUEST_URI") or "/")
+        headers = {k.lower(): v for k, v in EnvironHeaders(environ).items()}
+        _check_head(method, raw_uri, environ, headers)
+        if not raw_uri.startswith("/"):
+            raise _Refused(_gateway_error(400, "Bad Request"))  # CONNECT's host:port, absolute URLs
+        body = _read_body(environ)
+        path = urlsplit(raw_uri).path
+        local = self._local(method, path)
+        if local is not None:
+            return local
+        cors = self.definition.cors
+        origin = headers.get("origin")
+        found = self.definition.route(method, path)
+        if found is None:
+            if (
+                method == "OPTIONS"
+                and cors
+                and origin
+                and "access-control-request-method" in headers
+            ):
+                # API Gateway answers a preflight itself only when no route matches it.
+                return Response(status=204, headers=_preflight_headers(cors, origin, headers))
+            return _with_cors(_gateway_error(404, "Not Found"), cors, origin)
+        route, params = found
         try:
-            obj = self.app.s3.get_object(Bucket=self.app.public_bucket, Key=key)
-        except ClientError:
-            self._reply(404, {"Content-Type": "text/plain"}, b"not found")
-            return
-        headers = {
-            "Content-Type": obj.get("ContentType") or "application/octet-stream",
-            "Cache-Control": obj.get("CacheControl") or "no-cache",
-            "Access-Control-Allow-Origin": "*",
-        }
-        self._reply(200, headers, obj["Body"].read())
-
-    def _api(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+            authorizer = self._authorize(route, method, raw_uri, headers, body)
+        except api_auth.Denied as denied:
+            refusal = _gateway_error(denied.status, denied.message, denied.headers)
+            return _with_cors(refusal, cors, origin)
         event = to_event(
-            self.command,
-            self.path,
-            {k: v for k, v in self.headers.items()},
+            method,
+            raw_uri,
+            dict(EnvironHeaders(environ).items()),
             body,
-            host=self.headers.get("Host") or self.app.url.removeprefix("http://"),
-            source_ip=self.client_address[0],
+            host=headers.get("host") or self.url.removeprefix("http://"),
+            source_ip=str(environ.get("REMOTE_ADDR") or "127.0.0.1"),
+            route_key=route.key,
+            path_parameters=params,
+            authorizer=authorizer,
         )
-        response = self.app.lambda_client.invoke(
-            FunctionName=self.app.function, Payload=json.dumps(event).encode()
+        return _with_cors(self._invoke(event), cors, origin, replace=True)
+
+    def _authorize(
+        self, route: Route, method: str, raw_uri: str, headers: dict[str, str], body: bytes
+    ) -> dict[str, Any] | None:
+        if route.auth == "JWT" and route.jwt is not None:
+            claims = api_auth.check_jwt(route.jwt, headers, self.jwks)
+            scopes = str(claims.get("scope") or "").split() or None
+            return {"jwt": {"claims": claims, "scopes": scopes}}
+        if route.auth == "IAM":
+            issued = api_auth.check_sigv4(method, raw_uri, headers, body, region=self.region)
+            return {
+                "iam": {
+                    "accessKey": issued.access_key_id,
+                    "accountId": ACCOUNT_ID,
+                    "callerId": issued.access_key_id,
+                    "userArn": issued.principal_arn,
+                    "userId": issued.access_key_id,
+                }
+            }
+        return None
+
+    def _invoke(self, event: dict[str, Any]) -> Response:
+        response = self.lambda_client.invoke(
+            FunctionName=self.function, Payload=json.dumps(event).encode()
         )
         payload = response["Payload"].read()
         if response.get("FunctionError"):
-            body_out = json.dumps({"message": "Internal Server Error"}).encode()
-            self._reply(502, {"Content-Type": "application/json"}, body_out)
-            return
+            return _gateway_error(502, "Internal Server Error")
         status, headers, data = from_result(json.loads(payload or b"null"))
-        self._reply(status, headers, data)
+        return Response(data, status, headers)
+
+    def _local(self, method: str, path: str) -> Response | None:
+        """The page, its config and the CDN stand-in (not API Gateway routes)."""
+        if method not in ("GET", "HEAD"):
+            return None
+        if path in WEB_FILES:
+            return self._web(WEB_FILES[path])
+        if path == "/config.json":
+            config = {"apiUrl": self.url, "auth": self.auth}
+            return Response(json.dumps(config), 200, content_type="application/json")
+        if path.startswith(CDN_PREFIX):
+            return self._cdn(unquote(path[len(CDN_PREFIX) :]))
+        return None
+
+    def _web(self, name: str) -> Response:
+        file = WEB_ROOT / name
+        if not file.is_file():
+            return _not_found()
+        kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        headers = {"Cache-Control": "no-cache"}
+        return Response(file.read_bytes(), 200, headers, content_type=f"{kind}; charset=utf-8")
+
+    def _cdn(self, key: str) -> Response:
+        try:
+            obj = self.s3.get_object(Bucket=self.public_bucket, Key=key)
+        except ClientError:
+            return _not_found()
+        headers = {
+            "Cache-Control": obj.get("CacheControl") or "no-cache",
+            "Access-Control-Allow-Origin": "*",
+        }
+        kind = obj.get("ContentType") or "application/octet-stream"
+        return Response(obj["Body"].read(), 200, headers, content_type=kind)
+
+
+def _not_found() -> Response:
+    body = {"error": {"code": "NOT_FOUND", "message": "not found"}}
+    return Response(json.dumps(body), 404, content_type="application/json")
+
+
+def _check_head(
+    method: str, raw_uri: str, environ: dict[str, Any], headers: dict[str, str]
+) -> None:
+    """API Gateway's quota on the request line and header values together."""
+    request_line = len(f"{method} {raw_uri} {environ.get('SERVER_PROTOCOL', 'HTTP/1.1')}")
+    if request_line > MAX_REQUEST_HEAD_BYTES:
+        raise _Refused(_gateway_error(414, "Request-URI Too Long"))
+    if request_line + sum(len(v) for v in headers.values()) > MAX_REQUEST_HEAD_BYTES:
+        raise _Refused(_gateway_error(431, "Request Header Fields Too Large"))
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The whole body, framed strictly: one of Content-Length or chunked, within the quota."""
+    encoding = environ.get("HTTP_TRANSFER_ENCODING")
+    length = environ.get("CONTENT_LENGTH")
+    stream = environ["wsgi.input"]
+    if encoding is not None:
+        # Both headers, or an encoding other than chunked, is how requests get smuggled.
+        if encoding.strip().lower() != "chunked" or length is not None:
+            raise _Refused(_gateway_error(400, "Bad Request"))
+        try:
+            body = stream.read(MAX_PAYLOAD_BYTES + 1)
+        except OSError as exc:  # werkzeug's DechunkedInput on a malformed chunk
+            raise _Refused(_gateway_error(400, "Bad Request")) from exc
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise _Refused(_gateway_error(413, "Request Entity Too Large"))
+        return bytes(body)
+    if length is None or length == "":
+        return b""
+    if not _DIGITS.fullmatch(length.strip()):
+        raise _Refused(_gateway_error(400, "Bad Request"))
+    size = int(length)
+    if size > MAX_PAYLOAD_BYTES:
+        raise _Refused(_gateway_error(413, "Request Entity Too Large"))
+    body = stream.read(size) if size else b""
+    if len(body) != size:
+        raise _Refused(_gateway_error(400, "Bad Request"))
+    return bytes(body)
+
+
+def _allowed_origin(cors: Cors, origin: str) -> str | None:
+    if "*" in cors.allow_origins and not cors.allow_credentials:
+        return "*"
+    lowered = origin.lower()
+    return origin if any(o.lower() == lowered for o in cors.allow_origins) else None
+
+
+def _preflight_headers(cors: Cors, origin: str, headers: dict[str, str]) -> dict[str, str]:
+    allowed = _allowed_origin(cors, origin)
+    if allowed is None:
+        return {}
+    requested = [
+        h.strip().lower()
+        for h in headers.get("access-control-request-headers", "").split(",")
+        if h.strip()
+    ]
+    out = {
+        "Access-Control-Allow-Origin": allowed,
+        "Access-Control-Allow-Methods": ",".join(cors.allow_methods),
+    }
+    allow_headers = requested if "*" in cors.allow_headers else list(cors.allow_headers)
+    if allow_headers:
+        out["Access-Control-Allow-Headers"] = ",".join(allow_headers)
+    if cors.max_age is not None:
+        out["Access-Control-Max-Age"] = str(cors.max_age)
+    if cors.allow_credentials:
+        out["Access-Control-Allow-Credentials"] = "true"
+    return out
+
+
+def _with_cors(
+    response: Response, cors: Cors | None, origin: str | None, *, replace: bool = False
+) -> Response:
+    """Configured CORS headers on a response; the integration's own ones are ignored, as on AWS."""
+    if cors is None:
+        return response
+    if replace:
+        names = {n for n, _ in response.headers.items() if n.lower().startswith("access-control-")}
+        for name in names:
+            del response.headers[name]
+    allowed = _allowed_origin(cors, origin) if origin else None
+    if allowed is not None:
+        response.headers["Access-Control-Allow-Origin"] = allowed
+        if cors.expose_headers:
+            response.headers["Access-Control-Expose-Headers"] = ",".join(cors.expose_headers)
+        if cors.allow_credentials:
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+    return response
 
 
 def to_event(
-    method: str, raw_path: str, headers: dict[str, str], body: bytes, *, host: str, source_ip: str
+    method: str,
+    raw_path: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    host: str,
+    source_ip: str,
+    route_key: str = "$default",
+    path_parameters: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API payload 2.0 event for the ``$default`` route and stage."""
+    """An API Gateway HTTP API payload 2.0 event for a route of the ``$default`` stage."""
     parts = urlsplit(raw_path)
     lowered: dict[str, str] = {}
     for name, value in headers.items():
@@ -233,7 +438,7 @@ def to_event(
         text, encoded = base64.b64encode(body).decode(), True
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": "$default",
+        "routeKey": route_key,
         "rawPath": parts.path,
         "rawQueryString": parts.query,
         "headers": lowered,
@@ -250,14 +455,18 @@ def to_event(
                 "userAgent": lowered.get("user-agent", ""),
             },
             "requestId": uuid.uuid4().hex,
-            "routeKey": "$default",
+            "routeKey": route_key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(time.time() * 1000),
         },
-        "pathParameters": {"proxy": parts.path.lstrip("/")},
+        "pathParameters": (
+            path_parameters if path_parameters is not None else {"proxy": parts.path.lstrip("/")}
+        ),
         "isBase64Encoded": encoded,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if cookies:
         event["cookies"] = cookies
     if query:

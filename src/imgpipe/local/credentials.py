@@ -39,10 +39,6 @@ def register(access_key_id: str, secret_access_key: str, session_token: str | No
     _FIXED[access_key_id] = (secret_access_key, session_token)
 
 
-def unregister_all() -> None:
-    _FIXED.clear()
-
-
 def lookup(access_key_id: str, session_token: str | None) -> Issued:
     """The issued credential for this key and token; CredentialError when AWS would refuse."""
     fixed = _FIXED.get(access_key_id)

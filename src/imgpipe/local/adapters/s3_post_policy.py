@@ -363,6 +363,9 @@ def _success(handler: S3Response, bucket_name: str, response: TYPE_RESPONSE) -> 
 
 def _wrap(original: _Handler) -> _Handler:
     def bucket_response_post(self: S3Response, request: Any, bucket_name: str) -> TYPE_RESPONSE:
+        self.path = self._get_path(request)
+        if not request.headers.get("Content-Length") or self.is_delete_keys():
+            return original(self, request, bucket_name)  # not a form upload (DeleteObjects)
         policy_field = next((n for n in self.form_data if n.lower() == "policy"), None)
         # S3 reports a missing bucket before looking at the policy; moto raises NoSuchBucket.
         bucket = self.backend.get_bucket(bucket_name)

@@ -1,0 +1,158 @@
+"""What API Gateway would serve: routes, their authorizers and CORS, from the deployed stack.
+
+moto's CloudFormation stores ``AWS::ApiGatewayV2::Api`` but creates nothing for it; its OpenAPI
+``Body`` (after the SAM transform, with the stack's parameters and conditions applied by moto's
+own intrinsic resolver) is read here, so the local API server follows the template rather than
+a copy of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_ANY = "x-amazon-apigateway-any-method"
+
+
+@dataclass(frozen=True)
+class Jwt:
+    issuer: str
+    audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Cors:
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...]
+    allow_headers: tuple[str, ...]
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # an HTTP method or ANY
+    path: str  # e.g. /images/{id} or /{proxy+}
+    auth: str = "NONE"  # NONE | IAM | JWT
+    jwt: Jwt | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters if this route serves the request, else None."""
+        if self.method not in ("ANY", method):
+            return None
+        want = self.path.strip("/").split("/") if self.path != "/" else []
+        got = path.strip("/").split("/") if path.strip("/") else []
+        params: dict[str, str] = {}
+        for index, segment in enumerate(want):
+            if segment.startswith("{") and segment.endswith("+}"):
+                rest = got[index:]
+                if not rest:
+                    return None
+                params[segment[1:-2]] = "/".join(rest)
+                return params
+            if index >= len(got):
+                return None
+            if segment.startswith("{") and segment.endswith("}"):
+                params[segment[1:-1]] = got[index]
+            elif segment != got[index]:
+                return None
+        return params if len(got) == len(want) else None
+
+    def _specificity(self) -> tuple[int, int, int]:
+        segments = self.path.strip("/").split("/")
+        literal = sum(1 for s in segments if not s.startswith("{"))
+        greedy = any(s.endswith("+}") for s in segments)
+        return literal, 0 if greedy else 1, 0 if self.method == "ANY" else 1
+
+
+@dataclass(frozen=True)
+class ApiDefinition:
+    routes: tuple[Route, ...]
+    cors: Cors | None = None
+
+    def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The most specific matching route, as API Gateway chooses (explicit method over ANY)."""
+        matches = [(r, p) for r in self.routes if (p := r.match(method, path)) is not None]
+        if not matches:
+            return None
+        return max(matches, key=lambda item: item[0]._specificity())
+
+
+def parse(body: dict[str, Any]) -> ApiDefinition:
+    """An API definition from an HTTP API's OpenAPI body (API Gateway extensions included)."""
+    schemes = (body.get("components") or {}).get("securitySchemes") or {}
+    default_security = body.get("security")
+    routes: list[Route] = []
+    for path, operations in (body.get("paths") or {}).items():
+        for name, operation in (operations or {}).items():
+            method = "ANY" if name == _ANY else name.upper()
+            if method != "ANY" and method not in HTTP_METHODS:
+                continue
+            security = operation.get("security", default_security) or []
+            routes.append(Route(method, path, *_authorizer(security, schemes)))
+    return ApiDefinition(tuple(routes), _cors(body.get("x-amazon-apigateway-cors")))
+
+
+def _authorizer(security: list[Any], schemes: dict[str, Any]) -> tuple[str, Jwt | None]:
+    for requirement in security:
+        for name in requirement or {}:
+            scheme = schemes.get(name) or {}
+            if scheme.get("x-amazon-apigateway-authtype") == "awsSigv4":
+                return "IAM", None
+            authorizer = scheme.get("x-amazon-apigateway-authorizer") or {}
+            if authorizer.get("type") == "jwt":
+                config = authorizer.get("jwtConfiguration") or {}
+                audiences = tuple(a for a in _as_list(config.get("audience")) if a)
+                return "JWT", Jwt(str(config.get("issuer") or ""), audiences)
+            raise ValueError(f"security scheme {name!r} is not emulated by the local API server")
+    return "NONE", None
+
+
+def _cors(config: dict[str, Any] | None) -> Cors | None:
+    if not config:
+        return None
+    max_age = config.get("maxAge")
+    return Cors(
+        allow_origins=tuple(_as_list(config.get("allowOrigins"))),
+        allow_methods=tuple(m.upper() for m in _as_list(config.get("allowMethods"))),
+        allow_headers=tuple(h.lower() for h in _as_list(config.get("allowHeaders"))),
+        expose_headers=tuple(_as_list(config.get("exposeHeaders"))),
+        max_age=int(max_age) if max_age is not None else None,
+        allow_credentials=bool(config.get("allowCredentials")),
+    )
+
+
+def _as_list(value: Any) -> list[str]:
+    # A CommaDelimitedList parameter may reach here joined, as moto resolves some Refs.
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(v) for v in value]
+
+
+def load(stack_name: str, region: str, logical_id: str = "Api") -> ApiDefinition | None:
+    """The deployed HTTP API's definition; None when the stack has no such API."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.cloudformation.parsing import clean_json
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    backend = cloudformation_backends[DEFAULT_ACCOUNT_ID][region]
+    stacks = [s for s in backend.stacks.values() if s.name == stack_name]
+    live = [s for s in stacks if not s.status.startswith("DELETE")]
+    if not live:
+        return None
+    stack = live[-1]
+    resource = (stack.template_dict.get("Resources") or {}).get(logical_id)
+    if not resource or resource.get("Type") != "AWS::ApiGatewayV2::Api":
+        return None
+    body = (resource.get("Properties") or {}).get("Body")
+    if not body:
+        return None
+    return parse(clean_json(body, stack.resource_map))
