@@ -6,28 +6,150 @@ const FINAL = new Set(["SUCCEEDED", "REJECTED", "FAILED"]);
 const POLL_MS = 700;
 let apiUrl = "";
 let listCursor = null;
+// The API's auth (config.json "auth": NONE, JWT or IAM) and the region IAM signatures name.
+let authKind = "NONE";
+let region = "us-east-1";
+const STORE = { jwt: "imgpipe.jwt", aws: "imgpipe.aws" }; // sessionStorage: gone with the tab
 
 async function loadConfig() {
+  let config = {};
   try {
     const response = await fetch("config.json", { cache: "no-store" });
-    if (response.ok) apiUrl = ((await response.json()).apiUrl || "").replace(/\/$/, "");
+    if (response.ok) config = await response.json();
   } catch (_) {
     // No config.json: the page is served by the API itself (imgpipe local up).
   }
-  if (!apiUrl) apiUrl = window.location.origin;
-  document.getElementById("api-url").textContent = `API ${apiUrl}`;
+  apiUrl = (config.apiUrl || "").replace(/\/$/, "") || window.location.origin;
+  authKind = String(config.auth || "NONE").toUpperCase();
+  const match = /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com/.exec(apiUrl);
+  region = config.region || (match && match[1]) || region;
+  document.getElementById("api-url").textContent = `API ${apiUrl} · auth ${authKind}`;
+  showAuthForm();
+}
+
+function showAuthForm() {
+  const form = document.getElementById("auth");
+  form.hidden = authKind === "NONE";
+  document.getElementById("auth-jwt").hidden = authKind !== "JWT";
+  document.getElementById("auth-iam").hidden = authKind !== "IAM";
+  const aws = JSON.parse(sessionStorage.getItem(STORE.aws) || "{}");
+  document.getElementById("jwt-token").value = sessionStorage.getItem(STORE.jwt) || "";
+  document.getElementById("aws-key").value = aws.accessKeyId || "";
+  document.getElementById("aws-secret").value = aws.secretAccessKey || "";
+  document.getElementById("aws-token").value = aws.sessionToken || "";
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(STORE.jwt, document.getElementById("jwt-token").value.trim());
+    const creds = {
+      accessKeyId: document.getElementById("aws-key").value.trim(),
+      secretAccessKey: document.getElementById("aws-secret").value.trim(),
+      sessionToken: document.getElementById("aws-token").value.trim(),
+    };
+    sessionStorage.setItem(STORE.aws, JSON.stringify(creds));
+    document.getElementById("auth-state").textContent = "saved for this tab";
+    refreshList();
+  });
+}
+
+// -- auth: a bearer token (JWT) or a SigV4 signature for execute-api (IAM) -------------------
+
+const encoder = new TextEncoder();
+
+function toHex(buffer) {
+  return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function sha256Hex(text) {
+  return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
+}
+
+async function hmac(key, text) {
+  const raw = typeof key === "string" ? encoder.encode(key) : key;
+  const cryptoKey = await crypto.subtle.importKey(
+    "raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"],
+  );
+  return new Uint8Array(await crypto.subtle.sign("HMAC", cryptoKey, encoder.encode(text)));
+}
+
+// RFC 3986 encoding of each path segment, as botocore signs execute-api paths.
+function canonicalPath(pathname) {
+  const strict = (part) =>
+    encodeURIComponent(part).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return pathname.split("/").map(strict).join("/");
+}
+
+function canonicalQuery(search) {
+  const pairs = search.replace(/^\?/, "").split("&").filter(Boolean).map((pair) => {
+    const at = pair.indexOf("=");
+    return at < 0 ? [pair, ""] : [pair.slice(0, at), pair.slice(at + 1)];
+  });
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return pairs.map(([k, v]) => `${k}=${v}`).join("&");
+}
+
+async function sigv4(method, url, headers, body, creds) {
+  const target = new URL(url);
+  const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, "");
+  const day = amzDate.slice(0, 8);
+  const signed = { ...headers, host: target.host, "x-amz-date": amzDate };
+  if (creds.sessionToken) signed["x-amz-security-token"] = creds.sessionToken;
+  const names = Object.keys(signed).map((n) => n.toLowerCase()).sort();
+  const lower = Object.fromEntries(Object.entries(signed).map(([k, v]) => [k.toLowerCase(), v]));
+  const canonicalHeaders = names.map((n) => `${n}:${String(lower[n]).trim().replace(/\s+/g, " ")}\n`).join("");
+  const request = [
+    method, canonicalPath(target.pathname), canonicalQuery(target.search),
+    canonicalHeaders, names.join(";"), await sha256Hex(body || ""),
+  ].join("\n");
+  const scope = `${day}/${region}/execute-api/aws4_request`;
+  const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, await sha256Hex(request)].join("\n");
+  let key = await hmac(`AWS4${creds.secretAccessKey}`, day);
+  for (const part of [region, "execute-api", "aws4_request"]) key = await hmac(key, part);
+  const signature = toHex(await hmac(key, toSign));
+  delete signed.host; // the browser sends Host itself, with the same value
+  signed.Authorization =
+    `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${scope}, ` +
+    `SignedHeaders=${names.join(";")}, Signature=${signature}`;
+  return signed;
+}
+
+async function authorize(method, url, headers, body) {
+  if (authKind === "JWT") {
+    const token = sessionStorage.getItem(STORE.jwt);
+    return token ? { ...headers, Authorization: `Bearer ${token}` } : headers;
+  }
+  if (authKind === "IAM") {
+    const creds = JSON.parse(sessionStorage.getItem(STORE.aws) || "null");
+    if (creds && creds.accessKeyId && creds.secretAccessKey) {
+      return sigv4(method, url, headers, body, creds);
+    }
+  }
+  return headers;
 }
 
 async function api(path, options = {}) {
-  const response = await fetch(apiUrl + path, {
-    ...options,
-    headers: { "Content-Type": "application/json", ...(options.headers || {}) },
-  });
+  const method = options.method || "GET";
+  const headers = await authorize(
+    method,
+    apiUrl + path,
+    { "Content-Type": "application/json", ...(options.headers || {}) },
+    options.body || "",
+  );
+  const response = await fetch(apiUrl + path, { ...options, method, headers });
   const text = await response.text();
-  const body = text ? JSON.parse(text) : null;
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch (_) {
+    body = null;
+  }
   if (!response.ok && response.status !== 404) {
-    const error = (body && body.error) || { code: String(response.status), message: text };
-    throw new Error(`${error.code}: ${error.message}`);
+    // API Gateway's own refusals (auth, quotas) are {"message"}; the function's are {"error"}.
+    const error = (body && body.error) || {
+      code: String(response.status),
+      message: (body && body.message) || text,
+    };
+    const hint = response.status === 401 || response.status === 403 ? ` (auth ${authKind})` : "";
+    throw new Error(`${error.code}: ${error.message}${hint}`);
   }
   return { status: response.status, body };
 }

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from imgpipe.commands.upload import _SigV4
 from imgpipe.local import api_definition, api_server
-from tests.api.conftest import ROOT, Api
+from tests.api.conftest import ROOT, Api, image_bytes
+from tests.api.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [
     pytest.mark.engine,
@@ -335,7 +337,7 @@ def test_iam_accepts_sts_session_credentials(iam_api: str, engine: Any) -> None:
         "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
     }
     role = iam.create_role(RoleName="api-caller", AssumeRolePolicyDocument=json.dumps(trust))
-    creds = engine.client("sts").assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="c")
+    creds = engine.client("sts").assume_role(RoleArn=role["Role"]["Arn"], RoleSessionName="caller")
 
     assert _signed(iam_api, "/health", creds["Credentials"]).status_code == 200
     forged = {**creds["Credentials"], "SessionToken": "forged"}
@@ -465,3 +467,66 @@ def test_jwt_cors_headers_come_from_the_api_configuration(jwt_api: str, issuer: 
 def test_config_json_names_the_auth_for_the_page(jwt_api: str, iam_api: str) -> None:
     assert requests.get(f"{jwt_api}/config.json", timeout=10).json()["auth"] == "JWT"
     assert requests.get(f"{iam_api}/config.json", timeout=10).json()["auth"] == "IAM"
+
+
+# -- the web page under each auth ------------------------------------------------------------
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: run `make browser-deps` (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def _upload_on_the_page(page: Any, url: str, tmp_path: Path, fill: dict[str, str]) -> Any:
+    source = tmp_path / "auth.png"
+    source.write_bytes(image_bytes(320, 200))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url + "/", wait_until="networkidle")
+    for selector, value in fill.items():
+        page.fill(selector, value)
+    page.click("#auth button[type=submit]")
+    page.set_input_files("#file", str(source))
+    card = page.locator(".card").first
+    card.locator(".status.SUCCEEDED, .status.ERROR").first.wait_for(timeout=60_000)
+    assert errors == []
+    return card
+
+
+@pytest.mark.browser
+def test_page_signs_its_calls_under_iam(iam_api: str, page: Any, tmp_path: Path) -> None:
+    # GIVEN the page on an ApiAuth=IAM API, with the engine's (temporary-style) credentials typed in
+    fill = {"#aws-key": "testing", "#aws-secret": "testing", "#aws-token": "testing"}
+
+    card = _upload_on_the_page(page, iam_api, tmp_path, fill)
+
+    # THEN presign, status polling and the trace all pass the SigV4 check
+    assert card.get_attribute("data-status") == "SUCCEEDED", card.inner_text()
+    card.locator(".timeline:not([hidden]) .span").first.wait_for(timeout=15_000)
+
+
+@pytest.mark.browser
+def test_page_without_credentials_shows_the_refusal_under_iam(
+    iam_api: str, page: Any, tmp_path: Path
+) -> None:
+    card = _upload_on_the_page(page, iam_api, tmp_path, {})
+
+    assert card.get_attribute("data-status") == "ERROR"
+    assert "Forbidden (auth IAM)" in card.locator(".detail").inner_text()
+
+
+@pytest.mark.browser
+def test_page_sends_the_bearer_token_under_jwt(
+    jwt_api: str, issuer: _Issuer, page: Any, tmp_path: Path
+) -> None:
+    card = _upload_on_the_page(page, jwt_api, tmp_path, {"#jwt-token": issuer.token()})
+
+    assert card.get_attribute("data-status") == "SUCCEEDED", card.inner_text()

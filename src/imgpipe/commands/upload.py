@@ -149,6 +149,11 @@ class _SigV4(requests.auth.AuthBase):
         import boto3
 
         session = boto3.Session()
+        if _is_local_api(base_url):
+            from imgpipe.local.engine import fake_session
+
+            # The local engine accepts only the keys it issued; never send real ones there.
+            session = fake_session()
         credentials = session.get_credentials()
         if credentials is None:
             raise CliError("--sign needs AWS credentials")
@@ -180,6 +185,13 @@ def content_type_of(path: Path) -> str:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def _is_local_api(url: str) -> bool:
+    from imgpipe.local import discovery
+
+    record = discovery.read() or {}
+    return bool(url) and record.get("outputs", {}).get("ApiUrl", "").rstrip("/") == url.rstrip("/")
 
 
 def _api_url(explicit: str | None) -> str:

@@ -281,7 +281,7 @@ class _Gateway:
         if path in WEB_FILES:
             return self._web(WEB_FILES[path])
         if path == "/config.json":
-            config = {"apiUrl": self.url, "auth": self.auth}
+            config = {"apiUrl": self.url, "auth": self.auth, "region": self.region}
             return Response(json.dumps(config), 200, content_type="application/json")
         if path.startswith(CDN_PREFIX):
             return self._cdn(unquote(path[len(CDN_PREFIX) :]))
