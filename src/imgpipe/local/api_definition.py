@@ -149,8 +149,11 @@ def load(stack_name: str, region: str, logical_id: str = "Api") -> ApiDefinition
     if not live:
         return None
     stack = live[-1]
-    resource = (stack.template_dict.get("Resources") or {}).get(logical_id)
-    if not resource or resource.get("Type") != "AWS::ApiGatewayV2::Api":
+    resources = stack.template_dict.get("Resources") or {}
+    apis = {k: v for k, v in resources.items() if v.get("Type") == "AWS::ApiGatewayV2::Api"}
+    # The template's `Api`, or its only HTTP API whatever its name.
+    resource = apis.get(logical_id) or (next(iter(apis.values())) if len(apis) == 1 else None)
+    if resource is None:
         return None
     body = (resource.get("Properties") or {}).get("Body")
     if not body:
