@@ -129,7 +129,11 @@ class Deployer:
         bucket = artifacts_bucket or self._ensure_artifacts_bucket()
         self._package(template, template_path.parent, bucket, stack_name)
         cfn_template = self._transform(template, overrides)
-        status, stack_id = self._apply_stack(cfn_template, stack_name, overrides, bucket)
+        try:
+            status, stack_id = self._apply_stack(cfn_template, stack_name, overrides, bucket)
+        except ClientError as error:  # e.g. a Rules assertion: CloudFormation's own words
+            message = error.response.get("Error", {}).get("Message") or str(error)
+            raise DeployError(f"stack {stack_name}: {message}") from error
         outputs = self.stack_outputs(stack_name)
         return DeployResult(stack_name, stack_id, status, outputs, time.monotonic() - started)
 

@@ -16,6 +16,7 @@ ADAPTERS = (
     "cloudformation",  # state machines: executing backend, DefinitionS3Location/Substitutions
     "eventbridge",  # S3 → EventBridge event shape; rules that target state machines; DLQs
     "s3_post_policy",  # presigned POST policies enforced as S3 does
+    "cfn_rules",  # a template's Rules refuse CreateStack/UpdateStack as CloudFormation does
 )
 
 _installed = False

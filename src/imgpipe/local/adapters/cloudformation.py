@@ -174,6 +174,8 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
         api["Filter"] = {"Prefix": rule.get("Prefix") or ""}
     if "ExpirationInDays" in rule:
         api["Expiration"] = {"Days": str(rule["ExpirationInDays"])}
+    elif _truthy(rule.get("ExpiredObjectDeleteMarker")):
+        api["Expiration"] = {"ExpiredObjectDeleteMarker": "true"}
     if "NoncurrentVersionExpiration" in rule:
         days = rule["NoncurrentVersionExpiration"].get("NoncurrentDays")
         api["NoncurrentVersionExpiration"] = {"NoncurrentDays": str(days)}
