@@ -10,6 +10,7 @@ import pytest
 from imgpipe.local.deploy import DeployError
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.engine
 
 
 @pytest.mark.parametrize(
