@@ -112,6 +112,19 @@ class Pipeline:
         )
 
 
+def _allow_rule(sqs: Any, queue_url: str, queue_arn: str, rule_arn: str) -> None:
+    # EventBridge delivers to a queue only if the queue's policy allows the rule, as on AWS.
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+    }
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+
+
 def deploy_pipeline(engine: Any, name: str, overrides: dict[str, str] | None = None) -> Pipeline:
     from imgpipe_core import clients
 
@@ -122,7 +135,10 @@ def deploy_pipeline(engine: Any, name: str, overrides: dict[str, str] | None = N
     events_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    events.put_rule(Name=f"{name}-capture", EventPattern=json.dumps({"source": ["imgpipe"]}))
+    rule_arn = events.put_rule(
+        Name=f"{name}-capture", EventPattern=json.dumps({"source": ["imgpipe"]})
+    )["RuleArn"]
+    _allow_rule(sqs, events_queue, events_arn, rule_arn)
     events.put_targets(Rule=f"{name}-capture", Targets=[{"Id": "q", "Arn": events_arn}])
     sns_queue = sqs.create_queue(QueueName=f"{name}-notified-sns")["QueueUrl"]
     sns_arn = sqs.get_queue_attributes(QueueUrl=sns_queue, AttributeNames=["QueueArn"])[

@@ -15,6 +15,7 @@ ADAPTERS = (
     "lambda_runtime",  # Invoke runs the real handler in warm worker processes (no Docker)
     "cloudformation",  # state machines: executing backend, DefinitionS3Location/Substitutions
     "eventbridge",  # S3 → EventBridge event shape; rules that target state machines; DLQs
+    "queue_policy",  # SQS queue policies decide what rules may send; 64-character rule names
     "s3_post_policy",  # presigned POST policies enforced as S3 does
     "cfn_rules",  # a template's Rules refuse CreateStack/UpdateStack as CloudFormation does
 )

@@ -212,6 +212,13 @@ def _dead_letter(
     queue_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
     if not queue_arn:
         return  # without a DLQ, EventBridge drops the event (and counts FailedInvocations)
+    from imgpipe.local.adapters.queue_policy import events_may_send
+
+    if not events_may_send(queue_arn, rule.arn):
+        LOG.warning(
+            "rule %s may not send to its DLQ %s (queue policy): dropped", rule.arn, queue_arn
+        )
+        return
     from moto.sqs.models import sqs_backends
 
     attributes = {

@@ -1,0 +1,129 @@
+"""EventBridge may send to an SQS queue only when the queue's policy lets it.
+
+On AWS a rule's SQS target, and the queue a target dead-letters to, need a queue policy that
+allows ``events.amazonaws.com`` to ``sqs:SendMessage``, usually narrowed by ``aws:SourceArn`` to
+the rule; otherwise the event is dropped (FailedInvocations). moto delivers regardless, so a
+policy naming the wrong rules (truncated generated names, say) would pass locally. Here the
+queue's policy is evaluated for the rule that sends: explicit Deny wins, then any Allow.
+Also: generated names are cut to the service's limit the way CloudFormation cuts them, shortening
+the stack name part too, so a long stack name changes a rule's name prefix as it does on AWS.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+from typing import Any
+
+from moto.utilities.arns import parse_arn
+from moto.utilities.utils import get_partition
+
+LOG = logging.getLogger("imgpipe.local.eventbridge")
+# Generated physical names CloudFormation must fit into the service's limit.
+NAME_LIMITS = {
+    "AWS::Events::Rule": 64,
+    "AWS::Lambda::Function": 64,
+    "AWS::StepFunctions::StateMachine": 80,
+    "AWS::SQS::Queue": 80,
+}
+_ARN_CONDITIONS = {
+    "ArnEquals": False,
+    "StringEquals": False,
+    "ArnLike": True,
+    "StringLike": True,
+}
+_installed = False
+
+
+def install() -> None:
+    """Generated rule names as CloudFormation makes them; queue policies on rule deliveries."""
+    global _installed
+    if _installed:
+        return
+    from moto.cloudformation import parsing
+    from moto.events.models import Rule
+
+    original_name = parsing.generate_resource_name
+
+    def generate_resource_name(resource_type: str, stack_name: str, logical_id: str) -> str:
+        name = original_name(resource_type, stack_name, logical_id)
+        limit = NAME_LIMITS.get(resource_type)
+        if limit is None or len(name) <= limit or not name.startswith(f"{stack_name}-"):
+            return name
+        suffix = name.rpartition("-")[2]
+        return shorten(stack_name, logical_id, suffix, limit)
+
+    parsing.generate_resource_name = generate_resource_name
+    original_send = Rule._send_to_sqs_queue
+
+    def send_to_sqs_queue(self: Any, resource_id: str, event: Any, group_id: Any = None) -> None:
+        partition = get_partition(self.region_name)
+        queue_arn = f"arn:{partition}:sqs:{self.region_name}:{self.account_id}:{resource_id}"
+        if not events_may_send(queue_arn, self.arn):
+            LOG.warning("rule %s may not send to %s (queue policy): dropped", self.arn, queue_arn)
+            return
+        original_send(self, resource_id, event, group_id)
+
+    Rule._send_to_sqs_queue = send_to_sqs_queue  # type: ignore[method-assign]
+    _installed = True
+
+
+def shorten(stack_name: str, logical_id: str, suffix: str, limit: int) -> str:
+    """``<stack>-<logical id>-<suffix>`` within ``limit``: both parts give up characters."""
+    budget = limit - len(suffix) - 2
+    logical = logical_id[: max(budget // 2, budget - len(stack_name))]
+    return f"{stack_name[: budget - len(logical)]}-{logical}-{suffix}"
+
+
+def events_may_send(queue_arn: str, rule_arn: str) -> bool:
+    """Whether the queue's policy allows EventBridge to SendMessage on behalf of this rule."""
+    from moto.sqs.models import sqs_backends
+
+    queue = parse_arn(queue_arn)
+    try:
+        found = sqs_backends[queue.account][queue.region].get_queue(queue.resource_id)
+    except Exception:
+        return False
+    policy = getattr(found, "policy", None)
+    if not policy:
+        return False
+    statements = json.loads(policy).get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    matching = [s for s in statements if _applies(s, queue_arn, rule_arn)]
+    if any(s.get("Effect") == "Deny" for s in matching):
+        return False
+    return any(s.get("Effect") == "Allow" for s in matching)
+
+
+def _listed(value: Any) -> list[str]:
+    return [str(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def _applies(statement: dict[str, Any], queue_arn: str, rule_arn: str) -> bool:
+    principal = statement.get("Principal")
+    if principal != "*":
+        services = (
+            _listed((principal or {}).get("Service", [])) if isinstance(principal, dict) else []
+        )
+        if "events.amazonaws.com" not in services and not (
+            isinstance(principal, dict) and principal.get("AWS") == "*"
+        ):
+            return False
+    actions = [a.lower() for a in _listed(statement.get("Action", []))]
+    if not any(fnmatch.fnmatchcase("sqs:sendmessage", a) for a in actions):
+        return False
+    if not any(fnmatch.fnmatchcase(queue_arn, r) for r in _listed(statement.get("Resource", "*"))):
+        return False
+    for operator, values in (statement.get("Condition") or {}).items():
+        for key, expected in values.items():
+            if key.lower() != "aws:sourcearn" or operator not in _ARN_CONDITIONS:
+                return False  # a condition this check cannot evaluate: do not grant on it
+            patterns = _listed(expected)
+            if _ARN_CONDITIONS[operator]:
+                if not any(fnmatch.fnmatchcase(rule_arn, p) for p in patterns):
+                    return False
+            elif rule_arn not in patterns:
+                return False
+    return True
