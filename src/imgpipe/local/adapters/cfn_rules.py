@@ -3,7 +3,9 @@
 CloudFormation checks every rule whose ``RuleCondition`` holds against the parameter values and
 refuses the whole CreateStack / UpdateStack / CreateChangeSet with a ValidationError naming the
 failed ``AssertDescription``, before it creates anything. moto ignores ``Rules`` and would create
-the stack; this adapter refuses it the same way.
+the stack; this adapter refuses it the same way. And a resource that fails to create ends the
+stack ROLLBACK_COMPLETE with the reason in its events, as on AWS (moto fails the API call and
+leaves the stack in progress; the resources created before it are not rolled back here).
 """
 
 from __future__ import annotations
@@ -42,7 +44,19 @@ def install() -> None:
         self: Any, name: str, template: str, parameters: Any, *a: Any, **kw: Any
     ) -> Any:
         check(template, parameters or {})
-        return original_create(self, name, template, parameters, *a, **kw)
+        try:
+            return original_create(self, name, template, parameters, *a, **kw)
+        except Exception as error:
+            # CloudFormation accepts the request and the stack ends ROLLBACK_COMPLETE with the
+            # resource's reason in its events; moto fails the call and leaves it in progress.
+            stack = next((s for s in self.stacks.values() if s.name == name), None)
+            if stack is None or stack.status != "CREATE_IN_PROGRESS":
+                raise
+            reason = getattr(error, "message", None) or str(error)
+            stack._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
+            stack.status = "ROLLBACK_COMPLETE"
+            stack._add_stack_event("ROLLBACK_COMPLETE")
+            return stack
 
     def update_stack(
         self: Any, name: str, template: str, role_arn: Any, parameters: Any, *a: Any, **kw: Any

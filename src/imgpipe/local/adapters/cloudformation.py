@@ -258,8 +258,40 @@ class _Resource:
 
 
 class _OriginAccessControl(_Resource, CloudFormationModel):
+    """CloudFront's rules for the name: at most 64 characters, unique in the account."""
+
     TYPE = "AWS::CloudFront::OriginAccessControl"
     ATTRIBUTES = {"Id": "{id}"}
+    NAME_MAX = 64
+    names: dict[str, set[str]] = {}  # account → names; OACs are global, not per region
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+        **kwargs: Any,
+    ) -> _Resource:  # fmt: skip
+        from moto.cloudformation.exceptions import ValidationError
+
+        config = cloudformation_json["Properties"]["OriginAccessControlConfig"]
+        name = str(config["Name"])
+        taken = cls.names.setdefault(account_id, set())
+        if len(name) > cls.NAME_MAX:
+            raise ValidationError(message=f"OriginAccessControl name over 64 characters: {name}")
+        if name in taken:
+            raise ValidationError(message=f"OriginAccessControlAlreadyExists: {name}")
+        taken.add(name)
+        created = super().create_from_cloudformation_json(
+            resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        created.attributes["Name"] = name
+        return created
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        name = cloudformation_json.get("Properties", {}).get("OriginAccessControlConfig", {})
+        cls.names.get(account_id, set()).discard(str(name.get("Name")))
 
 
 class _CachePolicy(_Resource, CloudFormationModel):
@@ -296,6 +328,10 @@ class _Distribution(_Resource, CloudFormationModel):
         from moto.cloudfront.models import cloudfront_backends
 
         config = cloudformation_json["Properties"]["DistributionConfig"]
+        if len(str(config.get("Comment", ""))) > 128:
+            from moto.cloudformation.exceptions import ValidationError
+
+            raise ValidationError(message="Distribution Comment over 128 characters")
         api_config: dict[str, Any] = {
             "CallerReference": uuid.uuid4().hex,
             "Comment": config.get("Comment", ""),
