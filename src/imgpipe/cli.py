@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "imgpipe.commands.upload",
     "imgpipe.commands.demo",
     "imgpipe.commands.lint",
+    "imgpipe.commands.teardown",
 )
 
 
