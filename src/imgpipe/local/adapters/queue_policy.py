@@ -85,7 +85,11 @@ def events_may_send(queue_arn: str, rule_arn: str) -> bool:
         found = sqs_backends[queue.account][queue.region].get_queue(queue.resource_id)
     except Exception:
         return False
-    policy = getattr(found, "policy", None)
+    return policy_allows(getattr(found, "policy", None), queue_arn, rule_arn)
+
+
+def policy_allows(policy: str | None, queue_arn: str, rule_arn: str) -> bool:
+    """The decision of a queue policy (JSON) for EventBridge sending on behalf of a rule."""
     if not policy:
         return False
     statements = json.loads(policy).get("Statement", [])
