@@ -33,6 +33,14 @@ class Fit(StrEnum):
     PAD = "pad"  # alias of contain
 
 
+class Crop(StrEnum):
+    """Which part of the source ``fit: cover`` keeps (see ``imaging.smartcrop``)."""
+
+    CENTRE = "centre"
+    ENTROPY = "entropy"  # the most detailed window
+    ATTENTION = "attention"  # edges, saturation and skin tones, as libvips' attention
+
+
 class OutputFormat(StrEnum):
     """Output encodings. ``auto``: WebP if the result has alpha or moves, else JPEG."""
 
@@ -80,7 +88,10 @@ class Variant(BaseModel):
     width: Side | None = None
     height: Side | None = None
     fit: Fit = Fit.INSIDE
+    crop: Crop = Crop.CENTRE
     format: OutputFormat = OutputFormat.JPEG
+    # A fraction of the source's displayed size; ``width``/``height`` then only bound it.
+    scale: Annotated[float, Field(gt=0, le=1)] | None = None
     quality: Annotated[int, Field(ge=1, le=100)] = 82
     effort: Annotated[int, Field(ge=0, le=10)] | None = None
     upscale: bool = False
@@ -91,6 +102,10 @@ class Variant(BaseModel):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
+        if self.scale is not None and (self.fit is not Fit.INSIDE or self.upscale):
+            raise ValueError("scale sizes proportionally: only with fit=inside, never upscale")
+        if self.crop is not Crop.CENTRE and self.fit is not Fit.COVER:
+            raise ValueError("crop chooses what fit=cover keeps: only with fit=cover")
         if self.fit is not Fit.INSIDE and (self.width is None or self.height is None):
             raise ValueError(f"fit={self.fit.value} needs both width and height")
         if self.animated and self.format not in (OutputFormat.WEBP, OutputFormat.AUTO):

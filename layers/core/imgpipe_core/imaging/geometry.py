@@ -64,6 +64,8 @@ def plan_resize(
         return Plan(source=(width, height), region=region, size=size)
 
     scales = [limit / side for limit, side in ((box_w, width), (box_h, height)) if limit]
+    if variant.scale is not None:
+        scales.append(variant.scale)
     scale = min(scales) if scales else 1.0
     if not variant.upscale:
         scale = min(scale, 1.0)

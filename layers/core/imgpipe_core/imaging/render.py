@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image, ImageFile, features
 from pydantic import BaseModel, ConfigDict, Field
 
-from imgpipe_core.catalogue import OutputFormat, Variant
+from imgpipe_core.catalogue import Crop, OutputFormat, Variant
 from imgpipe_core.errors import ImageRejected, RenderError
-from imgpipe_core.imaging import _pillow, _webp, resample
+from imgpipe_core.imaging import _pillow, _webp, resample, smartcrop
 from imgpipe_core.imaging.colour import drop_opaque_alpha, flatten, resamplable, to_srgb
 from imgpipe_core.imaging.encode import encode, max_side, resolve_format
 from imgpipe_core.imaging.geometry import Plan, plan_resize
@@ -98,6 +99,12 @@ def _render(
     if info.media_type is MediaType.WEBP and info.frames == 1:
         still_webp = _webp.decode(source, _shrink_target(plan) if plan.resamples else None)
 
+    if variant.crop is not Crop.CENTRE and plan.resamples:
+        if still_webp is None:
+            image.seek(0)
+            image.load()
+        plan = _placed(plan, still_webp or image, variant.crop)
+
     frames: list[Image.Image] = []
     durations: list[int] = []
     if still_webp is not None:
@@ -148,6 +155,17 @@ def _render(
         frames=len(frames),
         stripped=stripped,
     )
+
+
+def _placed(plan: Plan, decoded: Image.Image, crop: Crop) -> Plan:
+    """Move ``plan``'s crop window where ``crop`` says, judged on the (possibly reduced) decode."""
+    left, top, right, bottom = plan.scaled_region(*decoded.size)
+    x, y = smartcrop.place_window(resamplable(decoded), (right - left, bottom - top), crop)
+    sx, sy = plan.source[0] / decoded.width, plan.source[1] / decoded.height
+    width, height = plan.region[2] - plan.region[0], plan.region[3] - plan.region[1]
+    x0 = min(max(0.0, x * sx), plan.source[0] - width)
+    y0 = min(max(0.0, y * sy), plan.source[1] - height)
+    return replace(plan, region=(x0, y0, x0 + width, y0 + height))
 
 
 def _shrink_target(plan: Plan) -> tuple[int, int]:
