@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from imgpipe_core.catalogue import Crop, OutputFormat, Variant
 from imgpipe_core.errors import ImageRejected, RenderError
-from imgpipe_core.imaging import _pillow, _webp, resample, smartcrop
+from imgpipe_core.imaging import _pillow, _webp, resample, smartcrop, watermark
 from imgpipe_core.imaging.colour import drop_opaque_alpha, flatten, resamplable, to_srgb
 from imgpipe_core.imaging.encode import encode, max_side, resolve_format
 from imgpipe_core.imaging.geometry import Plan, plan_resize
@@ -55,9 +55,16 @@ class Rendition(BaseModel):
 
 
 def render_variant(
-    source: Path, variant: Variant, *, info: ImageInfo | None = None, limits: Limits | None = None
+    source: Path,
+    variant: Variant,
+    *,
+    info: ImageInfo | None = None,
+    limits: Limits | None = None,
+    watermark_image: bytes | None = None,
 ) -> Rendition:
     """Render ``variant`` from ``source`` (a local file), decoding it once.
+
+    ``watermark_image`` is the PNG of a watermark kept in the bucket (bundled ones need none).
 
     The header checks of validation are repeated (they cost no decode) because the object may
     have changed since; they raise :class:`ImageRejected`. Anything failing after them raises
@@ -70,7 +77,7 @@ def render_variant(
             if info is not None and info.media_type is not checked.media_type:
                 raise RenderError(f"source changed since validation: now {checked.media_type}")
             try:
-                return _render(Path(source), image, checked, variant)
+                return _render(Path(source), image, checked, variant, watermark_image)
             except (ImageRejected, RenderError, MemoryError):
                 raise
             except Exception as exc:
@@ -80,7 +87,11 @@ def render_variant(
 
 
 def _render(
-    source: Path, image: ImageFile.ImageFile, info: ImageInfo, variant: Variant
+    source: Path,
+    image: ImageFile.ImageFile,
+    info: ImageInfo,
+    variant: Variant,
+    watermark_image: bytes | None,
 ) -> Rendition:
     if variant.format is OutputFormat.AVIF and not features.check("avif"):
         raise RenderError("this Pillow build cannot encode AVIF")
@@ -119,6 +130,10 @@ def _render(
             processed = _process(image, plan, info.orientation, variant, icc)
             # Untouched frames are the decoder's own buffer, which the next seek overwrites.
             frames.append(processed.copy() if animated and processed is image else processed)
+    mark = variant.watermark
+    if mark is not None and watermark.applies(mark, frames[0].size):
+        layer = watermark.stamp(mark, frames[0].size, watermark_image)
+        frames = [watermark.apply(frame, mark, layer) for frame in frames]
     loop = int(image.info.get("loop", 0) or 0)
     stripped = found_metadata(image, exif)
     if all(frame is not image for frame in frames):
