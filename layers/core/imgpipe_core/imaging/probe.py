@@ -9,7 +9,7 @@ from PIL import Image, ImageFile
 from pydantic import BaseModel, ConfigDict
 
 from imgpipe_core.errors import ImageRejected, RejectionCode
-from imgpipe_core.imaging import _pillow
+from imgpipe_core.imaging import _pillow, isobmff
 from imgpipe_core.imaging.limits import Limits
 from imgpipe_core.imaging.media import SNIFF_BYTES, MediaType, header_size, sniff
 
@@ -76,11 +76,14 @@ def open_checked(
     media_type = sniff(head)
     if media_type is None:
         raise ImageRejected(
-            RejectionCode.UNSUPPORTED_MEDIA_TYPE, "not a JPEG, PNG, WebP or GIF image"
+            RejectionCode.UNSUPPORTED_MEDIA_TYPE, "not a JPEG, PNG, WebP, GIF, HEIC or AVIF image"
         )
-    declared = header_size(head, media_type)
-    if declared is not None:
-        _check_dimensions(*declared, size, limits)
+    if media_type.is_isobmff:
+        _check_container(path, size, limits)
+    else:
+        declared = header_size(head, media_type)
+        if declared is not None:
+            _check_dimensions(*declared, size, limits)
 
     try:
         with _pillow.header_only():
@@ -97,21 +100,17 @@ def open_checked(
     return image, info
 
 
-def _describe(
-    image: ImageFile.ImageFile, media_type: MediaType, size: int, limits: Limits
-) -> ImageInfo:
-    width, height = image.size
-    if width < 1 or height < 1:
-        raise ImageRejected(RejectionCode.CORRUPT_IMAGE, f"invalid size {width}x{height}")
-    _check_dimensions(width, height, size, limits)
+def _check_container(path: Path, size: int, limits: Limits) -> None:
+    """HEIF/AVIF: the declared size and frame count, before libheif or libavif see the file."""
     try:
-        # GIF counts frames by walking the file; now under Pillow's bomb check for each frame.
-        frames = int(getattr(image, "n_frames", 1))
-        image.seek(0)
-    except MemoryError:
-        raise
-    except Exception as exc:
-        raise _as_rejection(exc, "unreadable animation frames") from exc
+        header = isobmff.read_header(path)
+    except isobmff.ContainerError as exc:
+        raise ImageRejected(RejectionCode.CORRUPT_IMAGE, f"broken HEIF container: {exc}") from exc
+    _check_dimensions(header.width, header.height, size, limits)
+    _check_frames(header.frames, header.width, header.height, limits)
+
+
+def _check_frames(frames: int, width: int, height: int, limits: Limits) -> None:
     if frames > limits.max_frames:
         raise ImageRejected(
             RejectionCode.TOO_MANY_FRAMES, f"{frames} frames is over the {limits.max_frames} limit"
@@ -122,6 +121,25 @@ def _describe(
             f"{frames} frames of {width}x{height} is over the {limits.max_total_pixels} "
             "total-pixel limit",
         )
+
+
+def _describe(
+    image: ImageFile.ImageFile, media_type: MediaType, size: int, limits: Limits
+) -> ImageInfo:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageRejected(RejectionCode.CORRUPT_IMAGE, f"invalid size {width}x{height}")
+    _check_dimensions(width, height, size, limits)
+    try:
+        # GIF counts frames by walking the file; now under Pillow's bomb check for each frame.
+        # A HEIC's further images are a burst or edits, not an animation: only the primary.
+        frames = 1 if media_type is MediaType.HEIC else int(getattr(image, "n_frames", 1))
+        image.seek(0)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _as_rejection(exc, "unreadable animation frames") from exc
+    _check_frames(frames, width, height, limits)
     orientation = read_orientation(image)
     if orientation >= 5:
         width, height = height, width
