@@ -184,13 +184,20 @@ function setStatus(card, status, detail = "") {
   card.querySelector(".detail").textContent = detail;
 }
 
+// Browsers without a HEIF codec report HEIC files as type "": name them from the extension.
+const TYPE_BY_EXTENSION = { heic: "image/heic", heif: "image/heif", avif: "image/avif" };
+
+function contentTypeOf(file) {
+  return file.type || TYPE_BY_EXTENSION[file.name.split(".").pop().toLowerCase()] || "";
+}
+
 async function uploadFile(file) {
   const card = newCard(file);
   setStatus(card, "UPLOADING", `${formatBytes(file.size)}`);
   try {
     const { status, body } = await api("/uploads", {
       method: "POST",
-      body: JSON.stringify({ filename: file.name, contentType: file.type, size: file.size }),
+      body: JSON.stringify({ filename: file.name, contentType: contentTypeOf(file), size: file.size }),
     });
     if (status !== 201) throw new Error(`presign failed (${status})`);
     card.dataset.uploadId = body.uploadId;

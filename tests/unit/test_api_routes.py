@@ -209,3 +209,14 @@ def test_cors_and_unknown_routes(app: Any) -> None:
 def test_filenames_are_sanitised() -> None:
     assert api_module.sanitise_filename("C:\\x\\Ünïcødé file?.png") == "Unicde file_.png"
     assert api_module.sanitise_filename("...") == "upload"
+
+
+@pytest.mark.parametrize("content_type", ["image/heic", "image/heif", "image/avif"])
+def test_presign_accepts_heif_uploads(app: Any, content_type: str) -> None:
+    body = {"filename": "IMG_0001.HEIC", "contentType": content_type, "size": 999}
+
+    status, _, result = _call(app, "POST", "/uploads", body)
+
+    assert status == 201
+    policy = json.loads(__import__("base64").b64decode(result["upload"]["fields"]["policy"]))
+    assert {"Content-Type": content_type} in policy["conditions"]

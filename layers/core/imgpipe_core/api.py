@@ -33,7 +33,10 @@ from imgpipe_core.models import Status
 from imgpipe_core.observability import logger
 from imgpipe_core.trace import StateSpan, build_timeline
 
-ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif")
+ALLOWED_CONTENT_TYPES = (
+    *("image/jpeg", "image/png", "image/webp", "image/gif"),
+    *("image/heic", "image/heif", "image/avif"),
+)
 PENDING = "PENDING"  # uploaded (or about to be), not registered by the pipeline yet
 MAX_PAGE = 100
 DEFAULT_PAGE = 20

@@ -23,13 +23,6 @@ from imgpipe.cli import CliError
 from imgpipe.text import table
 
 FINAL = {"SUCCEEDED", "REJECTED", "FAILED"}
-# Magic numbers first: a file's extension is only a hint.
-_MAGIC = (
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -177,13 +170,13 @@ class _SigV4(requests.auth.AuthBase):
 
 
 def content_type_of(path: Path) -> str:
+    """The pipeline's own sniff first: a file's extension is only a hint."""
+    from imgpipe_core.imaging.media import SNIFF_BYTES, sniff
+
     with path.open("rb") as handle:
-        head = handle.read(16)
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
+        media_type = sniff(handle.read(SNIFF_BYTES))
+    if media_type is not None:
+        return media_type.content_type
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
