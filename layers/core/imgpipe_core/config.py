@@ -34,6 +34,8 @@ class Settings(BaseModel):
     max_pixels: int = Field(default=40_000_000, ge=1, alias="MAX_IMAGE_PIXELS")
     max_frames: int = Field(default=200, ge=1, alias="MAX_FRAMES")
     max_total_pixels: int = Field(default=400_000_000, ge=1, alias="MAX_TOTAL_PIXELS")
+    # Where a photo was taken is personal data: on the record only when the stack says so.
+    exif_gps: bool = Field(default=False, alias="EXIF_GPS")
     # HTTP API (functions/api): re-runs, CDN invalidation on delete, presigned POST lifetime,
     # and the origins its CORS answers (comma-separated, "*" for any).
     state_machine_arn: str = Field(default="", alias="STATE_MACHINE_ARN")

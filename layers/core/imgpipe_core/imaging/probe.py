@@ -12,6 +12,7 @@ from imgpipe_core.errors import ImageRejected, RejectionCode
 from imgpipe_core.imaging import _pillow, isobmff
 from imgpipe_core.imaging.limits import Limits
 from imgpipe_core.imaging.media import SNIFF_BYTES, MediaType, header_size, sniff
+from imgpipe_core.imaging.metadata import ExifFacts, exif_facts, read_exif
 
 EXIF_ORIENTATION = 0x0112
 ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
@@ -37,20 +38,32 @@ class ImageInfo(BaseModel):
     has_icc: bool
     orientation: int
     bytes: int
+    exif: ExifFacts | None = None  # filled by inspect_image (validation), not by open_checked
 
 
-def inspect_image(path: Path, limits: Limits, *, size: int | None = None) -> ImageInfo:
+def inspect_image(
+    path: Path, limits: Limits, *, size: int | None = None, include_gps: bool = False
+) -> ImageInfo:
     """Validate an upload and describe it, or raise :class:`ImageRejected`.
 
     ``size`` is the object size when the caller already knows it (e.g. from S3 HeadObject).
     Only ``MemoryError`` escapes besides ``ImageRejected``: whatever a hostile file makes a
-    decoder raise is reported as ``CORRUPT_IMAGE``.
+    decoder raise is reported as ``CORRUPT_IMAGE``. ``include_gps`` adds the location to the
+    EXIF facts (off unless the deployment allows it).
     """
     with _pillow.guarded(limits):
         image, info = open_checked(Path(path), limits, size=size)
         with image:
             _decode_all(image, info)
-        return info
+            image.seek(0)
+            # libheif applied the orientation and reset the tag; it keeps the original aside.
+            original = image.info.get("original_orientation")
+            facts = exif_facts(
+                read_exif(image),
+                orientation=original if isinstance(original, int) else None,
+                include_gps=include_gps,
+            )
+        return info.model_copy(update={"exif": facts})
 
 
 def open_checked(
