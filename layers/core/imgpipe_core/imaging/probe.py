@@ -10,9 +10,12 @@ from pydantic import BaseModel, ConfigDict
 
 from imgpipe_core.errors import ImageRejected, RejectionCode
 from imgpipe_core.imaging import _pillow, isobmff
+from imgpipe_core.imaging.colour import resamplable, to_srgb
+from imgpipe_core.imaging.geometry import upright
 from imgpipe_core.imaging.limits import Limits
 from imgpipe_core.imaging.media import SNIFF_BYTES, MediaType, header_size, sniff
 from imgpipe_core.imaging.metadata import ExifFacts, exif_facts, read_exif
+from imgpipe_core.imaging.placeholder import HASH_SIDE, Placeholder, placeholder
 
 EXIF_ORIENTATION = 0x0112
 ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
@@ -38,7 +41,9 @@ class ImageInfo(BaseModel):
     has_icc: bool
     orientation: int
     bytes: int
-    exif: ExifFacts | None = None  # filled by inspect_image (validation), not by open_checked
+    # Filled by inspect_image (validation), not by open_checked:
+    exif: ExifFacts | None = None
+    placeholder: Placeholder | None = None
 
 
 def inspect_image(
@@ -63,7 +68,8 @@ def inspect_image(
                 orientation=original if isinstance(original, int) else None,
                 include_gps=include_gps,
             )
-        return info.model_copy(update={"exif": facts})
+            shown = _placeholder(image, info)
+        return info.model_copy(update={"exif": facts, "placeholder": shown})
 
 
 def open_checked(
@@ -168,6 +174,26 @@ def _describe(
         orientation=orientation,
         bytes=size,
     )
+
+
+def _placeholder(image: ImageFile.ImageFile, info: ImageInfo) -> Placeholder | None:
+    """From the decode validation just made (JPEG: its 1/8 draft), first frame, upright, sRGB."""
+    try:
+        image.load()
+        small = resamplable(image).resize(
+            _fit(image.size, HASH_SIDE), Image.Resampling.BOX, reducing_gap=2.0
+        )
+        small = upright(to_srgb(small, image.info.get("icc_profile") or None), info.orientation)
+        return placeholder(small)
+    except MemoryError:
+        raise
+    except Exception:
+        return None  # a nicety: never the reason an upload fails
+
+
+def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
+    scale = min(1.0, side / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def read_orientation(image: Image.Image) -> int:

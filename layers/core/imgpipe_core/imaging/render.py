@@ -14,7 +14,7 @@ from imgpipe_core.errors import ImageRejected, RenderError
 from imgpipe_core.imaging import _pillow, _webp, resample, smartcrop, watermark
 from imgpipe_core.imaging.colour import drop_opaque_alpha, flatten, resamplable, to_srgb
 from imgpipe_core.imaging.encode import encode, max_side, resolve_format
-from imgpipe_core.imaging.geometry import Plan, plan_resize
+from imgpipe_core.imaging.geometry import Plan, plan_resize, upright
 from imgpipe_core.imaging.limits import Limits
 from imgpipe_core.imaging.media import MediaType
 from imgpipe_core.imaging.metadata import copyright_exif, found_metadata, read_exif
@@ -25,16 +25,6 @@ from imgpipe_core.imaging.probe import ImageInfo, open_checked
 # decode at 1/2 (SSIM -0.001, 2.7x less CPU) and keeps 800x600 at 1/2; 1.0x would take 800x600
 # to 1/4 (SSIM -0.002).
 DRAFT_HEADROOM = 1.3
-# EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
-_UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 _DEFAULT_FRAME_MS = 100
 
 
@@ -206,8 +196,7 @@ def _process(
         # conversion, which must not touch the (sRGB) background.
         onto = variant.background_rgba if variant.format is OutputFormat.JPEG and not icc else None
         image = resample.resize(image, plan.size, plan.scaled_region(*image.size), onto=onto)
-    if orientation in _UPRIGHT:
-        image = image.transpose(_UPRIGHT[orientation])
+    image = upright(image, orientation)
     if not (variant.keep_icc and _icc_kept(image.mode)):
         image = to_srgb(image, icc)
     image = drop_opaque_alpha(image)
