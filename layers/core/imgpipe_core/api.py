@@ -26,11 +26,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from imgpipe_core import keys, records, reruns, storage
+from imgpipe_core import keys, records, reruns, responsive, storage
 from imgpipe_core.clients import client
 from imgpipe_core.config import Settings
 from imgpipe_core.models import Status
 from imgpipe_core.observability import logger
+from imgpipe_core.responsive import Responsive
 from imgpipe_core.trace import StateSpan, build_timeline
 
 ALLOWED_CONTENT_TYPES = (
@@ -110,6 +111,7 @@ class ImageView(ApiModel):
     source_size: int | None = Field(default=None, alias="sourceSize")
     image: dict[str, Any] | None = None  # the original's dimensions, format, frames...
     variants: list[VariantView] = Field(default_factory=list)
+    responsive: Responsive | None = None  # srcset lists and a <picture> snippet
     manifest_url: str | None = Field(default=None, alias="manifestUrl")
     rejection: Rejection | None = None
     failure: Failure | None = None
@@ -261,6 +263,7 @@ def view(record: dict[str, Any]) -> ImageView:
         sourceSize=source.get("size"),
         image=record.get("image"),
         variants=[VariantView.model_validate(v) for v in record.get("variants") or []],
+        responsive=responsive.for_record(record),
         manifestUrl=record.get("manifestUrl"),
         rejection=rejection,
         failure=failure,
