@@ -232,6 +232,55 @@ async function follow(card, id) {
   await showTrace(card, id);
 }
 
+// -- placeholders: ThumbHash (the format imgpipe_core.imaging.placeholder writes) -----------
+
+function thumbHashPixels(hash) {
+  const h24 = hash[0] | (hash[1] << 8) | (hash[2] << 16);
+  const h16 = hash[3] | (hash[4] << 8);
+  const hasAlpha = h24 >> 23;
+  const landscape = h16 >> 15;
+  const limit = hasAlpha ? 5 : 7;
+  const [sx, sy] = landscape ? [limit, h16 & 7] : [h16 & 7, limit];
+  const [lx, ly] = [Math.max(3, sx), Math.max(3, sy)];
+  let pos = 0;
+  const start = hasAlpha ? 6 : 5;
+  const channel = (nx, ny, scale) => {
+    const out = [];
+    for (let cy = 0; cy < ny; cy++)
+      for (let cx = cy ? 0 : 1; cx * ny < nx * (ny - cy); cx++, pos++)
+        out.push([cx, cy, (((hash[start + (pos >> 1)] >> ((pos & 1) << 2)) & 15) / 7.5 - 1) * scale]);
+    return out;
+  };
+  const dc = [(h24 & 63) / 63, ((h24 >> 6) & 63) / 31.5 - 1, ((h24 >> 12) & 63) / 31.5 - 1,
+    hasAlpha ? (hash[5] & 15) / 15 : 1];
+  const ac = [channel(lx, ly, ((h24 >> 18) & 31) / 31), channel(3, 3, (((h16 >> 3) & 63) / 63) * 1.25),
+    channel(3, 3, (((h16 >> 9) & 63) / 63) * 1.25), hasAlpha ? channel(5, 5, (hash[5] >> 4) / 15) : []];
+  const ratio = sx / sy;
+  const w = Math.round(ratio > 1 ? 32 : 32 * ratio), h = Math.round(ratio > 1 ? 32 / ratio : 32);
+  const rgba = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0, i = 0; y < h; y++)
+    for (let x = 0; x < w; x++, i += 4) {
+      const [l, p, q, a] = dc.map((value, c) => ac[c].reduce((sum, [cx, cy, f]) =>
+        sum + f * Math.cos((Math.PI / w) * (x + 0.5) * cx) * 2 * Math.cos((Math.PI / h) * (y + 0.5) * cy), value));
+      const b = l - (2 / 3) * p, r = (3 * l - b + q) / 2;
+      rgba.set([r, r - q, b, a].map((v) => Math.round(255 * v)), i);
+    }
+  return { w, h, rgba };
+}
+
+function placeholderStyle(placeholder) {
+  if (!placeholder) return "";
+  try {
+    const { w, h, rgba } = thumbHashPixels(Uint8Array.from(atob(placeholder.thumbhash), (c) => c.charCodeAt(0)));
+    const canvas = document.createElement("canvas");
+    [canvas.width, canvas.height] = [w, h];
+    canvas.getContext("2d").putImageData(new ImageData(rgba, w, h), 0, 0);
+    return `background: ${placeholder.dominant_colour} url(${canvas.toDataURL()}) center / cover no-repeat`;
+  } catch {
+    return `background: ${placeholder.dominant_colour}`;
+  }
+}
+
 function showImage(card, image) {
   let detail = "";
   if (image.image) detail = `original ${image.image.width}×${image.image.height}`;
@@ -240,16 +289,28 @@ function showImage(card, image) {
   setStatus(card, image.status, detail);
   card.dataset.processingId = image.processingId || "";
   const box = card.querySelector(".variants");
-  box.replaceChildren(
-    ...(image.variants || []).map((v) =>
-      el("figure", { className: "variant" }, [
-        el("img", { src: v.url, alt: v.variant, loading: "lazy" }),
-        el("figcaption", {
-          textContent: `${v.variant} · ${v.width}×${v.height} · ${formatBytes(v.bytes)}`,
-        }),
+  // The placeholder shows until each variant has loaded (then the image covers it).
+  const behind = placeholderStyle(image.image && image.image.placeholder);
+  const figures = (image.variants || []).map((v) => {
+    const img = el("img", { src: v.url, alt: v.variant, loading: "lazy" });
+    img.setAttribute("style", behind);
+    img.addEventListener("load", () => img.removeAttribute("style"), { once: true });
+    return el("figure", { className: "variant" }, [
+      img,
+      el("figcaption", {
+        textContent: `${v.variant} · ${v.width}×${v.height} · ${formatBytes(v.bytes)}`,
+      }),
+    ]);
+  });
+  if (image.responsive) {
+    figures.push(
+      el("details", { className: "picture" }, [
+        el("summary", { textContent: "<picture> snippet" }),
+        el("pre", { textContent: image.responsive.picture }),
       ]),
-    ),
-  );
+    );
+  }
+  box.replaceChildren(...figures);
 }
 
 async function showTrace(card, id) {
