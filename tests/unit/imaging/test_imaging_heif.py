@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from pathlib import Path
 
@@ -188,3 +189,38 @@ def test_mp4_video_is_an_unsupported_media_type(tmp_path: Path) -> None:
         inspect_image(video, Limits())
 
     assert rejected.value.code is RejectionCode.UNSUPPORTED_MEDIA_TYPE
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["orientation6-quadrants.heic", "orientation6-quadrants.avif", "animated-3-frames.avif"],
+)
+def test_mutated_heif_files_are_rejected_or_rendered_never_crash(tmp_path: Path, name: str) -> None:
+    # GIVEN 150 seeded corruptions of a valid file (bytes overwritten, in the header and data)
+    import random
+
+    from imgpipe_core.catalogue import Variant
+    from imgpipe_core.errors import RenderError
+    from imgpipe_core.imaging import render_variant
+
+    original = fixture(name).read_bytes()
+    chance = random.Random(f"heif-{name}")
+    variant = Variant(name="t", width=16, height=16)
+    outcomes = {"accepted": 0, "rejected": 0}
+    for index in range(150):
+        data = bytearray(original)
+        for _ in range(chance.randint(1, 8)):
+            data[chance.randrange(len(data))] = chance.randrange(256)
+        path = tmp_path / f"{index}{Path(name).suffix}"
+        path.write_bytes(bytes(data))
+        # WHEN validated, and rendered if accepted
+        try:
+            info = inspect_image(path, Limits())
+        except ImageRejected:
+            outcomes["rejected"] += 1
+            continue
+        outcomes["accepted"] += 1
+        with contextlib.suppress(ImageRejected, RenderError):
+            render_variant(path, variant, info=info)
+    # THEN nothing else escaped, and both outcomes occurred
+    assert outcomes["accepted"] and outcomes["rejected"], outcomes
