@@ -42,6 +42,9 @@ class Settings(BaseModel):
     cdn_distribution_id: str = Field(default="", alias="CDN_DISTRIBUTION_ID")
     presign_expires: int = Field(default=300, ge=1, le=604800, alias="PRESIGN_EXPIRES")
     allowed_origins: str = Field(default="*", alias="ALLOWED_ORIGINS")
+    # Where clients reach the API (stack parameter ApiBaseUrl): statusUrl is built from it,
+    # never from request headers; empty = statusUrl is a path relative to the API.
+    api_base_url: str = Field(default="", alias="API_BASE_URL", pattern=r"^(https?://[^\s]+)?$")
 
     @property
     def limits(self) -> Limits:

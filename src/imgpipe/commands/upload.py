@@ -21,6 +21,7 @@ import requests
 
 from imgpipe.cli import CliError
 from imgpipe.text import table
+from imgpipe_core.imaging import media
 
 FINAL = {"SUCCEEDED", "REJECTED", "FAILED"}
 
@@ -170,13 +171,11 @@ class _SigV4(requests.auth.AuthBase):
 
 
 def content_type_of(path: Path) -> str:
-    """The pipeline's own sniff first: a file's extension is only a hint."""
-    from imgpipe_core.imaging.media import SNIFF_BYTES, sniff
-
+    """The pipeline's own sniffing first: a file's extension is only a hint."""
     with path.open("rb") as handle:
-        media_type = sniff(handle.read(SNIFF_BYTES))
-    if media_type is not None:
-        return media_type.content_type
+        sniffed = media.sniff(handle.read(media.SNIFF_BYTES))
+    if sniffed is not None:
+        return sniffed.content_type
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
