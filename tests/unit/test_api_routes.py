@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -228,3 +229,57 @@ def test_presign_accepts_heif_uploads(app: Any, content_type: str) -> None:
     assert status == 201
     policy = json.loads(__import__("base64").b64decode(result["upload"]["fields"]["policy"]))
     assert {"Content-Type": content_type} in policy["conditions"]
+
+
+# -- hostile input: each case below was a finding of the schemathesis/hand-made run ---
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_crash(app: Any) -> None:
+    # GIVEN a body of 100 000 '[' (json's recursion used to escape as a 502)
+    status, _, result = _call(app, "POST", "/uploads", "[" * 100_000)
+    # THEN it is refused in the error shape
+    assert (status, result["error"]["code"]) == (400, "INVALID_JSON")
+
+
+def test_nesting_just_past_the_limit_is_refused_and_a_body_over_the_size_limit_is_413(
+    app: Any,
+) -> None:
+    nested = '{"filename": "a", "contentType": "image/png", "size": 1, "x": ' + "[" * 9 + "]" * 9
+    status, _, result = _call(app, "POST", "/uploads", nested + "}")
+    assert (status, result["error"]["code"]) == (400, "INVALID_JSON")
+    huge = json.dumps({"filename": "a", "contentType": "image/png", "size": 1, "x": "y" * 200_000})
+    status, _, result = _call(app, "POST", "/uploads", huge)
+    assert (status, result["error"]["code"]) == (413, "BODY_TOO_LARGE")
+
+
+def test_a_cursor_that_decodes_to_deep_json_is_a_400(app: Any) -> None:
+    deep = base64.urlsafe_b64encode(b"[" * 3000).decode()
+    status, _, result = _call(app, "GET", f"/images?cursor={deep}")
+    assert (status, result["error"]["code"]) == (400, "INVALID_CURSOR")
+    status, _, result = _call(app, "GET", "/images?cursor=" + "A" * 5000)
+    assert (status, result["error"]["code"]) == (400, "INVALID_CURSOR")
+
+
+@pytest.mark.parametrize("size", [True, "1000", 1000.0, None])
+def test_size_must_be_a_json_integer(app: Any, size: Any) -> None:
+    body = {"filename": "a.png", "contentType": "image/png", "size": size}
+    status, _, result = _call(app, "POST", "/uploads", body)
+    assert (status, result["error"]["code"]) == (400, "INVALID_REQUEST")
+
+
+def test_status_url_comes_from_configuration_not_from_request_headers(app: Any) -> None:
+    # GIVEN a client that forges the headers a proxy would set
+    hostile = {"X-Forwarded-Proto": "javascript:alert(1)//", "X-Forwarded-Host": "evil.example"}
+    body = {"filename": "a.png", "contentType": "image/png", "size": 10}
+    status, _, result = _call(app, "POST", "/uploads", body, {**hostile, "Host": "evil.example"})
+    # THEN the link is the configured API URL all the same
+    assert status == 201
+    assert result["statusUrl"] == f"{API_BASE_URL}/images/{result['uploadId']}"
+
+
+def test_an_overlong_id_is_a_400_and_an_unknown_method_a_405(app: Any) -> None:
+    status, _, result = _call(app, "GET", "/images/" + "a" * 65)
+    assert (status, result["error"]["code"]) == (400, "INVALID_ID")
+    status, headers, result = _call(app, "PATCH", "/uploads")
+    assert (status, result["error"]["code"]) == (405, "METHOD_NOT_ALLOWED")
+    assert headers["Allow"] == "POST"
