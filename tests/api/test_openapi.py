@@ -52,4 +52,4 @@ def test_limits_are_part_of_the_contract() -> None:
     assert parameters["limit"]["schema"]["maximum"] == 100
     assert parameters["cursor"]["schema"]["maxLength"] == 4096
     image = document["paths"]["/images/{image_id}"]["get"]["parameters"][0]
-    assert image["schema"]["maxLength"] == 64
+    assert image["schema"]["maxLength"] == 32 and image["schema"]["pattern"]

@@ -278,8 +278,16 @@ def test_status_url_comes_from_configuration_not_from_request_headers(app: Any) 
 
 
 def test_an_overlong_id_is_a_400_and_an_unknown_method_a_405(app: Any) -> None:
-    status, _, result = _call(app, "GET", "/images/" + "a" * 65)
+    status, _, result = _call(app, "GET", "/images/" + "a" * 27)
     assert (status, result["error"]["code"]) == (400, "INVALID_ID")
     status, headers, result = _call(app, "PATCH", "/uploads")
     assert (status, result["error"]["code"]) == (405, "METHOD_NOT_ALLOWED")
     assert headers["Allow"] == "POST"
+
+
+def test_a_body_that_is_not_utf8_is_a_400(app: Any) -> None:
+    event = to_event(
+        "POST", "/uploads", {"Host": "api.test"}, b"\xff", host="api.test", source_ip="1.2.3.4"
+    )
+    status, _, data = from_result(app.resolve(event, _Context()))
+    assert (status, json.loads(data)["error"]["code"]) == (400, "INVALID_JSON")

@@ -85,6 +85,11 @@ def create_app(settings: Settings) -> APIGatewayHttpResolver:
         refusal = validation_refusal(list(error.errors()))
         return error_response(refusal.status, refusal.code, refusal.message)
 
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_utf8(_: UnicodeDecodeError) -> Response:
+        # Powertools decodes a binary body as UTF-8 before any parser sees it.
+        return error_response(HTTPStatus.BAD_REQUEST, "INVALID_JSON", "body must be UTF-8 JSON")
+
     @app.not_found
     def _no_route(_: Exception) -> Response:
         allowed = _methods_of(app, app.current_event.path)

@@ -7,6 +7,7 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+from imgpipe_core import keys
 from imgpipe_core.api.models import ApiError
 
 # An upload request is well under 2 KiB; API Gateway itself would accept 10 MB.
@@ -14,7 +15,9 @@ MAX_BODY_BYTES = 128 * 1024
 # Deeper than any request or cursor this API defines; keeps json and pydantic off deep recursion.
 MAX_DEPTH = 8
 MAX_CURSOR_CHARS = 4096
-MAX_ID_CHARS = 64  # ids are 32 (uploadId) or 26 (processingId) characters
+MAX_ID_CHARS = 32
+# An uploadId or a processingId (keys.UPLOAD_ID, keys.PROCESSING_ID): nothing else is looked up.
+ID_PATTERN = f"^({keys.UPLOAD_ID.pattern[1:-1]}|{keys.PROCESSING_ID.pattern[1:-1]})$"
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKET = re.compile(r"[\[\]{}]")

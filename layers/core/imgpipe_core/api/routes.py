@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from imgpipe_core.api import images, uploads
-from imgpipe_core.api.inputs import MAX_CURSOR_CHARS, MAX_ID_CHARS
+from imgpipe_core.api.inputs import ID_PATTERN, MAX_CURSOR_CHARS, MAX_ID_CHARS
 from imgpipe_core.api.models import (
     ErrorBody,
     Health,
@@ -42,6 +42,7 @@ ImageId = Annotated[
     str,
     Path(
         max_length=MAX_ID_CHARS,
+        pattern=ID_PATTERN,
         description="An uploadId (32 hex characters) or a processingId (26 base32 characters).",
     ),
 ]
@@ -52,8 +53,20 @@ def json_response(model: BaseModel, status: int = 200) -> Response[Any]:
     return Response(status, "application/json", json.dumps(body))
 
 
+def image_links(pointer: str) -> dict[str, Any]:
+    """OpenAPI links from a response naming an image to what can be done with it (clients and
+    schemathesis' stateful phase follow them)."""
+    operations = ("getImage", "traceImage", "rerunImage", "deleteImage")
+    return {
+        name: {"operationId": name, "parameters": {"image_id": f"$response.body#{pointer}"}}
+        for name in operations
+    }
+
+
 def documented(
-    ok: dict[int, tuple[str, type[BaseModel] | None]], *errors: int
+    ok: dict[int, tuple[str, type[BaseModel] | None]],
+    *errors: int,
+    links: dict[str, Any] | None = None,
 ) -> dict[int, OpenAPIResponse]:
     """The OpenAPI responses of a route: its successes and the errors it can answer."""
     responses: dict[int, OpenAPIResponse] = {}
@@ -61,6 +74,8 @@ def documented(
         response: OpenAPIResponse = {"description": description}
         if model is not None:
             response["content"] = {"application/json": {"model": model}}
+        if links and status < 300:
+            response["links"] = links
         responses[status] = response
     for status in sorted(errors):
         responses[status] = {
@@ -113,7 +128,9 @@ def images_router(settings: Settings) -> Router:
         "/images",
         operation_id="listImages",
         summary="Recent images, newest first",
-        responses=documented({200: ("One page", ImageList)}, 400),
+        responses=documented(
+            {200: ("One page", ImageList)}, 400, links=image_links("/items/0/processingId")
+        ),
     )
     def list_images(
         status: Annotated[Status | None, Query(description="Only images in this status")] = None,
@@ -132,7 +149,9 @@ def images_router(settings: Settings) -> Router:
         "/images/<image_id>",
         operation_id="getImage",
         summary="One image's status, original and variants",
-        responses=documented({200: ("The image", ImageView)}, 400, 404),
+        responses=documented(
+            {200: ("The image", ImageView)}, 400, 404, links=image_links("/processingId")
+        ),
     )
     def get_image(image_id: ImageId) -> Response[Any]:
         return json_response(images.get_image(settings, image_id))
