@@ -50,6 +50,9 @@ class ErrorBody(ApiModel):
 
 
 class UploadRequest(ApiModel):
+    # Unknown fields are refused: the contract says exactly what a request may hold.
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
     # Strict: JSON true, "1000" and 1000.0 are not sizes.
     filename: str = Field(min_length=1, max_length=1024)
     content_type: ContentType = Field(alias="contentType")
