@@ -160,6 +160,19 @@ function formatBytes(n) {
   return `${(n / 1024 / 1024).toFixed(2)} MB`;
 }
 
+// "2 min ago": what a person reads; the exact time stays in the title (hover).
+function timeAgo(iso, now = Date.now()) {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 45) return "just now";
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 24) return `${hours} h ago`;
+  const days = Math.round(hours / 24);
+  if (days < 30) return `${days} d ago`;
+  return new Date(iso).toLocaleDateString();
+}
+
 function el(tag, props = {}, children = []) {
   const node = Object.assign(document.createElement(tag), props);
   for (const child of children) node.append(child);
@@ -375,12 +388,26 @@ async function refreshList(append = false) {
         rerun.textContent = result.started ? "Started" : "Already running";
         setTimeout(() => refreshList(), 1500);
       });
+      const thumb = (image.variants || []).find((v) => v.variant === "thumbnail");
+      const name = image.filename || (image.sourceKey || "").split("/").pop() || id;
       const row = el("tr", {}, [
-        el("td", { textContent: id }),
+        el("td", { className: "image" }, [
+          thumb
+            ? el("img", { className: "thumb", src: thumb.url, alt: "", loading: "lazy" })
+            : el("span", { className: "thumb empty" }),
+          el("span", { className: "filename", textContent: name, title: id }),
+        ]),
         el("td", {}, [el("span", { className: `badge ${image.status}`, textContent: image.status })]),
         el("td", { textContent: String(image.attempt || "") }),
         el("td", { textContent: String((image.variants || []).length) }),
-        el("td", { textContent: image.updatedAt || "" }),
+        el("td", {}, [
+          el("time", {
+            className: "when",
+            dateTime: image.updatedAt || "",
+            title: image.updatedAt ? new Date(image.updatedAt).toLocaleString() : "",
+            textContent: image.updatedAt ? timeAgo(image.updatedAt) : "",
+          }),
+        ]),
         el("td", {}, [rerun]),
       ]);
       row.dataset.id = id;

@@ -28,6 +28,15 @@ from imgpipe_core.trace import build_timeline
 ALREADY_RUNNING = "already running"
 
 
+def _filename(record: records.ProcessingRecord) -> str | None:
+    """The sanitised name the upload was given (S3 metadata of the original), if it has one."""
+    if record.source is None:
+        return None
+    # The latest version's metadata: HeadObject of a version would need GetObjectVersion.
+    head = storage.head_key(record.source.bucket, record.source.key)
+    return (head or {}).get("Metadata", {}).get("filename")
+
+
 def view(record: records.ProcessingRecord) -> ImageView:
     rejection = (
         Rejection(code=record.rejection_code, message=record.rejection_message)
@@ -43,6 +52,7 @@ def view(record: records.ProcessingRecord) -> ImageView:
         processingId=record.processing_id,
         uploadId=record.upload_id,
         attempt=record.attempt,
+        filename=_filename(record),
         sourceKey=source.key if source else None,
         sourceSize=source.size if source else None,
         image=record.image,
