@@ -291,3 +291,25 @@ def test_a_body_that_is_not_utf8_is_a_400(app: Any) -> None:
     )
     status, _, data = from_result(app.resolve(event, _Context()))
     assert (status, json.loads(data)["error"]["code"]) == (400, "INVALID_JSON")
+
+
+def test_listing_and_status_name_the_file_from_the_originals_metadata(app: Any) -> None:
+    # GIVEN a processed upload whose original carries its sanitised filename
+    ident = "cd" * 16
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key=f"uploads/{ident}", Body=b"x", Metadata={"filename": "cat.png"}
+    )
+    source = {"M": {"bucket": {"S": BUCKET}, "key": {"S": f"uploads/{ident}"}}}
+    item = {
+        "processingId": {"S": "b" * 26},
+        "status": {"S": "SUCCEEDED"},
+        "updatedAt": {"S": "2026-11-21T10:00:00.000Z"},
+        "uploadId": {"S": ident},
+        "createdAt": {"S": "2026-11-21T10:00:00.000Z"},
+        "source": source,
+    }
+    boto3.client("dynamodb").put_item(TableName=TABLE, Item=item)
+    # WHEN it is listed and looked up THEN both show the filename
+    status, _, listed = _call(app, "GET", "/images")
+    assert status == 200 and [i["filename"] for i in listed["items"]] == ["cat.png"]
+    assert _call(app, "GET", f"/images/{ident}")[2]["filename"] == "cat.png"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import cast
 
@@ -37,7 +38,7 @@ def _filename(record: records.ProcessingRecord) -> str | None:
     return (head or {}).get("Metadata", {}).get("filename")
 
 
-def view(record: records.ProcessingRecord) -> ImageView:
+def view(record: records.ProcessingRecord, filename: str | None = None) -> ImageView:
     rejection = (
         Rejection(code=record.rejection_code, message=record.rejection_message)
         if record.rejection_code
@@ -52,7 +53,7 @@ def view(record: records.ProcessingRecord) -> ImageView:
         processingId=record.processing_id,
         uploadId=record.upload_id,
         attempt=record.attempt,
-        filename=_filename(record),
+        filename=filename,
         sourceKey=source.key if source else None,
         sourceSize=source.size if source else None,
         image=record.image,
@@ -77,7 +78,7 @@ def _find(settings: Settings, ident: str) -> records.ProcessingRecord:
 def get_image(settings: Settings, ident: str) -> ImageView:
     record = records.find(settings.table_name, ident)
     if record is not None:
-        return view(record)
+        return view(record, _filename(record))
     if keys.UPLOAD_ID.match(ident):
         # Between the browser's POST to S3 and Register Upload there is no record yet.
         key = f"{settings.upload_prefix}{ident}"
@@ -100,7 +101,11 @@ def list_images(
     items, following = records.list_records(
         settings.table_name, status, limit=limit, after=positions
     )
-    return ImageList(items=[view(r) for r in items], cursor=cursor.encode(following))
+    # The filenames live in the originals' metadata: one HeadObject each, side by side.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        names = list(pool.map(_filename, items))
+    listed = [view(record, name) for record, name in zip(items, names, strict=True)]
+    return ImageList(items=listed, cursor=cursor.encode(following))
 
 
 def rerun(settings: Settings, ident: str) -> RerunResponse:
