@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from imgpipe.local.adapters import dynamodb_atomic
+from tests.engine.conftest import moto_server
 
 pytestmark = pytest.mark.engine
 
@@ -20,27 +20,16 @@ TABLE = "atomic"
 
 @pytest.fixture(scope="module")
 def dynamodb() -> Iterator[Any]:
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            env.setenv(name, "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.delenv("AWS_SESSION_TOKEN", raising=False)
-        env.delenv("AWS_PROFILE", raising=False)
-        dynamodb_atomic.install()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        client = boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}")
+    dynamodb_atomic.install()
+    with moto_server() as url:
+        client = boto3.client("dynamodb", endpoint_url=url)
         client.create_table(
             TableName=TABLE,
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         )
-        try:
-            yield client
-        finally:
-            server.stop()
+        yield client
 
 
 @pytest.mark.parametrize("round_", range(5))

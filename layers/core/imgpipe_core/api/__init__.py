@@ -10,7 +10,6 @@ as api/openapi.json. Every error is ``{"error": {"code", "message"}}``.
 from __future__ import annotations
 
 import json
-import re
 from http import HTTPStatus
 from typing import Any
 
@@ -147,9 +146,3 @@ def _absent_not_null(schema: dict[str, Any]) -> dict[str, Any]:
         return schema
     rest = {key: value for key, value in schema.items() if key != "anyOf"}
     return {**kept[0], **rest}
-
-
-def routes(app: APIGatewayHttpResolver) -> list[tuple[str, str]]:
-    """(method, OpenAPI path) of every route."""
-    registered = app._static_routes + app._dynamic_routes
-    return sorted((r.method.upper(), re.sub(r"<(\w+)>", r"{\1}", r.path)) for r in registered)

@@ -18,7 +18,6 @@ from imgpipe_core.api.models import (
     Rejection,
     RerunResponse,
     TraceResponse,
-    VariantView,
     not_found,
 )
 from imgpipe_core.config import Settings
@@ -57,7 +56,7 @@ def view(record: records.ProcessingRecord, filename: str | None = None) -> Image
         sourceKey=source.key if source else None,
         sourceSize=source.size if source else None,
         image=record.image,
-        variants=[VariantView.model_validate(v.model_dump(by_alias=True)) for v in record.variants],
+        variants=record.variants,
         manifestUrl=record.manifest_url,
         rejection=rejection,
         failure=failure,

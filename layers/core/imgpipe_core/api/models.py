@@ -11,7 +11,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from imgpipe_core.models import Status
+from imgpipe_core.models import PublishedVariant, Status
 from imgpipe_core.trace import StateSpan
 
 ContentType = Literal[
@@ -73,17 +73,6 @@ class UploadResponse(ApiModel):
     status_url: str = Field(alias="statusUrl")
 
 
-class VariantView(ApiModel):
-    variant: str
-    url: str
-    key: str | None = None
-    width: int
-    height: int
-    bytes: int
-    format: str | None = None
-    content_type: str | None = Field(default=None, alias="contentType")
-
-
 class Rejection(ApiModel):
     code: str
     message: str | None = None
@@ -103,7 +92,7 @@ class ImageView(ApiModel):
     source_key: str | None = Field(default=None, alias="sourceKey")
     source_size: int | None = Field(default=None, alias="sourceSize")
     image: dict[str, Any] | None = None  # the original's dimensions, format, frames...
-    variants: list[VariantView] = Field(default_factory=list)
+    variants: list[PublishedVariant] = Field(default_factory=list)
     manifest_url: str | None = Field(default=None, alias="manifestUrl")
     rejection: Rejection | None = None
     failure: Failure | None = None
