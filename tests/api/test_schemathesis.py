@@ -1,7 +1,7 @@
 """schemathesis against the local API, with the contract generated from the code.
 
-Every check and every phase (examples, coverage, fuzzing, stateful over the contract's links),
-on a stack of its own so its re-runs and deletes never touch another test's images. Seeded and
+Every check but one (see schemathesis.toml) and every phase (examples, coverage, fuzzing,
+stateful over the contract's links), on a stack of its own so its re-runs and deletes never touch another test's images. Seeded and
 bounded (``--max-examples``, ``--max-time``) so it fits ``make test``.
 """
 
@@ -64,6 +64,9 @@ def test_schemathesis_finds_nothing(fuzzed: Api, tmp_path: Path) -> None:
         fuzzed.url,
         "--checks",
         "all",
+        # API Gateway answers methods no route has (404, as on AWS): see schemathesis.toml
+        "--exclude-checks",
+        "unsupported_method",
         "--phases",
         "examples,coverage,fuzzing,stateful",
         "--max-examples",

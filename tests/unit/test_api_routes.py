@@ -313,3 +313,13 @@ def test_listing_and_status_name_the_file_from_the_originals_metadata(app: Any) 
     status, _, listed = _call(app, "GET", "/images")
     assert status == 200 and [i["filename"] for i in listed["items"]] == ["cat.png"]
     assert _call(app, "GET", f"/images/{ident}")[2]["filename"] == "cat.png"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"]
+)
+def test_a_body_that_is_not_json_is_a_415_in_the_error_shape(app: Any, content_type: str) -> None:
+    # A multipart type without a boundary used to escape Powertools' form parser as a 502
+    body = {"filename": "a.png", "contentType": "image/png", "size": 10}
+    status, _, result = _call(app, "POST", "/uploads", body, {"Content-Type": content_type})
+    assert (status, result["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")

@@ -14,7 +14,13 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from imgpipe_core.api.inputs import parse_body
 from imgpipe_core.api.models import ApiError
@@ -58,6 +64,21 @@ def validation_refusal(errors: list[dict[str, Any]]) -> ApiError:
     return ApiError(status, code, problems)
 
 
+class _JsonBodiesOnly(OpenAPIRequestValidationMiddleware):
+    """Request validation that reads a body only as JSON: this API takes no forms, and
+    Powertools' form parsers raise plain errors (a multipart type without a boundary)."""
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        content_type = app.current_event.headers.get("content-type", "").strip().lower()
+        if content_type and not content_type.startswith("application/json"):
+            raise ApiError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "the request body must be application/json",
+            )
+        return super()._get_body(app)
+
+
 def _cors(settings: Settings) -> CORSConfig:
     origins = [o.strip() for o in settings.allowed_origins.split(",") if o.strip()] or ["*"]
     return CORSConfig(
@@ -72,8 +93,18 @@ def create_app(settings: Settings) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(
         cors=_cors(settings), enable_validation=True, json_body_deserializer=parse_body
     )
+    # Powertools reads this attribute for every validated route (set once, before any request).
+    app._request_validation_middleware = _JsonBodiesOnly()
     for router in all_routers(settings):
         app.include_router(router)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(_: RequestUnsupportedContentType) -> Response:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "the request body must be application/json",
+        )
 
     @app.exception_handler(ApiError)
     def _api_error(error: ApiError) -> Response:

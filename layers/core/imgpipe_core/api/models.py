@@ -49,6 +49,12 @@ class ErrorBody(ApiModel):
     error: ErrorDetail
 
 
+class GatewayMessage(ApiModel):
+    """API Gateway's own refusals (before the function): ``{"message": ...}``."""
+
+    message: str
+
+
 class UploadRequest(ApiModel):
     # Unknown fields are refused: the contract says exactly what a request may hold.
     model_config = ConfigDict(populate_by_name=True, extra="forbid")

@@ -16,6 +16,7 @@ from imgpipe_core.api import images, uploads
 from imgpipe_core.api.inputs import ID_PATTERN, MAX_CURSOR_CHARS, MAX_ID_CHARS
 from imgpipe_core.api.models import (
     ErrorBody,
+    GatewayMessage,
     Health,
     ImageList,
     ImageView,
@@ -82,6 +83,11 @@ def documented(
             "description": _ERRORS[status],
             "content": {"application/json": {"model": ErrorBody}},
         }
+    # Answered by API Gateway itself, before the function sees the request.
+    responses[414] = {
+        "description": "URI too long (API Gateway)",
+        "content": {"application/json": {"model": GatewayMessage}},
+    }
     return responses
 
 
