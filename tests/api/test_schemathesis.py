@@ -1,8 +1,9 @@
 """schemathesis against the local API, with the contract generated from the code.
 
 Every check but one (see schemathesis.toml) and every phase (examples, coverage, fuzzing,
-stateful over the contract's links), on a stack of its own so its re-runs and deletes never touch another test's images. Seeded and
-bounded (``--max-examples``, ``--max-time``) so it fits ``make test``.
+stateful over the contract's links), on a stack of its own so its re-runs and deletes never
+touch another test's images. Seeded and bounded (``--max-examples``, ``--max-time``) so it fits
+``make test``.
 """
 
 from __future__ import annotations
