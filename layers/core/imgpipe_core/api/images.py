@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import cast
 
-from imgpipe_core import cdn, executions, keys, records, reruns, storage
+from imgpipe_core import cdn, executions, keys, records, reruns, responsive, storage
 from imgpipe_core.api import cursor
 from imgpipe_core.api.models import (
     PENDING,
@@ -57,6 +57,7 @@ def view(record: records.ProcessingRecord, filename: str | None = None) -> Image
         sourceSize=source.size if source else None,
         image=record.image,
         variants=record.variants,
+        responsive=responsive.for_record(record.plain()),
         manifestUrl=record.manifest_url,
         rejection=rejection,
         failure=failure,

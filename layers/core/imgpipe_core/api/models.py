@@ -12,6 +12,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from imgpipe_core.models import PublishedVariant, Status
+from imgpipe_core.responsive import Responsive
 from imgpipe_core.trace import StateSpan
 
 ContentType = Literal[
@@ -99,6 +100,7 @@ class ImageView(ApiModel):
     source_size: int | None = Field(default=None, alias="sourceSize")
     image: dict[str, Any] | None = None  # the original's dimensions, format, frames...
     variants: list[PublishedVariant] = Field(default_factory=list)
+    responsive: Responsive | None = None  # srcset lists and a <picture> snippet
     manifest_url: str | None = Field(default=None, alias="manifestUrl")
     rejection: Rejection | None = None
     failure: Failure | None = None
