@@ -29,9 +29,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "layers" / "core")]
 
-from images import DEFAULT_CACHE, INPUTS, BenchInput, generate  # noqa: E402
 from quality import decode, luma, same_size, ssim  # noqa: E402
 
+from imgpipe.samples import DEFAULT_CACHE, INPUTS, BenchInput, generate  # noqa: E402
 from imgpipe_core.catalogue import Variant, load_catalogue  # noqa: E402
 
 FUNCTIONS = ("validate", "resize", "publish", "register", "notify")
