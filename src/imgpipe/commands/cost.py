@@ -371,6 +371,7 @@ def run(args: argparse.Namespace) -> int:
     lines = report_lines(measured, prices, workflow, resize_memory)
     print("\n".join(lines))
     if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(
             json.dumps(
                 {
