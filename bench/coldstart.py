@@ -4,8 +4,8 @@ Each run is a new interpreter of the function's runtime (``IMGPIPE_LAMBDA_PYTHON
 on PATH, or pyenv) whose sys.path holds only the function's code, the built core layer and the
 managed runtime's boto3, in that order. Measured from just before the interpreter is spawned
 to the end of the init a first invocation pays: the handler module imported and the boto3
-clients it uses built (they are built on first use). Prints each handler's median and ends with
-``cold start max: N ms``.
+clients it uses built (they are built on first use). Prints each handler's median wall and CPU
+time and ends with ``cold start max: N ms``, the largest median CPU time.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "imgpipe",
     "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",
     "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_TRACE_DISABLED": "true",
     "TABLE_NAME": "status",
     "PRIVATE_BUCKET": "private",
     "PUBLIC_BUCKET": "public",
@@ -134,8 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     if args.report:
         args.report.write_text(json.dumps({"load1": load, "handlers": results}, indent=2) + "\n")
-    print(f"1-min load average: {load:.2f} on {os.cpu_count()} cores")
-    print(f"cold start max: {max(r['total'] for r in results.values()):.0f} ms")
+    # On a shared machine wall time measures the run queue; the interpreter's own CPU time is
+    # the work a cold start does (wall equals it when the machine is quiet).
+    wall = max(r["total"] for r in results.values())
+    print(
+        f"cold start wall max: {wall:.0f} ms "
+        f"(1-min load average {load:.2f} on {os.cpu_count()} cores)"
+    )
+    print(f"cold start max: {max(r['cpu'] for r in results.values()):.0f} ms")
     return 0
 
 
