@@ -100,6 +100,8 @@ up: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py --report bench/report.json
+	$(PY) bench/memory.py --report bench/report-memory.json
+	$(PY) bench/coldstart.py --report bench/report-coldstart.json
 
 cost: $(STAMP)
 	$(VENV)/bin/imgpipe cost --report out/cost.json
