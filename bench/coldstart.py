@@ -74,8 +74,14 @@ print(json.dumps({"startup": entered - spawned, "import": imported - entered,
 
 def lambda_paths(runtime: str = RUNTIME) -> tuple[Path, list[Path]]:
     """The runtime's interpreter and what is on sys.path besides a function's code."""
-    from imgpipe.local import build
-    from imgpipe.local.runtime.interpreter import find_interpreter, managed_packages
+    try:
+        from imgpipe.local import build  # type: ignore[attr-defined,unused-ignore]
+        from imgpipe.local.runtime.interpreter import (  # type: ignore[import-not-found,unused-ignore]
+            find_interpreter,
+            managed_packages,
+        )
+    except ImportError as error:
+        raise SystemExit(f"cold start needs the engine's Lambda sandbox builds: {error}") from error
 
     interpreter = find_interpreter(runtime)
     layer = build.build_layer(ROOT / "layers" / "core", runtime)
