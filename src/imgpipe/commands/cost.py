@@ -27,7 +27,6 @@ from typing import Any
 
 from imgpipe import pricing
 from imgpipe.cli import CliError
-from imgpipe.samples import DEFAULT_CACHE, INPUTS, generate
 from imgpipe.text import table
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -55,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--input", action="append", dest="inputs", choices=COST_INPUTS, help="default: all"
     )
     parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="generated inputs")
+    parser.add_argument("--cache", type=Path, help="generated inputs (default: the bench's cache)")
     parser.add_argument("--report", type=Path, help="also write the measurements as JSON")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per upload")
     parser.set_defaults(func=run)
@@ -324,12 +323,13 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from imgpipe.local.engine import Engine
+    from imgpipe.samples import DEFAULT_CACHE, INPUTS, generate  # numpy: only when run
     from imgpipe_core import clients
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     prices = pricing.load_prices()
     specs = [s for s in INPUTS if s.name in (args.inputs or COST_INPUTS)]
-    files = {spec.name: generate(spec, args.cache) for spec in specs}
+    files = {spec.name: generate(spec, args.cache or DEFAULT_CACHE) for spec in specs}
     started = time.monotonic()
     print(f"measuring {args.uploads} upload(s) of each of {len(specs)} inputs…", flush=True)
     with Engine() as engine:
