@@ -103,7 +103,13 @@ class Observer:
 
 
 def measure_pipeline(
-    engine: Any, stack_name: str, outputs: dict[str, str], name: str, data: bytes, uploads: int
+    engine: Any,
+    stack_name: str,
+    outputs: dict[str, str],
+    name: str,
+    data: bytes,
+    uploads: int,
+    timeout: float = 300,
 ) -> Measured:
     """Upload ``data`` ``uploads`` times, one after the other, and measure what each cost."""
     from imgpipe.local.adapters import request_counter
@@ -118,7 +124,7 @@ def measure_pipeline(
     for _ in range(uploads):
         key = f"uploads/{uuid.uuid4().hex}"
         version = s3.put_object(Bucket=bucket, Key=key, Body=data).get("VersionId")
-        records.append(_wait(observe, bucket, key, version, table_name, 300))
+        records.append(_wait(observe, bucket, key, version, table_name, timeout))
     end_ms = int(time.time() * 1000) + 1
     counted = request_counter.snapshot() - before
 
@@ -353,8 +359,10 @@ def run(args: argparse.Namespace) -> int:
         for spec in specs:
             data = files[spec.name].read_bytes()
             # Warm-up upload (not counted): at volume nearly every invocation is warm.
-            measure_pipeline(engine, stack, outputs, spec.name, data, 1)
-            result = measure_pipeline(engine, stack, outputs, spec.name, data, args.uploads)
+            measure_pipeline(engine, stack, outputs, spec.name, data, 1, args.timeout)
+            result = measure_pipeline(
+                engine, stack, outputs, spec.name, data, args.uploads, args.timeout
+            )
             result.single_lambda_s = measure_single_lambda(
                 files[spec.name], args.uploads, observe("s3"), outputs["PrivateBucketName"]
             )
