@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from imgpipe import pricing
 from imgpipe.commands import cost
@@ -162,3 +164,13 @@ def test_report_ends_with_the_ratio_of_the_workflow_type_that_ran() -> None:
         re.match(r"cost ratio imgpipe/single-lambda \(Express, modelled\): ", line)
         for line in lines
     )
+
+
+def test_single_lambda_compute_is_measured_by_running_render(tmp_path: Path) -> None:
+    # GIVEN a small JPEG
+    source = tmp_path / "small.jpg"
+    Image.new("RGB", (640, 480), (120, 30, 200)).save(source, "JPEG")
+    # WHEN the single-Lambda design's work is timed (imgpipe render, every variant)
+    seconds = cost.measure_single_lambda(source, 1)
+    # THEN it took measurable time and left nothing behind
+    assert 0 < seconds < 60

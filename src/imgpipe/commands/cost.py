@@ -203,7 +203,10 @@ def measure_single_lambda(path: Path, runs: int, s3: Any = None, bucket: str = "
 
     timings = []
     with tempfile.TemporaryDirectory(prefix="imgpipe-cost-") as out:
-        args = argparse.Namespace(files=[path], variants=None, catalogue=None, out=Path(out))
+        # The command's own parser: every option at its default, whatever render grows.
+        parser = argparse.ArgumentParser()
+        render.register(parser.add_subparsers())
+        args = parser.parse_args(["render", str(path), "--out", out])
         key = f"staging/cost-single-lambda/{uuid.uuid4().hex}"
         if s3 is not None:
             s3.put_object(Bucket=bucket, Key=f"{key}/source", Body=path.read_bytes())
