@@ -11,7 +11,7 @@ SAM_STAMP     := $(SAM_VENV)/.installed-$(shell cksum < requirements-sam.txt | c
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum < requirements-checkov.txt | cut -d' ' -f1)
 
-.PHONY: help venv tools test unit integration lint sam-build format demo up bench lock lock-tools pr clean browser-deps openapi
+.PHONY: help venv tools test unit integration lint sam-build format demo up bench cost lock lock-tools pr clean browser-deps openapi
 
 help:
 	@echo "make demo    run the pipeline end to end on the local engine"
@@ -20,6 +20,7 @@ help:
 	@echo "             sam validate --lint, sam build (python3.12), checkov"
 	@echo "make up      start the local engine with the stack deployed"
 	@echo "make bench   Pillow (imgpipe) vs libvips benchmark, prints ratios"
+	@echo "make cost    measured \$$ per million uploads vs the single-Lambda design"
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -103,6 +104,11 @@ openapi: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py --report bench/report.json
+	$(PY) bench/memory.py --report bench/report-memory.json
+	$(PY) bench/coldstart.py --report bench/report-coldstart.json
+
+cost: $(STAMP)
+	$(VENV)/bin/imgpipe cost --report out/cost.json
 
 pr: lint test
 
