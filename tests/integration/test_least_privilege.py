@@ -45,7 +45,9 @@ def template_without(tmp_path: Path, resource: str, action: str, on: str | None 
                 section[name] = str(ROOT / section[name])
     for statement_holder in policies:
         if isinstance(statement_holder, dict) and "Statement" in statement_holder:
-            statement_holder["Statement"] = [s for s in statement_holder["Statement"] if s["Action"]]
+            statement_holder["Statement"] = [
+                s for s in statement_holder["Statement"] if s["Action"]
+            ]
     path = tmp_path / f"template-without-{action.replace(':', '-')}.json"
     path.write_text(json.dumps(template))
     return path
@@ -136,7 +138,9 @@ def test_api_without_put_object_hands_out_uploads_s3_refuses(engine: Any, tmp_pa
                 "POST",
                 "/uploads",
                 {"content-type": "application/json"},
-                json.dumps({"filename": "a.png", "contentType": "image/png", "size": len(data)}).encode(),
+                json.dumps(
+                    {"filename": "a.png", "contentType": "image/png", "size": len(data)}
+                ).encode(),
                 host="127.0.0.1",
                 source_ip="127.0.0.1",
             )

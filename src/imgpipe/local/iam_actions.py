@@ -102,7 +102,11 @@ _S3_BUCKET_SUBRESOURCES = {
 _S3_OBJECT_SUBRESOURCES = {
     "tagging": (
         ("s3:GetObjectTagging", "s3:PutObjectTagging", "s3:DeleteObjectTagging"),
-        ("s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging", "s3:DeleteObjectVersionTagging"),
+        (
+            "s3:GetObjectVersionTagging",
+            "s3:PutObjectVersionTagging",
+            "s3:DeleteObjectVersionTagging",
+        ),
     ),
     "acl": (
         ("s3:GetObjectAcl", "s3:PutObjectAcl", ""),
@@ -263,7 +267,9 @@ def _dynamodb(request: Request) -> list[Check]:
         return f"{base}/index/{index}" if index else base
 
     if operation in ("BatchGetItem", "BatchWriteItem"):
-        action = "dynamodb:BatchGetItem" if operation == "BatchGetItem" else "dynamodb:BatchWriteItem"
+        action = (
+            "dynamodb:BatchGetItem" if operation == "BatchGetItem" else "dynamodb:BatchWriteItem"
+        )
         return [Check(action, table(name)) for name in params.get("RequestItems", {})]
     if operation in ("TransactWriteItems", "TransactGetItems"):
         kinds = {
@@ -362,9 +368,17 @@ def _generic(request: Request) -> list[Check]:
 
 _LAMBDA_ROUTES = (
     (re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$"), "POST", "InvokeFunction"),
-    (re.compile(r"^/2021-11-15/functions/([^/]+)/response-streaming-invocations$"), "POST", "InvokeFunction"),
+    (
+        re.compile(r"^/2021-11-15/functions/([^/]+)/response-streaming-invocations$"),
+        "POST",
+        "InvokeFunction",
+    ),
     (re.compile(r"^/2014-11-13/functions/([^/]+)/invoke-async/?$"), "POST", "InvokeFunction"),
-    (re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$"), "GET", "GetFunctionConfiguration"),
+    (
+        re.compile(r"^/2015-03-31/functions/([^/]+)/configuration$"),
+        "GET",
+        "GetFunctionConfiguration",
+    ),
     (re.compile(r"^/2015-03-31/functions/([^/]+)/?$"), "GET", "GetFunction"),
 )
 

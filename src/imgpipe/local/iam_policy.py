@@ -131,9 +131,7 @@ def _applies(statement: Mapping[str, Any], check: Check, context: Context) -> bo
 @functools.lru_cache(maxsize=4096)
 def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     # IAM wildcards: * any run (also across ':' and '/'), ? one character; nothing else.
-    regex = "".join(
-        re.escape(c) if c not in "*?" else (".*" if c == "*" else ".") for c in pattern
-    )
+    regex = "".join(re.escape(c) if c not in "*?" else (".*" if c == "*" else ".") for c in pattern)
     return re.compile(f"^{regex}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 

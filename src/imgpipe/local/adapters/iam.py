@@ -31,6 +31,7 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iam.exceptions import NotFoundException
 from moto.iam.models import iam_backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sts.models import AssumedRole, sts_backends
@@ -58,8 +59,10 @@ def install() -> None:
         return
     original = DomainDispatcherApplication.__call__
 
-    def gated(self: DomainDispatcherApplication, environ: dict[str, Any], start: Any) -> Any:
-        return _gate(environ, start, lambda env, st: original(self, env, st))
+    def gated(
+        self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any
+    ) -> Any:
+        return _gate(environ, start_response, lambda env, st: original(self, env, st))
 
     DomainDispatcherApplication.__call__ = gated  # type: ignore[method-assign]
     _patch_step_functions_clients()
@@ -122,7 +125,7 @@ def role_policies(account: str, session: AssumedRole) -> Policies:
     backend = iam_backends[account]["aws"]
     try:
         role = backend.get_role_by_arn(session.role_arn)
-    except Exception:  # noqa: BLE001 - a deleted or never-created role allows nothing
+    except NotFoundException:  # a deleted or never-created role allows nothing
         return Policies(identity=[])
     identity = [iam_policy.load_document(doc) for doc in role.policies.values()]
     identity += [_default_version(policy) for policy in role.managed_policies.values()]
@@ -291,12 +294,27 @@ def _credentials_problem(principal: Principal, request: Request) -> Responder | 
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     if principal.token != principal.session.session_token:
         if request.service == "s3":
-            return _s3_error(400, "InvalidToken", "The provided token is malformed or otherwise invalid.", request)
-        return _error(request, 403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+            return _s3_error(
+                400,
+                "InvalidToken",
+                "The provided token is malformed or otherwise invalid.",
+                request,
+            )
+        return _error(
+            request,
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
     if principal.session.expiration <= now:
         if request.service == "s3":
             return _s3_error(400, "ExpiredToken", "The provided token has expired.", request)
-        return _error(request, 400, "ExpiredTokenException", "The security token included in the request is expired")
+        return _error(
+            request,
+            400,
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        )
     return None
 
 
@@ -368,7 +386,9 @@ def _error(request: Request, status: int, code: str, message: str) -> Responder:
             f"<Message>{escape(message)}</Message></Error>"
             f"<RequestId>{request_id}</RequestId></ErrorResponse>"
         ).encode()
-        return _reply(status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body)
+        return _reply(
+            status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body
+        )
     headers = [("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", code)]
     if service == "lambda":
         payload: dict[str, str] = {"Type": "User", "message": message}
