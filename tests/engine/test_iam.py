@@ -212,3 +212,37 @@ def test_engine_admin_credentials_stay_unrestricted(engine: Any, probe: dict) ->
     # The deployer, the tests and the CLI use the engine's own keys, never a role's.
     engine.client("s3").put_object(Bucket=probe["OtherBucketName"], Key="any/where", Body=b"x")
     engine.client("dynamodb").put_item(TableName=probe["OtherTableName"], Item={"id": {"S": "x"}})
+
+
+def test_sessions_are_renewed_before_they_expire_and_refused_after(
+    engine: Any, probe: dict
+) -> None:
+    import datetime
+
+    from imgpipe.local.adapters import iam
+
+    role = engine.client("lambda").get_function(FunctionName=probe["NarrowFunctionName"])
+    role_arn = role["Configuration"]["Role"]
+    first = iam.role_credentials(role_arn, "renewal", "us-east-1")
+    session = iam._sessions[(role_arn, "renewal")]
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+    # GIVEN a session with less time left than the longest invocation
+    session.expiration = now + datetime.timedelta(minutes=5)
+    renewed = iam.role_credentials(role_arn, "renewal", "us-east-1")
+    # WHEN the old one runs out
+    session.expiration = now - datetime.timedelta(seconds=1)
+    expired = boto3.client(
+        "dynamodb",
+        endpoint_url=engine.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=first["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=first["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=first["AWS_SESSION_TOKEN"],
+    )
+
+    # THEN a new session was issued and the expired one is refused as AWS refuses it
+    assert renewed["AWS_ACCESS_KEY_ID"] != first["AWS_ACCESS_KEY_ID"]
+    with pytest.raises(ClientError) as refused:
+        expired.get_item(TableName=probe["TableName"], Key={"id": {"S": "a"}})
+    assert refused.value.response["Error"]["Code"] == "ExpiredTokenException"

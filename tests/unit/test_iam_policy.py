@@ -114,18 +114,18 @@ def test_s3_prefix_condition_with_string_like() -> None:
             {"ArnLike": {"aws:SourceArn": "arn:aws:events:*:*:rule/s-*"}},
             {"aws:SourceArn": ["arn:aws:events:us-east-1:1:rule/s-x"]},
             True,
-        ),  # fmt: skip
+        ),
         # a wildcard does not cross ARN fields
         (
             {"ArnLike": {"aws:SourceArn": "arn:aws:events:*:rule/s-*"}},
             {"aws:SourceArn": ["arn:aws:events:us-east-1:1:rule/s-x"]},
             False,
-        ),  # fmt: skip
+        ),
         (
             {"ArnNotLike": {"aws:SourceArn": "arn:aws:sqs:*:*:*"}},
             {"aws:SourceArn": ["arn:aws:events:us-east-1:1:rule/s-x"]},
             True,
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_condition_operators(condition: dict, context: dict, holds: bool) -> None:
@@ -184,7 +184,7 @@ def json_request(service: str, target: str, params: dict) -> Request:
             {"tagging": [""], "versionId": ["v"]},
             {},
             [("s3:PutObjectVersionTagging", f"{BUCKET}/k")],
-        ),  # fmt: skip
+        ),
         (
             "PUT",
             "/b/images/x",
@@ -194,7 +194,7 @@ def json_request(service: str, target: str, params: dict) -> Request:
                 ("s3:PutObject", f"{BUCKET}/images/x"),
                 ("s3:GetObjectVersion", f"{BUCKET}/staging/a b"),
             ],
-        ),  # fmt: skip
+        ),
         ("DELETE", "/b/k", {"versionId": ["v"]}, {}, [("s3:DeleteObjectVersion", f"{BUCKET}/k")]),
         (
             "GET",
@@ -202,7 +202,7 @@ def json_request(service: str, target: str, params: dict) -> Request:
             {"versions": [""], "prefix": ["uploads/a"]},
             {},
             [("s3:ListBucketVersions", BUCKET)],
-        ),  # fmt: skip
+        ),
         ("HEAD", "/b", {}, {}, [("s3:ListBucket", BUCKET)]),
         ("GET", "/", {}, {}, [("s3:ListAllMyBuckets", "*")]),
     ],

@@ -76,10 +76,13 @@ def role_credentials(role_arn: str, session_name: str, region: str) -> dict[str,
     """Environment variables holding a session of ``role_arn``, as Lambda provides them."""
     now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     with _lock:
+        account = role_arn.split(":")[4] or DEFAULT_ACCOUNT_ID
+        backend = sts_backends[account]["aws"]
         session = _sessions.get((role_arn, session_name))
-        if session is None or session.expiration - now < REFRESH_MARGIN:
-            account = role_arn.split(":")[4] or DEFAULT_ACCOUNT_ID
-            session = sts_backends[account]["aws"].assume_role(
+        # A reset engine forgets its sessions: a cached one it no longer knows would go unchecked.
+        known = session is not None and session in backend.assumed_roles
+        if session is None or not known or session.expiration - now < REFRESH_MARGIN:
+            session = backend.assume_role(
                 region_name=region,
                 role_session_name=session_name[:64],
                 role_arn=role_arn,
@@ -208,7 +211,14 @@ def _gate(environ: dict[str, Any], start: Any, downstream: Downstream) -> Iterab
     if request.service == "s3" and request.method == "POST" and "delete" in query and not form:
         return _delete_objects(environ, start, downstream, principal, request, policies, context)
     for check in wanted:
-        verdict = iam_policy.decide(policies, check, context)
+        try:
+            verdict = iam_policy.decide(policies, check, context)
+        except iam_policy.UnsupportedCondition as error:
+            # Refuse, naming the gap, rather than guess (and not a 500 the SDK would retry).
+            message = f"imgpipe engine: {error}"
+            if request.service == "s3":
+                return _s3_error(403, "AccessDenied", message, request)(start)
+            return _error(request, 400, "AccessDeniedException", message)(start)
         if verdict is not Verdict.ALLOWED:
             return _denied(principal, request, check, verdict)(start)
     if request.service == "s3" and request.method in ("GET", "HEAD") and wanted:
@@ -244,7 +254,10 @@ def _first(query: dict[str, list[str]], name: str) -> str | None:
 
 def _read_body(environ: dict[str, Any]) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
-    body: bytes = environ["wsgi.input"].read(length) if length else b""
+    if not length and not environ.get("wsgi.input_terminated"):
+        return b""
+    stream = environ["wsgi.input"]
+    body: bytes = stream.read(length) if length else stream.read()
     environ["wsgi.input"] = io.BytesIO(body)  # downstream reads the same bytes again
     environ["CONTENT_LENGTH"] = str(len(body))
     return body
