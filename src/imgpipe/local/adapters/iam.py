@@ -36,7 +36,7 @@ from moto.iam.models import iam_backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sts.models import AssumedRole, sts_backends
 
-from imgpipe.local import iam_actions, iam_policy
+from imgpipe.local import credentials, iam_actions, iam_policy
 from imgpipe.local.iam_actions import Request
 from imgpipe.local.iam_policy import Check, Policies, Verdict
 
@@ -91,10 +91,6 @@ def role_credentials(role_arn: str, session_name: str, region: str) -> dict[str,
                 external_id=None,  # type: ignore[arg-type]
             )
             _sessions[(role_arn, session_name)] = session
-            from imgpipe.local.adapters import s3_post_policy
-
-            # Presigned POSTs signed by a function carry its key: let S3 verify them.
-            s3_post_policy.KNOWN_SECRETS[session.access_key_id] = session.secret_access_key
     return {
         "AWS_ACCESS_KEY_ID": session.access_key_id,
         "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
@@ -304,31 +300,24 @@ Responder = Callable[[Any], Iterable[bytes]]
 
 
 def _credentials_problem(principal: Principal, request: Request) -> Responder | None:
-    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-    if principal.token != principal.session.session_token:
+    try:
+        credentials.lookup(principal.session.access_key_id, principal.token or "")
+    except credentials.CredentialError as error:
         if request.service == "s3":
-            return _s3_error(
-                400,
-                "InvalidToken",
-                "The provided token is malformed or otherwise invalid.",
-                request,
-            )
-        return _error(
-            request,
-            403,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        )
-    if principal.session.expiration <= now:
-        if request.service == "s3":
-            return _s3_error(400, "ExpiredToken", "The provided token has expired.", request)
-        return _error(
-            request,
-            400,
-            "ExpiredTokenException",
-            "The security token included in the request is expired",
-        )
+            status, message = _S3_TOKEN_ERRORS.get(error.code, _S3_TOKEN_ERRORS["InvalidToken"])
+            return _s3_error(status, error.code, message, request)
+        if error.code == "ExpiredToken":
+            message = "The security token included in the request is expired"
+            return _error(request, 400, "ExpiredTokenException", message)
+        message = "The security token included in the request is invalid."
+        return _error(request, 403, "UnrecognizedClientException", message)
     return None
+
+
+_S3_TOKEN_ERRORS = {
+    "InvalidToken": (400, "The provided token is malformed or otherwise invalid."),
+    "ExpiredToken": (400, "The provided token has expired."),
+}
 
 
 def denial_message(principal: Principal, request: Request, check: Check, verdict: Verdict) -> str:
