@@ -33,6 +33,18 @@ def call(engine: Any, function: str, service: str, name: str, **params: Any) -> 
     return result
 
 
+def dynamodb_as(engine: Any, credentials: dict[str, str]) -> Any:
+    """A DynamoDB client holding a role session's environment variables, as a worker does."""
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=engine.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    )
+
+
 def role_session(engine: Any, function: str) -> str:
     role = engine.client("lambda").get_function(FunctionName=function)["Configuration"]["Role"]
     return f"arn:aws:sts::{ACCOUNT}:assumed-role/{role.split('/')[-1]}/{function}"
@@ -193,14 +205,7 @@ def test_a_role_key_with_a_forged_session_token_is_refused(engine: Any, probe: d
     credentials = role_credentials(
         role["Configuration"]["Role"], probe["NarrowFunctionName"], "us-east-1"
     )
-    forged = boto3.client(
-        "dynamodb",
-        endpoint_url=engine.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token="forged",
-    )
+    forged = dynamodb_as(engine, {**credentials, "AWS_SESSION_TOKEN": "forged"})
 
     with pytest.raises(ClientError) as refused:
         forged.get_item(TableName=probe["TableName"], Key={"id": {"S": "a"}})
@@ -232,14 +237,7 @@ def test_sessions_are_renewed_before_they_expire_and_refused_after(
     renewed = iam.role_credentials(role_arn, "renewal", "us-east-1")
     # WHEN the old one runs out
     session.expiration = now - datetime.timedelta(seconds=1)
-    expired = boto3.client(
-        "dynamodb",
-        endpoint_url=engine.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id=first["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=first["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=first["AWS_SESSION_TOKEN"],
-    )
+    expired = dynamodb_as(engine, first)
 
     # THEN a new session was issued and the expired one is refused as AWS refuses it
     assert renewed["AWS_ACCESS_KEY_ID"] != first["AWS_ACCESS_KEY_ID"]

@@ -110,6 +110,19 @@ class Principal:
         return f"arn:aws:sts::{self.account}:assumed-role/{role_name}/{self.session.session_name}"
 
 
+@dataclass(frozen=True)
+class Caller:
+    """One request of a role session, with what its authorisation is decided on."""
+
+    principal: Principal
+    request: Request
+    policies: Policies
+
+    def decide(self, check: Check) -> Verdict:
+        context = _global_context(self.principal, self.request)
+        return iam_policy.decide(self.policies, check, context)
+
+
 def _assumed_role(access_key: str) -> tuple[str, AssumedRole] | None:
     if not access_key.startswith("ASIA"):
         return None
@@ -202,13 +215,12 @@ def _gate(environ: dict[str, Any], start: Any, downstream: Downstream) -> Iterab
             wanted = iam_actions.checks(request)
     except iam_actions.Unmapped:
         wanted = [Check(f"{service}:Unknown", "*")]
-    policies = role_policies(account, session)
-    context = _global_context(principal, request)
+    caller = Caller(principal, request, role_policies(account, session))
     if request.service == "s3" and request.method == "POST" and "delete" in query and not form:
-        return _delete_objects(environ, start, downstream, principal, request, policies, context)
+        return _delete_objects(environ, start, downstream, caller)
     for check in wanted:
         try:
-            verdict = iam_policy.decide(policies, check, context)
+            verdict = caller.decide(check)
         except iam_policy.UnsupportedCondition as error:
             # Refuse, naming the gap, rather than guess (and not a 500 the SDK would retry).
             message = f"imgpipe engine: {error}"
@@ -218,7 +230,7 @@ def _gate(environ: dict[str, Any], start: Any, downstream: Downstream) -> Iterab
         if verdict is not Verdict.ALLOWED:
             return _denied(principal, request, check, verdict)(start)
     if request.service == "s3" and request.method in ("GET", "HEAD") and wanted:
-        return _hide_missing(environ, start, downstream, principal, request, policies, context)
+        return _hide_missing(environ, start, downstream, caller)
     return downstream(environ, start)
 
 
@@ -405,27 +417,21 @@ def _error(request: Request, status: int, code: str, message: str) -> Responder:
 
 
 def _hide_missing(
-    environ: dict[str, Any],
-    start: Any,
-    downstream: Downstream,
-    principal: Principal,
-    request: Request,
-    policies: Policies,
-    context: dict[str, list[str]],
+    environ: dict[str, Any], start: Any, downstream: Downstream, caller: Caller
 ) -> Iterable[bytes]:
     """A missing key is 403, not 404, to a caller without s3:ListBucket (S3 hides existence)."""
-    bucket, key = iam_actions.s3_location(request)
+    bucket, key = iam_actions.s3_location(caller.request)
     if not key:
         return downstream(environ, start)
     listing = Check("s3:ListBucket", iam_actions.s3_arn(bucket))
-    if iam_policy.decide(policies, listing, context) is Verdict.ALLOWED:
+    verdict = caller.decide(listing)
+    if verdict is Verdict.ALLOWED:
         return downstream(environ, start)
     replaced: list[Iterable[bytes]] = []
 
     def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         if status.startswith("404"):
-            check = Check("s3:ListBucket", iam_actions.s3_arn(bucket))
-            replaced.append(_denied(principal, request, check, Verdict.NO_IDENTITY_ALLOW)(start))
+            replaced.append(_denied(caller.principal, caller.request, listing, verdict)(start))
             return lambda data: None
         return start(status, headers, exc_info) if exc_info else start(status, headers)
 
@@ -438,15 +444,10 @@ def _hide_missing(
 
 
 def _delete_objects(
-    environ: dict[str, Any],
-    start: Any,
-    downstream: Downstream,
-    principal: Principal,
-    request: Request,
-    policies: Policies,
-    context: dict[str, list[str]],
+    environ: dict[str, Any], start: Any, downstream: Downstream, caller: Caller
 ) -> Iterable[bytes]:
     """DeleteObjects is authorised per key: refused keys come back as <Error> entries."""
+    principal, request = caller.principal, caller.request
     bucket, _ = iam_actions.s3_location(request)
     try:
         wanted = iam_actions.delete_objects_keys(request.body)
@@ -456,7 +457,7 @@ def _delete_objects(
     for key, version in wanted:
         action = "s3:DeleteObjectVersion" if version else "s3:DeleteObject"
         check = Check(action, iam_actions.s3_arn(bucket, key))
-        verdict = iam_policy.decide(policies, check, context)
+        verdict = caller.decide(check)
         if verdict is not Verdict.ALLOWED:
             refused.append((key, version, denial_message(principal, request, check, verdict)))
     if not refused:
