@@ -45,7 +45,6 @@ SESSION_SECONDS = 3600
 REFRESH_MARGIN = datetime.timedelta(minutes=20)
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
-_JSON_SERVICES = {"dynamodb", "events", "states", "logs", "sqs", "kms", "xray"}
 _QUERY_SERVICES = {"sns", "sts", "iam", "cloudformation"}
 
 _installed = False
