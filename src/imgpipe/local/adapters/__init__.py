@@ -19,7 +19,8 @@ ADAPTERS = (
     "s3_post_policy",  # presigned POST policies enforced as S3 does
     "cfn_rules",  # a template's Rules refuse CreateStack/UpdateStack as CloudFormation does
     "dynamodb_atomic",  # requests one at a time, so a conditional write has one winner
-    "request_counter",  # requests counted by service and action, for `imgpipe cost`
+    "iam",  # each function's calls authorised against its execution role
+    "request_counter",  # requests counted by service and action, for `imgpipe cost` (outermost)
 )
 
 _installed = False

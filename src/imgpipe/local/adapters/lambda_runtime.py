@@ -82,9 +82,7 @@ def function_spec(fn: LambdaFunction, engine: Any) -> FunctionSpec:
     environment = {
         **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
         "AWS_ENDPOINT_URL": engine.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        **worker_credentials(fn),
         "AWS_REGION": fn.region,
         "AWS_DEFAULT_REGION": fn.region,
     }
@@ -102,6 +100,13 @@ def function_spec(fn: LambdaFunction, engine: Any) -> FunctionSpec:
         runtime=fn.run_time or "python3.12",
         code_sha=f"{fn.code_sha_256}:{env_hash[:16]}:{fn.timeout}:{fn.memory_size}:{fn.handler}",
     )
+
+
+def worker_credentials(fn: LambdaFunction) -> dict[str, str]:
+    """A session of the function's execution role, as Lambda gives it (IAM is enforced)."""
+    from imgpipe.local.adapters.iam import role_credentials
+
+    return role_credentials(str(fn.role), fn.function_name, fn.region)
 
 
 def _unpack(data: bytes, target: Path) -> Path:
