@@ -29,13 +29,6 @@ _lock = threading.Lock()
 _current: Engine | None = None
 
 
-def current() -> Engine:
-    """The running engine (adapters use it to reach the Lambda runtime)."""
-    if _current is None:
-        raise RuntimeError("the imgpipe local engine is not running")
-    return _current
-
-
 class Engine:
     """Start with ``with Engine() as engine:``; ``engine.endpoint_url`` serves every service."""
 
@@ -71,6 +64,7 @@ class Engine:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         from imgpipe.local import adapters
+        from imgpipe.local.adapters import lambda_runtime
         from imgpipe.local.runtime import LambdaRuntime
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +92,9 @@ class Engine:
         }.items():
             os.environ.setdefault(key, value)
         self.runtime = LambdaRuntime(self.state_dir / "logs", log_sink=adapters.forward_logs)
+        lambda_runtime.attach(
+            lambda_runtime.Host(self.runtime, self.endpoint_url, self.state_dir / "code")
+        )
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
 
@@ -107,6 +104,9 @@ class Engine:
             self._server.stop()
             self._server = None
         if self.runtime is not None:
+            from imgpipe.local.adapters import lambda_runtime
+
+            lambda_runtime.attach(None)
             self.runtime.shutdown()
             self.runtime = None
         from moto.moto_api._internal.models import moto_api_backend

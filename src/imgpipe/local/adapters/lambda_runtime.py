@@ -3,8 +3,11 @@
 moto's own Invoke needs Docker. Here every invocation path that reaches
 ``LambdaFunction.invoke`` (the API, Step Functions tasks, EventBridge targets) is routed to
 :class:`imgpipe.local.runtime.LambdaRuntime`, with the function's deployed zip and its layers
-unpacked once per code hash. Layers from other accounts (e.g. Powertools' public layer) are
-accepted and skipped: the engine's virtualenv already provides those packages.
+unpacked once per code hash: the function sees exactly what was uploaded. Layers of other
+accounts are accepted by CreateFunction but cannot be fetched here, so their packages are
+missing, and an import of them fails as it would on Lambda without the layer.
+
+The engine attaches its runtime with :func:`attach` (this module never imports the engine).
 """
 
 from __future__ import annotations
@@ -14,18 +17,44 @@ import datetime
 import hashlib
 import io
 import json
+import logging
 import threading
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
-from imgpipe.local import engine as engine_module
-from imgpipe.local.runtime import FunctionSpec
+from imgpipe.local.runtime import FunctionSpec, LambdaRuntime
 
+_log = logging.getLogger(__name__)
 _installed = False
 _unpack_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Host:
+    """What Invoke needs from the running engine."""
+
+    runtime: LambdaRuntime
+    endpoint_url: str
+    code_root: Path  # where deployed zips and layers are unpacked
+
+
+_host: Host | None = None
+
+
+def attach(host: Host | None) -> None:
+    """Route Invoke to this engine's runtime (``None`` when the engine stops)."""
+    global _host
+    _host = host
+
+
+def _current() -> Host:
+    if _host is None:
+        raise RuntimeError("no imgpipe engine is attached to the Lambda runtime adapter")
+    return _host
 
 
 def install() -> None:
@@ -52,13 +81,13 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
     if invocation_type == "DryRun":
         return b""
     payload = body.encode() if isinstance(body, str) else (body or b"{}")
-    engine = engine_module.current()
-    spec = function_spec(self, engine)
+    host = _current()
+    spec = function_spec(self, host)
     if invocation_type == "Event":
         # Asynchronous invoke: accepted now, run in the background (retries are out of scope).
-        threading.Thread(target=engine.runtime.invoke, args=(spec, payload), daemon=True).start()
+        threading.Thread(target=host.runtime.invoke, args=(spec, payload), daemon=True).start()
         return b""
-    result = engine.runtime.invoke(spec, payload)
+    result = host.runtime.invoke(spec, payload)
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error
     response_headers["x-amz-executed-version"] = spec.version
@@ -67,29 +96,20 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
     return bytes(result.payload)
 
 
-def function_spec(fn: LambdaFunction, engine: Any) -> FunctionSpec:
-    code_root = engine.state_dir / "code"
-    code_dir = _unpack(fn.code_bytes, code_root / f"{fn.function_name}-{fn.code_sha_256[:16]}")
+def function_spec(fn: LambdaFunction, host: Host) -> FunctionSpec:
+    code_dir = _unpack(fn.code_bytes, host.code_root / f"{fn.function_name}-{fn.code_sha_256[:16]}")
     dirs = [code_dir]
     backend = lambda_backends[fn.account_id][fn.region]
     for layer in fn.layers:
         version = backend.layers_versions_by_arn(layer["Arn"]) if layer.get("CodeSize") else None
         if version is None:
+            _log.warning("%s: layer %s is not in this account; not provided", fn.function_name,
+                         layer["Arn"])  # fmt: skip
             continue
-        target = _unpack(version.code_bytes, code_root / "layers" / _safe(version.arn))
+        target = _unpack(version.code_bytes, host.code_root / "layers" / _safe(version.arn))
         # Lambda unpacks layers into /opt and puts /opt/python on sys.path.
         dirs.append(target / "python" if (target / "python").is_dir() else target)
-    environment = {
-        **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
-        "AWS_ENDPOINT_URL": engine.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_REGION": fn.region,
-        "AWS_DEFAULT_REGION": fn.region,
-    }
-    # No X-Ray daemon locally; Powertools would otherwise warn on every subsegment.
-    environment.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    environment = worker_environment(fn, host.endpoint_url)
     env_hash = hashlib.sha256(json.dumps(environment, sort_keys=True).encode()).hexdigest()
     return FunctionSpec(
         name=fn.function_name,
@@ -102,6 +122,26 @@ def function_spec(fn: LambdaFunction, engine: Any) -> FunctionSpec:
         runtime=fn.run_time or "python3.12",
         code_sha=f"{fn.code_sha_256}:{env_hash[:16]}:{fn.timeout}:{fn.memory_size}:{fn.handler}",
     )
+
+
+def worker_environment(fn: LambdaFunction, endpoint_url: str) -> dict[str, str]:
+    """The function's variables, the engine's endpoint and the credentials the worker gets.
+
+    The one place a worker's credentials come from: on Lambda they are the execution role's
+    temporary credentials, which is what belongs here once roles are assumed locally.
+    """
+    environment = {
+        **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": fn.region,
+        "AWS_DEFAULT_REGION": fn.region,
+    }
+    # No X-Ray daemon locally; Powertools would otherwise warn on every subsegment.
+    environment.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    return environment
 
 
 def _unpack(data: bytes, target: Path) -> Path:
