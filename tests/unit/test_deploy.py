@@ -65,6 +65,6 @@ def test_a_requirement_that_has_no_lambda_wheel_fails_the_build(
     (tmp_path / "app.py").write_text("")
     (tmp_path / "requirements.txt").write_text("imgpipe-no-such-package==0.0.1\n")
 
-    with pytest.raises(build.BuildError, match="python3.12"):
+    with pytest.raises(build.BuildError, match=r"python3\.12"):
         build.build_function(tmp_path, "python3.12")
     assert not list((tmp_path / "cache").glob("*/artifact.zip"))

@@ -21,7 +21,7 @@ def handler(event, context):
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = None
     return {
-        "version": "%d.%d.%d" % sys.version_info[:3],
+        "version": ".".join(str(part) for part in sys.version_info[:3]),
         "executable": sys.executable,
         "path": sys.path,
         "modules": modules,
