@@ -92,9 +92,7 @@ class Engine:
         }.items():
             os.environ.setdefault(key, value)
         self.runtime = LambdaRuntime(self.state_dir / "logs", log_sink=adapters.forward_logs)
-        lambda_runtime.attach(
-            lambda_runtime.Host(self.runtime, self.endpoint_url, self.state_dir / "code")
-        )
+        lambda_runtime.attach(lambda_runtime.Host(self.runtime, self.endpoint_url))
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
 

@@ -15,22 +15,19 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import io
 import json
 import logging
 import threading
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
-from imgpipe.local.runtime import FunctionSpec, LambdaRuntime
+from imgpipe.local import build
+from imgpipe.local.runtime import FunctionSpec, LambdaRuntime, find_interpreter
 
 _log = logging.getLogger(__name__)
 _installed = False
-_unpack_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -39,7 +36,6 @@ class Host:
 
     runtime: LambdaRuntime
     endpoint_url: str
-    code_root: Path  # where deployed zips and layers are unpacked
 
 
 _host: Host | None = None
@@ -97,8 +93,9 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
 
 
 def function_spec(fn: LambdaFunction, host: Host) -> FunctionSpec:
-    code_dir = _unpack(fn.code_bytes, host.code_root / f"{fn.function_name}-{fn.code_sha_256[:16]}")
-    dirs = [code_dir]
+    runtime = fn.run_time or "python3.12"
+    python = find_interpreter(runtime).path  # raises InterpreterNotFoundError
+    dirs = [build.unpack(fn.code_bytes, python)]
     backend = lambda_backends[fn.account_id][fn.region]
     for layer in fn.layers:
         version = backend.layers_versions_by_arn(layer["Arn"]) if layer.get("CodeSize") else None
@@ -106,7 +103,7 @@ def function_spec(fn: LambdaFunction, host: Host) -> FunctionSpec:
             _log.warning("%s: layer %s is not in this account; not provided", fn.function_name,
                          layer["Arn"])  # fmt: skip
             continue
-        target = _unpack(version.code_bytes, host.code_root / "layers" / _safe(version.arn))
+        target = build.unpack(version.code_bytes, python)
         # Lambda unpacks layers into /opt and puts /opt/python on sys.path.
         dirs.append(target / "python" if (target / "python").is_dir() else target)
     environment = worker_environment(fn, host.endpoint_url)
@@ -119,7 +116,7 @@ def function_spec(fn: LambdaFunction, host: Host) -> FunctionSpec:
         environment=environment,
         timeout_s=float(fn.timeout or 3),
         memory_mb=int(fn.memory_size or 128),
-        runtime=fn.run_time or "python3.12",
+        runtime=runtime,
         code_sha=f"{fn.code_sha_256}:{env_hash[:16]}:{fn.timeout}:{fn.memory_size}:{fn.handler}",
     )
 
@@ -142,20 +139,6 @@ def worker_environment(fn: LambdaFunction, endpoint_url: str) -> dict[str, str]:
     # No X-Ray daemon locally; Powertools would otherwise warn on every subsegment.
     environment.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     return environment
-
-
-def _unpack(data: bytes, target: Path) -> Path:
-    with _unpack_lock:
-        if not target.exists():
-            staging = target.with_name(target.name + ".tmp")
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                archive.extractall(staging)
-            staging.rename(target)
-    return target
-
-
-def _safe(arn: str) -> str:
-    return arn.split(":layer:", 1)[-1].replace(":", "-")
 
 
 def put_log_events(spec: FunctionSpec, request_id: str, lines: list[tuple[int, str]]) -> None:
