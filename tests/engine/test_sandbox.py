@@ -7,12 +7,16 @@ import base64
 import hashlib
 import importlib.metadata
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from imgpipe.local import build
+from imgpipe.local.deploy import load_template
 from imgpipe.local.runtime import FunctionSpec, InterpreterNotFoundError, LambdaRuntime
 from imgpipe.local.runtime.interpreter import ENV_VAR
 
@@ -21,6 +25,7 @@ pytestmark = pytest.mark.engine
 HERE = Path(__file__).parent / "sandbox"
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_PINS = ROOT / "src" / "imgpipe" / "local" / "runtime" / "python3.12.txt"
+_EXTENSION = re.compile(r"\.cpython-(\d+)-(\w+?)-linux-gnu\.so$")
 PROBE_MODULES = ["moto", "pytest", "PIL", "imgpipe", "idna", "boto3", "aws_lambda_powertools"]
 
 
@@ -135,8 +140,6 @@ def test_a_configured_interpreter_of_another_version_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN IMGPIPE_LAMBDA_PYTHON naming the tests' own interpreter (not 3.12)
-    import sys
-
     if sys.version_info[:2] == (3, 12):
         pytest.skip("the test interpreter is 3.12 itself")
     monkeypatch.setenv(ENV_VAR, sys.executable)
@@ -146,3 +149,32 @@ def test_a_configured_interpreter_of_another_version_is_refused(
     with LambdaRuntime(tmp_path) as runtime, pytest.raises(InterpreterNotFoundError) as refused:
         runtime.invoke(spec, b"{}")
     assert f"{ENV_VAR}={sys.executable} is not a Python 3.12 interpreter" in str(refused.value)
+
+
+def test_the_template_ships_no_foreign_layer_and_declares_what_the_layer_supports() -> None:
+    # Findings b and f: a cross-account layer shadowed the core layer's pins; the core layer
+    # claimed python3.13 although its compiled extensions are cp312 (and named no architecture).
+    template = load_template(ROOT / "template.yaml")
+    resources = template["Resources"]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    layer_lists = [template["Globals"]["Function"].get("Layers", [])]
+    layer_lists += [f.get("Properties", {}).get("Layers", []) for f in functions]
+    for layers in layer_lists:
+        assert all(isinstance(x, dict) and x.get("Ref") in resources for x in layers), layers
+    core = resources["CoreLayer"]["Properties"]
+    tree = build.build_layer(ROOT / "layers" / "core", "python3.12").tree
+    tags = {m.groups() for so in tree.rglob("*.so") if (m := _EXTENSION.search(so.name))}
+    assert tags == {("312", "x86_64")}
+    assert core["CompatibleRuntimes"] == ["python3.12"]
+    assert core["CompatibleArchitectures"] == ["x86_64"]
+
+
+def test_the_runtime_imports_no_emulator_and_the_adapter_not_the_engine() -> None:
+    # The LocalStack executor reuses imgpipe.local.runtime; the adapter is handed its engine.
+    probe_imports = (
+        "import sys, imgpipe.local.runtime, imgpipe.local.build;"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('moto', 'localstack')];"
+        "import imgpipe.local.adapters.lambda_runtime;"
+        "assert 'imgpipe.local.engine' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", probe_imports], check=True, timeout=60)

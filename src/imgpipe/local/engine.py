@@ -15,7 +15,13 @@ from typing import Any
 
 import boto3
 
-from imgpipe.local.deploy import Deployer, DeployResult
+from imgpipe.local.deploy import (
+    Deployer,
+    DeployError,
+    DeployResult,
+    function_runtimes,
+    load_template,
+)
 
 REGION = "us-east-1"
 # moto accepts any credentials; fixed fake ones keep real keys from ever leaving the machine.
@@ -130,6 +136,14 @@ class Engine:
         stack_name: str,
         parameter_overrides: dict[str, str] | None = None,
     ) -> DeployResult:
+        # Refuse before deploying, with the reason, rather than fail every later Invoke.
+        from imgpipe.local.runtime import InterpreterNotFoundError, find_interpreter
+
+        try:
+            for runtime in function_runtimes(load_template(template)):
+                find_interpreter(runtime)
+        except InterpreterNotFoundError as error:
+            raise DeployError(str(error)) from error
         deployer = Deployer(endpoint_url=self.endpoint_url, session=self.session(), log=_quiet)
         return deployer.deploy(template, stack_name, parameter_overrides)
 
