@@ -14,6 +14,7 @@ concurrent pytest-xdist workers build once and never see half a build.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -118,7 +119,7 @@ def zip_directory(
     return buffer.getvalue()
 
 
-def unpack(data: bytes, compile_with: Path | None = None) -> Path:
+def unpack(data: bytes, compile_with: Path | None = None, *, sha256: str = "") -> Path:
     """A deployed zip unpacked once per content on this machine, byte-compiled for its Python.
 
     Lambda cannot write bytecode next to the code either, but compiling on each engine's first
@@ -155,6 +156,12 @@ def unpack(data: bytes, compile_with: Path | None = None) -> Path:
 
 
 # -- internals ----------------------------------------------------------------------------------
+
+
+def _hex_digest(sha256: str) -> str:
+    if len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256):
+        return sha256
+    return base64.b64decode(sha256).hex()
 
 
 def _build(source: Path, version: str, *, prefix: str) -> Artifact:

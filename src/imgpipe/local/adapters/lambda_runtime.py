@@ -95,7 +95,7 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
 def function_spec(fn: LambdaFunction, host: Host) -> FunctionSpec:
     runtime = fn.run_time or "python3.12"
     python = find_interpreter(runtime).path  # raises InterpreterNotFoundError
-    dirs = [build.unpack(fn.code_bytes, python)]
+    dirs = [build.unpack(fn.code_bytes, python, sha256=fn.code_sha_256)]
     backend = lambda_backends[fn.account_id][fn.region]
     for layer in fn.layers:
         version = backend.layers_versions_by_arn(layer["Arn"]) if layer.get("CodeSize") else None
@@ -103,7 +103,7 @@ def function_spec(fn: LambdaFunction, host: Host) -> FunctionSpec:
             _log.warning("%s: layer %s is not in this account; not provided", fn.function_name,
                          layer["Arn"])  # fmt: skip
             continue
-        target = build.unpack(version.code_bytes, python)
+        target = build.unpack(version.code_bytes, python, sha256=version.code_sha_256)
         # Lambda unpacks layers into /opt and puts /opt/python on sys.path.
         dirs.append(target / "python" if (target / "python").is_dir() else target)
     environment = worker_environment(fn, host.endpoint_url)
