@@ -145,7 +145,13 @@ class Engine:
         except InterpreterNotFoundError as error:
             raise DeployError(str(error)) from error
         deployer = Deployer(endpoint_url=self.endpoint_url, session=self.session(), log=_quiet)
-        return deployer.deploy(template, stack_name, parameter_overrides)
+        result = deployer.deploy(template, stack_name, parameter_overrides)
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        from imgpipe.local.adapters import lambda_runtime
+
+        lambda_runtime.prepare(DEFAULT_ACCOUNT_ID, self.region)
+        return result
 
 
 def fake_session(region: str = REGION) -> boto3.Session:
