@@ -245,15 +245,16 @@ def _wait(
     observe: Observer, bucket: str, key: str, version: str | None, table_name: str, timeout: float
 ) -> dict[str, Any]:
     from imgpipe_core import keys, records
+    from imgpipe_core.models import Status
 
     pid = keys.processing_id(bucket, key, version)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = records.get(table_name, pid)
-        if record and record["status"] != "PROCESSING":
-            arn = record["executionArns"][-1]
+        if record and record.status is not Status.PROCESSING:
+            arn = record.execution_arns[-1]
             if observe("stepfunctions").describe_execution(executionArn=arn)["status"] != "RUNNING":
-                return dict(record)
+                return record.plain()
         time.sleep(0.1)
     raise CliError(f"upload {key} did not finish within {timeout:.0f}s")
 
