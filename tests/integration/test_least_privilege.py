@@ -67,14 +67,26 @@ def finished_execution(pipeline: Pipeline, timeout: float = 90) -> dict[str, Any
 
 
 def failure_causes(pipeline: Pipeline, execution_arn: str) -> str:
+    """Each failed task as "<function it invoked>: <error>: <cause>", from the history."""
     history = pipeline.client("stepfunctions").get_execution_history(
         executionArn=execution_arn, maxResults=1000
     )["events"]
-    details = [
-        event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails")
-        for event in history
-    ]
-    return "\n".join(f"{d.get('error')}: {d.get('cause')}" for d in details if d)
+    by_id = {event["id"]: event for event in history}
+    lines = []
+    for event in history:
+        detail = event.get("taskFailedEventDetails") or event.get(
+            "lambdaFunctionFailedEventDetails"
+        )
+        if not detail:
+            continue
+        scheduled, function = by_id.get(event.get("previousEventId", 0)), "?"
+        while scheduled is not None and "taskScheduledEventDetails" not in scheduled:
+            scheduled = by_id.get(scheduled.get("previousEventId", 0))
+        if scheduled is not None:
+            parameters = json.loads(scheduled["taskScheduledEventDetails"]["parameters"])
+            function = str(parameters.get("FunctionName", "?")).rsplit(":", 1)[-1]
+        lines.append(f"{function}: {detail.get('error')}: {detail.get('cause')}")
+    return "\n".join(lines)
 
 
 def dead_letter_for(pipeline: Pipeline, key: str, timeout: float = 30) -> list[dict]:
