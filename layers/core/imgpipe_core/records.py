@@ -113,7 +113,7 @@ def claim(
             UpdateExpression=(
                 "SET #status = :processing, attempt = attempt + :one, updatedAt = :now, "
                 "executionArns = list_append(executionArns, :arn) "
-                "REMOVE #error, cause, rejectionCode, rejectionMessage, notified"
+                "REMOVE #error, cause, rejectionCode, rejectionMessage"
             ),
             ConditionExpression=(
                 "attribute_exists(processingId) AND (#status <> :processing OR updatedAt < :stale)"
@@ -148,17 +148,74 @@ def claim(
 def _duplicate(
     table: str, pid: str, source: Source, execution_arn: str, upload_id: str | None
 ) -> Claim:
-    """Another event or request already owns this attempt: report it, change nothing."""
+    """Another event or request already owns this attempt: report it, change nothing.
+
+    Unless the owner is this very execution: Register retried after it was killed between
+    its write and its reply must resume its own claim, not ignore it as a duplicate (that
+    left the record PROCESSING for good).
+    """
     existing = get(table, pid) or {}
+    own = _owned_by(existing, execution_arn)
     job = Job(
         processingId=pid,
         attempt=int(existing.get("attempt", 1)),
         source=source,
         executionArn=execution_arn,
-        duplicate=True,
-        uploadId=upload_id,
+        duplicate=not own,
+        uploadId=existing.get("uploadId", upload_id) if own else upload_id,
     )
-    return Claim(job, duplicate=True)
+    return Claim(job, duplicate=not own)
+
+
+def _owned_by(record: dict[str, Any], execution_arn: str) -> bool:
+    """Whether ``execution_arn`` holds the record's attempt in flight."""
+    arns = record.get("executionArns") or []
+    return (
+        record.get("status") == Status.PROCESSING.value and bool(arns) and arns[-1] == execution_arn
+    )
+
+
+def release(table: str, pid: str, execution_arn: str, *, error: str, cause: str) -> Job | None:
+    """End the attempt ``execution_arn`` holds as FAILED; None if it holds none.
+
+    For an execution that claimed a record and then could not go on (Register failing after
+    its write, an execution that ended without recording an outcome): without this the record
+    would stay PROCESSING and a re-run would be refused until it is stale.
+    """
+    record = get(table, pid)
+    if record is None or not _owned_by(record, execution_arn):
+        return None
+    moment = iso(now())
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"processingId": {"S": pid}},
+            UpdateExpression="SET #status = :failed, updatedAt = :now, completedAt = :now, "
+            "#error = :error, cause = :cause",
+            ConditionExpression="#status = :processing AND attempt = :attempt",
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":failed": Status.FAILED.value,
+                    ":processing": Status.PROCESSING.value,
+                    ":attempt": int(record["attempt"]),
+                    ":now": moment,
+                    ":error": error,
+                    ":cause": cause,
+                }
+            ),
+        )
+    except ClientError as failure:
+        if failure.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return None  # a newer attempt took the record meanwhile: it is not ours to end
+    return Job(
+        processingId=pid,
+        attempt=int(record["attempt"]),
+        source=Source.model_validate(record["source"]),
+        executionArn=execution_arn,
+        uploadId=record.get("uploadId"),
+    )
 
 
 def get(table: str, pid: str) -> dict[str, Any] | None:
@@ -256,30 +313,3 @@ def _index_key(record: dict[str, Any]) -> dict[str, Any]:
         "status": {"S": record["status"]},
         "updatedAt": {"S": record["updatedAt"]},
     }
-
-
-def mark_notified(table: str, pid: str, attempt: int, outcome: Status) -> bool:
-    """Claim the right to announce this attempt's outcome; False if it was already announced."""
-    marker = f"{attempt}:{outcome.value}"
-    try:
-        client("dynamodb").update_item(
-            TableName=table,
-            Key={"processingId": {"S": pid}},
-            UpdateExpression="SET notified = :m",
-            ConditionExpression="attribute_exists(processingId) AND "
-            "(attribute_not_exists(notified) OR notified <> :m)",
-            ExpressionAttributeValues={":m": {"S": marker}},
-        )
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-def unmark_notified(table: str, pid: str) -> None:
-    client("dynamodb").update_item(
-        TableName=table,
-        Key={"processingId": {"S": pid}},
-        UpdateExpression="REMOVE notified",
-    )

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 
 from imgpipe.local.deploy import Deployer, DeployResult
+from imgpipe.local.faults import Faults
 
 REGION = "us-east-1"
 # moto accepts any credentials; fixed fake ones keep real keys from ever leaving the machine.
@@ -49,6 +50,8 @@ class Engine:
         self.port = 0
         self._server: Any = None
         self.runtime: Any = None
+        # Faults to inject (empty until a test or `local up --faults` loads a plan).
+        self.faults = Faults()
 
     @property
     def endpoint_url(self) -> str:

@@ -18,6 +18,7 @@ ADAPTERS = (
     "queue_policy",  # SQS queue policies decide what rules may send; 64-character rule names
     "s3_post_policy",  # presigned POST policies enforced as S3 does
     "cfn_rules",  # a template's Rules refuse CreateStack/UpdateStack as CloudFormation does
+    "faults",  # the engine's fault plan: S3/DynamoDB throttling in front of moto's server
 )
 
 _installed = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import io
 import json
@@ -22,6 +23,7 @@ from typing import Any
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
 from imgpipe.local import engine as engine_module
+from imgpipe.local.adapters import faults
 from imgpipe.local.runtime import FunctionSpec
 
 _installed = False
@@ -58,7 +60,12 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
         # Asynchronous invoke: accepted now, run in the background (retries are out of scope).
         threading.Thread(target=engine.runtime.invoke, args=(spec, payload), daemon=True).start()
         return b""
-    result = engine.runtime.invoke(spec, payload)
+    rules = engine.faults.for_invocation(self.function_name, payload)
+    if rules:
+        run = functools.partial(engine.runtime.invoke, spec, payload)
+        result = faults.invoke_with_faults(rules, run, spec.timeout_s)
+    else:
+        result = engine.runtime.invoke(spec, payload)
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error
     response_headers["x-amz-executed-version"] = spec.version
