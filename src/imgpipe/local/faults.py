@@ -50,7 +50,8 @@ class LambdaFault(_Rule):
     )
     phase: Literal["before", "after"] = Field(
         default="before",
-        description="before: the handler never runs; after: it runs, then its reply is lost",
+        description="before: the handler never runs (latency: it starts late); "
+        "after: it runs, then its reply is lost (latency: its reply is late)",
     )
     latency_ms: int = Field(default=0, ge=0, alias="latencyMs")
     payload_contains: str | None = Field(default=None, alias="payloadContains")

@@ -130,13 +130,18 @@ def invoke_with_faults(
 ) -> InvokeResult:
     """Run one invocation under the rules that fired for it (see ``Faults.for_invocation``)."""
     for rule in rules:
-        sleep_ms(rule.latency_ms)
+        if rule.phase == "before":
+            sleep_ms(rule.latency_ms)
     error = next((rule for rule in rules if rule.error), None)
-    if error is None:
-        return run()
-    if error.error == TOO_MANY_REQUESTS:
+    if error is not None and error.error == TOO_MANY_REQUESTS:
         raise TooManyRequests()
-    result = run() if error.phase == "after" else None
+    result = run() if error is None or error.phase == "after" else None
+    for rule in rules:
+        if rule.phase == "after":
+            sleep_ms(rule.latency_ms)  # the handler's work is done; its reply is late
+    if error is None:
+        assert result is not None
+        return result
     request_id = result.request_id if result else str(uuid.uuid4())
     if error.error == CRASH:
         message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
