@@ -280,3 +280,54 @@ def test_rerun_bumps_past_an_execution_name_already_taken(faulty: Pipeline) -> N
     record = faulty.wait_done(pid, attempt=2)
     assert record["executionArns"][-1].endswith(":" + keys.execution_name(pid, 3))
     _assert_published_once(faulty, pid, record)
+
+
+def test_alarms_and_dashboard_watch_the_pipeline(faulty: Pipeline) -> None:
+    # GIVEN the deployed stack's outputs
+    names = faulty.outputs["AlarmNames"].split(",")
+    topic = faulty.outputs["AlertTopicArn"]
+    cloudwatch = faulty.client("cloudwatch")
+    alarms = {
+        a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
+    }
+    # THEN every alarm exists and notifies the alert topic
+    assert sorted(alarms) == sorted(names) and all(
+        a["AlarmActions"] == [topic] for a in alarms.values()
+    )
+    watched = {(a["Namespace"], a["MetricName"]) for a in alarms.values()}
+    assert {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/States", "ExecutionsFailed"),
+        ("AWS/States", "ExecutionsTimedOut"),
+        ("AWS/States", "ExecutionsAborted"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+    } == watched
+    # AND each pipeline function has its own errors and throttles alarm
+    for logical in ("Register", "Validate", "Resize", "Publish", "Notify"):
+        function = _function(faulty, f"{logical}Function")
+        per_function = [
+            a["MetricName"]
+            for a in alarms.values()
+            if {"Name": "FunctionName", "Value": function} in a["Dimensions"]
+        ]
+        assert sorted(per_function) == ["Errors", "Throttles"], logical
+    # AND the dashboard is valid JSON naming the state machine and the DLQ
+    body = json.loads(
+        cloudwatch.get_dashboard(DashboardName=faulty.outputs["DashboardName"])["DashboardBody"]
+    )
+    text = json.dumps(body)
+    assert faulty.outputs["StateMachineArn"] in text
+    assert faulty.outputs["DeadLetterQueueUrl"].rsplit("/", 1)[-1] in text
+
+
+def test_an_alert_email_is_subscribed_only_when_given(engine: Any, faulty: Pipeline) -> None:
+    def subscriptions(pipeline: Pipeline) -> list[tuple[str, str]]:
+        listed = pipeline.client("sns").list_subscriptions_by_topic(
+            TopicArn=pipeline.outputs["AlertTopicArn"]
+        )["Subscriptions"]
+        return [(s["Protocol"], s["Endpoint"]) for s in listed]
+
+    assert subscriptions(faulty) == []
+    alerting = deploy_pipeline(engine, "alerting", {"AlertEmail": "ops@example.com"})
+    assert subscriptions(alerting) == [("email", "ops@example.com")]
