@@ -70,6 +70,16 @@ def downloaded(source: Source, max_bytes: int) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
+def metadata(bucket: str, key: str) -> dict[str, str] | None:
+    """The user metadata of an object, or None if there is no such object."""
+    try:
+        return dict(client("s3").head_object(Bucket=bucket, Key=key).get("Metadata", {}))
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey"):
+            return None
+        raise
+
+
 def tag(source: Source, tags: dict[str, str]) -> None:
     client("s3").put_object_tagging(
         Bucket=source.bucket,
