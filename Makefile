@@ -11,7 +11,7 @@ SAM_STAMP     := $(SAM_VENV)/.installed-$(shell cksum < requirements-sam.txt | c
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum < requirements-checkov.txt | cut -d' ' -f1)
 
-.PHONY: help venv tools test unit integration lint sam-build format demo up bench lock lock-tools pr clean browser-deps
+.PHONY: help venv tools test unit integration lint sam-build format demo up bench soak lock lock-tools pr clean browser-deps
 
 help:
 	@echo "make demo    run the pipeline end to end on the local engine"
@@ -20,6 +20,7 @@ help:
 	@echo "             sam validate --lint, sam build (python3.12), checkov"
 	@echo "make up      start the local engine with the stack deployed"
 	@echo "make bench   Pillow (imgpipe) vs libvips benchmark, prints ratios"
+	@echo "make soak    500 uploads through the engine under faults, then redrive; prints a report"
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -99,6 +100,10 @@ up: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py --report bench/report.json
+
+SOAK_UPLOADS ?= 500
+soak: $(STAMP)
+	$(PY) bench/soak.py --uploads $(SOAK_UPLOADS) --kill-interval-s 3 --report bench/soak-report.json
 
 pr: lint test
 

@@ -331,3 +331,18 @@ def test_an_alert_email_is_subscribed_only_when_given(engine: Any, faulty: Pipel
     assert subscriptions(faulty) == []
     alerting = deploy_pipeline(engine, "alerting", {"AlertEmail": "ops@example.com"})
     assert subscriptions(alerting) == [("email", "ops@example.com")]
+
+
+def test_publish_killed_after_publishing_is_retried_without_losing_its_copies(
+    engine: Any, faulty: Pipeline
+) -> None:
+    # GIVEN Publish dying after it copied every variant and cleaned up staging
+    key = "uploads/publish-crash-after.jpg"
+    engine.faults.load(
+        {"lambda": [_rule(faulty, "Publish", key, error="crash", phase="after", next=1)]}
+    )
+    pid = faulty.upload(key, photo(640, 480, "JPEG"))
+    # THEN the retry finds its content-addressed copies instead of a missing staged variant
+    record = faulty.wait_done(pid)
+    _assert_published_once(faulty, pid, record)
+    assert _task_errors(_history(faulty, record["executionArns"][0])) == ["Runtime.ExitError"]
