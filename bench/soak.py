@@ -80,6 +80,7 @@ class SoakReport:
     latency_s: dict[str, float]
     engine_peak_rss_mb: float
     workers_peak_rss_mb: float
+    cpu_per_upload_s: dict[str, float]
     floor_uploads_per_min: float | None = None
     ratio_to_floor: float | None = None
     cores: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -105,6 +106,8 @@ class SoakReport:
             f"latency        {latency} (upload to terminal, first pass)",
             f"memory         engine peak RSS {self.engine_peak_rss_mb:.0f} MB, "
             f"workers peak {self.workers_peak_rss_mb:.0f} MB",
+            "cpu per upload "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in self.cpu_per_upload_s.items()),
             f"compute floor  {floor}",
         ]
 
@@ -171,13 +174,18 @@ def _render_all(body: bytes) -> int:
         )
 
 
-def compute_floor(bodies: list[bytes]) -> float:
-    """Uploads per minute when nothing but the rendering runs, on every core."""
+def compute_floor(bodies: list[bytes]) -> tuple[float, float]:
+    """Uploads per minute when nothing but the rendering runs, on every core; and the CPU
+    seconds that rendering takes per upload."""
     cores = os.cpu_count() or 1
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     with concurrent.futures.ProcessPoolExecutor(cores) as pool:
         list(pool.map(_render_all, bodies, chunksize=4))
-    return len(bodies) / (time.monotonic() - started) * 60
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return len(bodies) / wall * 60, cpu / len(bodies)
 
 
 class _Capture:
@@ -213,11 +221,14 @@ class _Capture:
 
 
 class _RssSampler(threading.Thread):
+    """Peak total RSS of the Lambda workers, and the CPU time each one was last seen with."""
+
     def __init__(self, pids: Any) -> None:
         super().__init__(daemon=True, name="rss-sampler")
         self._pids = pids
         self._done = threading.Event()
         self.peak_kb = 0
+        self.cpu_ticks: dict[int, int] = {}
 
     def run(self) -> None:
         while not self._done.wait(0.5):
@@ -225,17 +236,19 @@ class _RssSampler(threading.Thread):
             for pid in self._pids():
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
+                    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
-                total += next(
-                    (
-                        int(line.split()[1])
-                        for line in status.splitlines()
-                        if line.startswith("VmRSS")
-                    ),
-                    0,
-                )
+                self.cpu_ticks[pid] = int(stat[11]) + int(stat[12])  # utime + stime
+                rss = [
+                    int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")
+                ]
+                total += sum(rss)
             self.peak_kb = max(self.peak_kb, total)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self._done.set()
@@ -259,7 +272,7 @@ def run(engine: Any, config: SoakConfig, *, log: Any = print) -> SoakReport:
     from imgpipe_core import clients, keys, records
 
     bodies = images(config)
-    floor = compute_floor(bodies) if config.floor else None
+    floor, floor_cpu = compute_floor(bodies) if config.floor else (None, None)
     if floor:
         log(f"compute floor: {floor:.0f} uploads/min on {os.cpu_count()} cores")
 
@@ -287,12 +300,14 @@ def run(engine: Any, config: SoakConfig, *, log: Any = print) -> SoakReport:
             uploaded[pid] = started
 
     started = time.time()
+    engine_cpu = time.process_time()
     with killer if config.kill_interval_s else _nothing():
         with concurrent.futures.ThreadPoolExecutor(config.upload_threads) as pool:
             list(pool.map(upload, range(config.uploads)))
         log(f"uploaded {len(uploaded)} in {time.time() - started:.1f} s")
         first_pass = _wait_settled(sfn, outputs["StateMachineArn"], table, uploaded, config, log)
     finished = time.time()
+    engine_cpu = time.process_time() - engine_cpu
     faults_injected = sum(engine.faults.injected())
     engine.faults.clear()
 
@@ -365,6 +380,11 @@ def run(engine: Any, config: SoakConfig, *, log: Any = print) -> SoakReport:
         },
         engine_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         workers_peak_rss_mb=sampler.peak_kb / 1024,
+        cpu_per_upload_s={
+            "engine": engine_cpu / len(uploaded),
+            "workers": sampler.cpu_seconds / len(uploaded),
+            **({"floor": floor_cpu} if floor_cpu else {}),
+        },
         floor_uploads_per_min=floor,
         ratio_to_floor=throughput / floor if floor else None,
     )
@@ -388,15 +408,14 @@ def _wait_settled(
 ) -> dict[str, tuple[str, str]]:
     """Wait until no execution runs and every upload is terminal (or quietly in the DLQ,
     never registered); returns (status, completedAt) of the terminal ones."""
-    from imgpipe_core import records
-
     deadline = time.monotonic() + config.timeout_s
     done: dict[str, tuple[str, str]] = {}
     last_log = 0.0
     while time.monotonic() < deadline:
-        for pid in uploaded:
-            record = None if pid in done else records.get(table, pid)
-            if record and record["status"] in TERMINAL:
+        # One scan per round, not a read per upload: the poller must not load the engine.
+        for record in _scan(table):
+            pid = record["processingId"]
+            if pid in uploaded and pid not in done and record["status"] in TERMINAL:
                 done[pid] = (record["status"], record.get("completedAt") or record["updatedAt"])
         running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]
         if not running and (len(done) == len(uploaded) or _quiet_for(sfn, machine, 5)):
@@ -404,8 +423,22 @@ def _wait_settled(
         if time.monotonic() - last_log > 15:
             log(f"  {len(done)}/{len(uploaded)} terminal, {len(running)} running")
             last_log = time.monotonic()
-        time.sleep(1)
+        time.sleep(2)
     return done
+
+
+def _scan(table: str) -> list[dict[str, Any]]:
+    from imgpipe_core import records
+    from imgpipe_core.clients import client
+
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = client("dynamodb").scan(**kwargs)
+        items += [records.from_item(item) for item in page.get("Items", [])]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _quiet_for(sfn: Any, machine: str, seconds: float) -> bool:

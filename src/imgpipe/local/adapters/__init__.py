@@ -19,6 +19,7 @@ ADAPTERS = (
     "s3_post_policy",  # presigned POST policies enforced as S3 does
     "cfn_rules",  # a template's Rules refuse CreateStack/UpdateStack as CloudFormation does
     "faults",  # the engine's fault plan: S3/DynamoDB throttling in front of moto's server
+    "throughput",  # work moto repeats on every request or task, done once
 )
 
 _installed = False

@@ -136,7 +136,9 @@ def put_log_events(spec: FunctionSpec, request_id: str, lines: list[tuple[int, s
     if group not in backend.groups:
         backend.create_log_group(group, {})
     backend.create_log_stream(group, stream)
-    events = [{"timestamp": ts, "message": line} for ts, line in lines] or [
+    # PutLogEvents wants chronological order; an init line can be stamped after START's.
+    ordered = sorted(lines, key=lambda entry: entry[0])
+    events = [{"timestamp": ts, "message": line} for ts, line in ordered] or [
         {"timestamp": int(datetime.datetime.now().timestamp() * 1000), "message": ""}
     ]
     backend.put_log_events(group, stream, events)
