@@ -84,6 +84,16 @@ class SoakReport:
     floor_uploads_per_min: float | None = None
     ratio_to_floor: float | None = None
     cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # On a shared machine the throughput ratio flatters the engine: its ~50 worker processes
+    # get a larger share of contended cores than the floor's one per core. CPU per upload
+    # (engine + workers against the floor's) does not depend on the share.
+    load_average: float = field(default_factory=lambda: os.getloadavg()[0])
+
+    @property
+    def cpu_efficiency(self) -> float | None:
+        floor = self.cpu_per_upload_s.get("floor")
+        spent = self.cpu_per_upload_s["engine"] + self.cpu_per_upload_s["workers"]
+        return floor / spent if floor and spent else None
 
     def lines(self) -> list[str]:
         latency = ", ".join(f"{k} {v:.1f} s" for k, v in self.latency_s.items())
@@ -108,7 +118,9 @@ class SoakReport:
             f"workers peak {self.workers_peak_rss_mb:.0f} MB",
             "cpu per upload "
             + ", ".join(f"{k} {v:.2f} s" for k, v in self.cpu_per_upload_s.items()),
-            f"compute floor  {floor}",
+            f"compute floor  {floor}"
+            + (f"; CPU efficiency {self.cpu_efficiency:.2f}" if self.cpu_efficiency else "")
+            + f" (1-min load average {self.load_average:.1f})",
         ]
 
 
