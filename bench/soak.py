@@ -57,6 +57,7 @@ class SoakConfig:
     upload_threads: int = 4
     timeout_s: float = 1800.0
     floor: bool = True
+    floor_sample: int = 120  # uploads rendered for the floor
     stack_name: str = "soak"
 
 
@@ -284,7 +285,9 @@ def run(engine: Any, config: SoakConfig, *, log: Any = print) -> SoakReport:
     from imgpipe_core import clients, keys, records
 
     bodies = images(config)
-    floor, floor_cpu = compute_floor(bodies) if config.floor else (None, None)
+    # The bodies cycle through a few distinct images, so a prefix has the same per-upload cost.
+    sample = bodies[: max(config.floor_sample, config.hostile_every)]
+    floor, floor_cpu = compute_floor(sample) if config.floor else (None, None)
     if floor:
         log(f"compute floor: {floor:.0f} uploads/min on {os.cpu_count()} cores")
 
