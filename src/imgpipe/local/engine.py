@@ -15,8 +15,8 @@ from typing import Any
 
 import boto3
 
+from imgpipe.local import faults
 from imgpipe.local.deploy import Deployer, DeployResult
-from imgpipe.local.faults import Faults
 
 REGION = "us-east-1"
 # moto accepts any credentials; fixed fake ones keep real keys from ever leaving the machine.
@@ -51,7 +51,7 @@ class Engine:
         self._server: Any = None
         self.runtime: Any = None
         # Faults to inject (empty until a test or `local up --faults` loads a plan).
-        self.faults = Faults()
+        self.faults = faults.active()
 
     @property
     def endpoint_url(self) -> str:
@@ -115,6 +115,7 @@ class Engine:
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()  # drop all state: the next engine in this process starts empty
+        self.faults.clear()
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
         with _lock:

@@ -211,6 +211,16 @@ class WorkerKiller:
             self.killed.append(pid)
 
 
+# One engine per process (moto's backends are process-global), so one plan per process: the
+# adapters read it here rather than through the engine.
+_ACTIVE = Faults()
+
+
+def active() -> Faults:
+    """The process's fault plan (``Engine.faults`` is this object)."""
+    return _ACTIVE
+
+
 def sleep_ms(milliseconds: int) -> None:
     if milliseconds:
         time.sleep(milliseconds / 1000)

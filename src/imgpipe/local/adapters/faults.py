@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from moto.core.exceptions import JsonRESTError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-from imgpipe.local import engine as engine_module
+from imgpipe.local import faults as plan
 from imgpipe.local.faults import CRASH, TIMEOUT, TOO_MANY_REQUESTS, LambdaFault, sleep_ms
 from imgpipe.local.runtime import InvokeResult
 
@@ -34,9 +34,9 @@ def install() -> None:
     def __call__(
         self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any
     ) -> Any:
-        current = engine_module._current
-        if current is not None and current.faults.active:
-            refused = _refusal(current.faults, environ)
+        active = plan.active()
+        if active.active:
+            refused = _refusal(active, environ)
             if refused is not None:
                 status, headers, body = refused
                 start_response(status, headers)

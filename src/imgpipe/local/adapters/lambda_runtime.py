@@ -23,6 +23,7 @@ from typing import Any
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
 from imgpipe.local import engine as engine_module
+from imgpipe.local import faults as fault_plan
 from imgpipe.local.adapters import faults
 from imgpipe.local.runtime import FunctionSpec
 
@@ -60,7 +61,7 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
         # Asynchronous invoke: accepted now, run in the background (retries are out of scope).
         threading.Thread(target=engine.runtime.invoke, args=(spec, payload), daemon=True).start()
         return b""
-    rules = engine.faults.for_invocation(self.function_name, payload)
+    rules = fault_plan.active().for_invocation(self.function_name, payload)
     if rules:
         run = functools.partial(engine.runtime.invoke, spec, payload)
         result = faults.invoke_with_faults(rules, run, spec.timeout_s)
