@@ -346,3 +346,26 @@ def test_publish_killed_after_publishing_is_retried_without_losing_its_copies(
     record = faulty.wait_done(pid)
     _assert_published_once(faulty, pid, record)
     assert _task_errors(_history(faulty, record["executionArns"][0])) == ["Runtime.ExitError"]
+
+
+def test_aborted_execution_is_ended_failed_by_redrive_and_rerun(
+    engine: Any, faulty: Pipeline
+) -> None:
+    # GIVEN an execution stopped by an operator while Validate is running (it records nothing)
+    key = "uploads/aborted.jpg"
+    engine.faults.load({"lambda": [_rule(faulty, "Validate", key, latencyMs=5000, next=1)]})
+    pid = faulty.upload(key, photo(640, 480, "JPEG"))
+    arn = wait_for(lambda: (faulty.record(pid) or {}).get("executionArns", [None])[0])
+    wait_for(lambda: "Validate Upload" in _entered(_history(faulty, arn)), interval=0.05)
+    sfn = faulty.client("stepfunctions")
+    sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by a test")
+    wait_for(
+        lambda: [m for m in faulty.dead_letters() if m.get("detail", {}).get("executionArn") == arn]
+    )
+    assert faulty.record(pid)["status"] == "PROCESSING"
+    # WHEN the DLQ is redriven
+    assert faulty.cli("dlq", "redrive") == 0
+    # THEN the aborted attempt was ended FAILED and a re-run succeeded (not "already running")
+    record = faulty.wait_done(pid, attempt=2)
+    _assert_published_once(faulty, pid, record)
+    assert [m for m in faulty.dead_letters() if pid in json.dumps(m) or arn in json.dumps(m)] == []
