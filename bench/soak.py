@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import io
 import json
@@ -316,15 +317,19 @@ def run(engine: Any, config: SoakConfig, *, log: Any = print) -> SoakReport:
 
     started = time.time()
     engine_cpu = time.process_time()
-    with killer if config.kill_interval_s else _nothing():
-        with concurrent.futures.ThreadPoolExecutor(config.upload_threads) as pool:
-            list(pool.map(upload, range(config.uploads)))
-        log(f"uploaded {len(uploaded)} in {time.time() - started:.1f} s")
-        first_pass = _wait_settled(sfn, outputs["StateMachineArn"], table, uploaded, config, log)
+    try:
+        with killer if config.kill_interval_s else contextlib.nullcontext():
+            with concurrent.futures.ThreadPoolExecutor(config.upload_threads) as pool:
+                list(pool.map(upload, range(config.uploads)))
+            log(f"uploaded {len(uploaded)} in {time.time() - started:.1f} s")
+            first_pass = _wait_settled(
+                sfn, outputs["StateMachineArn"], table, uploaded, config, log
+            )
+    finally:  # the plan is the process's: never leave it to whatever runs next
+        faults_injected = sum(engine.faults.injected())
+        engine.faults.clear()
     finished = time.time()
     engine_cpu = time.process_time() - engine_cpu
-    faults_injected = sum(engine.faults.injected())
-    engine.faults.clear()
 
     # The operator's side: faults gone, redrive whatever reached the DLQ until it is empty.
     sqs = engine.client("sqs")
@@ -403,14 +408,6 @@ def run(engine: Any, config: SoakConfig, *, log: Any = print) -> SoakReport:
         floor_uploads_per_min=floor,
         ratio_to_floor=throughput / floor if floor else None,
     )
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _public_keys(s3: Any, bucket: str, pid: str) -> list[str]:
