@@ -199,7 +199,7 @@ def test_staged_variant_missing_rolls_back_the_publish(engine: Any, faulty: Pipe
     # GIVEN Publish starting late for this upload, so the test can remove a staged variant
     key = "uploads/staged-missing.jpg"
     publish = _function(faulty, "PublishFunction")
-    engine.faults.load({"lambda": [_rule(faulty, "Publish", key, latencyMs=3000, next=1)]})
+    engine.faults.load({"lambda": [_rule(faulty, "Publish", key, latencyMs=5000, next=1)]})
     pid = faulty.upload(key, photo(1600, 1200, "JPEG"))
     arn = wait_for(lambda: (faulty.record(pid) or {}).get("executionArns", [None])[0])
 
