@@ -211,7 +211,19 @@ class _Capture:
         self.events_queue = sqs.create_queue(QueueName=f"{stack}-soak-events")["QueueUrl"]
         self.sns_queue = sqs.create_queue(QueueName=f"{stack}-soak-sns")["QueueUrl"]
         events_arn = self._arn(self.events_queue)
-        events.put_rule(Name=f"{stack}-soak", EventPattern=json.dumps({"source": ["imgpipe"]}))
+        rule_arn = events.put_rule(
+            Name=f"{stack}-soak", EventPattern=json.dumps({"source": ["imgpipe"]})
+        )["RuleArn"]
+        # EventBridge delivers to a queue only if the queue's policy allows the rule.
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": events_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+        }
+        policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        sqs.set_queue_attributes(QueueUrl=self.events_queue, Attributes={"Policy": policy})
         events.put_targets(Rule=f"{stack}-soak", Targets=[{"Id": "q", "Arn": events_arn}])
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=self._arn(self.sns_queue))
         self.events: list[dict[str, Any]] = []
