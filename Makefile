@@ -11,7 +11,7 @@ SAM_STAMP     := $(SAM_VENV)/.installed-$(shell cksum < requirements-sam.txt | c
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum < requirements-checkov.txt | cut -d' ' -f1)
 
-.PHONY: help venv tools test unit integration lint sam-build format demo up bench soak lock lock-tools pr clean browser-deps
+.PHONY: help venv tools test unit integration lint sam-build format demo up bench soak lock lock-tools pr clean browser-deps openapi
 
 help:
 	@echo "make demo    run the pipeline end to end on the local engine"
@@ -97,6 +97,10 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(VENV)/bin/imgpipe local up
+
+# api/openapi.json is generated from the resolver's routes and models (a test checks it).
+openapi: $(STAMP)
+	$(VENV)/bin/imgpipe openapi
 
 bench: $(STAMP)
 	$(PY) bench/run.py --report bench/report.json

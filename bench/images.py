@@ -22,12 +22,16 @@ class BenchInput:
     name: str
     width: int
     height: int
-    kind: str  # jpeg | png-alpha | webp | gif-animated
+    kind: str  # jpeg | png-alpha | webp | gif-animated | avif | heic
+    # libvips can decode it: pyvips-binary's libheif has AV1 but no HEVC decoder.
+    vips: bool = True
+    # The catalogue variants this input runs (the default catalogue unless given).
+    variants: tuple[str, ...] = ()
 
     @property
     def filename(self) -> str:
         extension = {"jpeg": "jpg", "png-alpha": "png", "webp": "webp", "gif-animated": "gif"}
-        return f"{self.name}.{extension[self.kind]}"
+        return f"{self.name}.{extension.get(self.kind, self.kind)}"
 
 
 INPUTS = (
@@ -36,6 +40,10 @@ INPUTS = (
     BenchInput("png-alpha-12mp", 4000, 3000, "png-alpha"),
     BenchInput("webp-12mp", 4000, 3000, "webp"),
     BenchInput("gif-animated", 800, 600, "gif-animated"),
+    BenchInput("avif-12mp", 4000, 3000, "avif"),
+    BenchInput("heic-12mp", 4000, 3000, "heic", vips=False),
+    # Feature cases (bench/run.py FEATURE_VARIANTS): text watermark, attention crop.
+    BenchInput("jpeg-12mp", 4000, 3000, "jpeg", variants=("marked", "attention")),
 )
 
 
@@ -114,6 +122,13 @@ def generate(spec: BenchInput, directory: Path) -> Path:
             Image.fromarray(rgb).save(partial, format="JPEG", quality=90)
         elif spec.kind == "webp":
             Image.fromarray(rgb).save(partial, format="WEBP", quality=90, method=4)
+        elif spec.kind == "avif":
+            Image.fromarray(rgb).save(partial, format="AVIF", quality=90, speed=6)
+        elif spec.kind == "heic":
+            # An encoder only the bench needs: the pipeline's pi-heif decodes only.
+            import pillow_heif
+
+            pillow_heif.from_pillow(Image.fromarray(rgb)).save(partial, quality=90)
         else:
             rgba = np.dstack([rgb, _alpha(spec.width, spec.height)])
             Image.fromarray(rgba, "RGBA").save(partial, format="PNG", compress_level=6)

@@ -27,7 +27,10 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imgpipe_core.records import ProcessingRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":
@@ -365,15 +368,17 @@ def run(engine: Any, config: SoakConfig, *, log: Any = print) -> SoakReport:
     final = {pid: records.get(table, pid) for pid in uploaded}
     by_status: dict[str, int] = {}
     for record in final.values():
-        status = record["status"] if record else "MISSING"
+        status = record.status.value if record else "MISSING"
         by_status[status] = by_status.get(status, 0) + 1
-    lost = sum(1 for r in final.values() if not r or r["status"] not in ("SUCCEEDED", "REJECTED"))
+    lost = sum(
+        1 for r in final.values() if not r or r.status.value not in ("SUCCEEDED", "REJECTED")
+    )
     published_twice = sum(
         1
         for pid, r in final.items()
         if r
-        and r["status"] == "SUCCEEDED"
-        and len(_public_keys(s3, outputs["PublicBucketName"], pid)) != len(r["variants"]) + 1
+        and r.status.value == "SUCCEEDED"
+        and len(_public_keys(s3, outputs["PublicBucketName"], pid)) != len(r.variants) + 1
     )
     time.sleep(1)  # the last notifications are on their way through EventBridge and SNS
     capture.drain()
@@ -381,9 +386,9 @@ def run(engine: Any, config: SoakConfig, *, log: Any = print) -> SoakReport:
     notified: dict[str, int] = {}
     unnotified = 0
     for pid, r in final.items():
-        wanted = f"{pid}:{r['attempt']}:{r['status']}" if r else None
-        if wanted and wanted in ids and any(m["notificationId"] == wanted for m in capture.sns):
-            notified[r["status"]] = notified.get(r["status"], 0) + 1  # type: ignore[index]
+        wanted = f"{pid}:{r.attempt}:{r.status.value}" if r else None
+        if r and wanted in ids and any(m["notificationId"] == wanted for m in capture.sns):
+            notified[r.status.value] = notified.get(r.status.value, 0) + 1
         else:
             unnotified += 1
     latencies = [_epoch(first_pass[pid][1]) - uploaded[pid] for pid in first_pass]
@@ -391,7 +396,7 @@ def run(engine: Any, config: SoakConfig, *, log: Any = print) -> SoakReport:
     throughput = len(uploaded) / seconds * 60
     return SoakReport(
         uploads=len(uploaded),
-        terminal=sum(1 for r in final.values() if r and r["status"] in TERMINAL),
+        terminal=sum(1 for r in final.values() if r and r.status.value in TERMINAL),
         lost=lost,
         by_status=by_status,
         failed_before_redrive=sum(1 for status, _ in first_pass.values() if status == "FAILED"),
@@ -438,9 +443,9 @@ def _wait_settled(
     while time.monotonic() < deadline:
         # One scan per round, not a read per upload: the poller must not load the engine.
         for record in _scan(table):
-            pid = record["processingId"]
-            if pid in uploaded and pid not in done and record["status"] in TERMINAL:
-                done[pid] = (record["status"], record.get("completedAt") or record["updatedAt"])
+            pid = record.processing_id
+            if pid in uploaded and pid not in done and record.status.value in TERMINAL:
+                done[pid] = (record.status.value, record.completed_at or record.updated_at)
         running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]
         if not running and (len(done) == len(uploaded) or _quiet_for(sfn, machine, 5)):
             break
@@ -451,11 +456,11 @@ def _wait_settled(
     return done
 
 
-def _scan(table: str) -> list[dict[str, Any]]:
+def _scan(table: str) -> list[ProcessingRecord]:
     from imgpipe_core import records
     from imgpipe_core.clients import client
 
-    items: list[dict[str, Any]] = []
+    items: list[ProcessingRecord] = []
     kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     while True:
         page = client("dynamodb").scan(**kwargs)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+FONT = ROOT / "layers" / "core" / "imgpipe_core" / "imaging" / "assets" / "fonts" / "DejaVuSans.ttf"
 
 
 def _imgpipe(source: Path, variant_json: str) -> Callable[[], bytes]:
@@ -35,9 +36,14 @@ def _pyvips(source: Path, variant_json: str) -> Callable[[], bytes]:
     fmt = spec.get("format", "jpeg")
     background = [int(spec.get("background", "#ffffff")[i : i + 2], 16) for i in (1, 3, 5)]
 
+    crop = {"crop": spec["crop"]} if spec.get("fit") == "cover" and spec.get("crop") else {}
+    mark = spec.get("watermark")
+
     def run() -> bytes:
         # thumbnail = shrink-on-load + autorotate + ICC import, libvips' fastest resize path.
-        image = pyvips.Image.thumbnail(str(source), width, height=height, size="down")
+        image = pyvips.Image.thumbnail(str(source), width, height=height, size="down", **crop)
+        if mark:
+            image = _watermark(pyvips, image, mark)
         if fmt == "jpeg":
             if image.hasalpha():
                 image = image.flatten(background=background)
@@ -53,6 +59,20 @@ def _pyvips(source: Path, variant_json: str) -> Callable[[], bytes]:
         return bytes(data)
 
     return run
+
+
+def _watermark(pyvips, image, mark: dict):  # type: ignore[no-untyped-def]
+    """The same text mark as imgpipe's: DejaVu Sans, size x width, margin, opacity, bottom-right."""
+    target = round(mark.get("size", 0.25) * image.width)
+    margin = round(mark.get("margin", 0.02) * image.width)
+    text = pyvips.Image.text(
+        mark["text"], fontfile=str(FONT), font="DejaVu Sans", width=target, height=target
+    )
+    alpha = (text * mark.get("opacity", 0.6)).cast("uchar")
+    layer = text.new_from_image([255, 255, 255]).bandjoin(alpha).copy(interpretation="srgb")
+    x = image.width - layer.width - margin
+    y = image.height - layer.height - margin
+    return image.composite2(layer, "over", x=x, y=y).flatten()
 
 
 def _peak_rss_mb() -> float:

@@ -160,6 +160,19 @@ function formatBytes(n) {
   return `${(n / 1024 / 1024).toFixed(2)} MB`;
 }
 
+// "2 min ago": what a person reads; the exact time stays in the title (hover).
+function timeAgo(iso, now = Date.now()) {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 45) return "just now";
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 24) return `${hours} h ago`;
+  const days = Math.round(hours / 24);
+  if (days < 30) return `${days} d ago`;
+  return new Date(iso).toLocaleDateString();
+}
+
 function el(tag, props = {}, children = []) {
   const node = Object.assign(document.createElement(tag), props);
   for (const child of children) node.append(child);
@@ -184,13 +197,20 @@ function setStatus(card, status, detail = "") {
   card.querySelector(".detail").textContent = detail;
 }
 
+// Browsers without a HEIF codec report HEIC files as type "": name them from the extension.
+const TYPE_BY_EXTENSION = { heic: "image/heic", heif: "image/heif", avif: "image/avif" };
+
+function contentTypeOf(file) {
+  return file.type || TYPE_BY_EXTENSION[file.name.split(".").pop().toLowerCase()] || "";
+}
+
 async function uploadFile(file) {
   const card = newCard(file);
   setStatus(card, "UPLOADING", `${formatBytes(file.size)}`);
   try {
     const { status, body } = await api("/uploads", {
       method: "POST",
-      body: JSON.stringify({ filename: file.name, contentType: file.type, size: file.size }),
+      body: JSON.stringify({ filename: file.name, contentType: contentTypeOf(file), size: file.size }),
     });
     if (status !== 201) throw new Error(`presign failed (${status})`);
     card.dataset.uploadId = body.uploadId;
@@ -225,6 +245,55 @@ async function follow(card, id) {
   await showTrace(card, id);
 }
 
+// -- placeholders: ThumbHash (the format imgpipe_core.imaging.placeholder writes) -----------
+
+function thumbHashPixels(hash) {
+  const h24 = hash[0] | (hash[1] << 8) | (hash[2] << 16);
+  const h16 = hash[3] | (hash[4] << 8);
+  const hasAlpha = h24 >> 23;
+  const landscape = h16 >> 15;
+  const limit = hasAlpha ? 5 : 7;
+  const [sx, sy] = landscape ? [limit, h16 & 7] : [h16 & 7, limit];
+  const [lx, ly] = [Math.max(3, sx), Math.max(3, sy)];
+  let pos = 0;
+  const start = hasAlpha ? 6 : 5;
+  const channel = (nx, ny, scale) => {
+    const out = [];
+    for (let cy = 0; cy < ny; cy++)
+      for (let cx = cy ? 0 : 1; cx * ny < nx * (ny - cy); cx++, pos++)
+        out.push([cx, cy, (((hash[start + (pos >> 1)] >> ((pos & 1) << 2)) & 15) / 7.5 - 1) * scale]);
+    return out;
+  };
+  const dc = [(h24 & 63) / 63, ((h24 >> 6) & 63) / 31.5 - 1, ((h24 >> 12) & 63) / 31.5 - 1,
+    hasAlpha ? (hash[5] & 15) / 15 : 1];
+  const ac = [channel(lx, ly, ((h24 >> 18) & 31) / 31), channel(3, 3, (((h16 >> 3) & 63) / 63) * 1.25),
+    channel(3, 3, (((h16 >> 9) & 63) / 63) * 1.25), hasAlpha ? channel(5, 5, (hash[5] >> 4) / 15) : []];
+  const ratio = sx / sy;
+  const w = Math.round(ratio > 1 ? 32 : 32 * ratio), h = Math.round(ratio > 1 ? 32 / ratio : 32);
+  const rgba = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0, i = 0; y < h; y++)
+    for (let x = 0; x < w; x++, i += 4) {
+      const [l, p, q, a] = dc.map((value, c) => ac[c].reduce((sum, [cx, cy, f]) =>
+        sum + f * Math.cos((Math.PI / w) * (x + 0.5) * cx) * 2 * Math.cos((Math.PI / h) * (y + 0.5) * cy), value));
+      const b = l - (2 / 3) * p, r = (3 * l - b + q) / 2;
+      rgba.set([r, r - q, b, a].map((v) => Math.round(255 * v)), i);
+    }
+  return { w, h, rgba };
+}
+
+function placeholderStyle(placeholder) {
+  if (!placeholder) return "";
+  try {
+    const { w, h, rgba } = thumbHashPixels(Uint8Array.from(atob(placeholder.thumbhash), (c) => c.charCodeAt(0)));
+    const canvas = document.createElement("canvas");
+    [canvas.width, canvas.height] = [w, h];
+    canvas.getContext("2d").putImageData(new ImageData(rgba, w, h), 0, 0);
+    return `background: ${placeholder.dominant_colour} url(${canvas.toDataURL()}) center / cover no-repeat`;
+  } catch {
+    return `background: ${placeholder.dominant_colour}`;
+  }
+}
+
 function showImage(card, image) {
   let detail = "";
   if (image.image) detail = `original ${image.image.width}×${image.image.height}`;
@@ -233,16 +302,28 @@ function showImage(card, image) {
   setStatus(card, image.status, detail);
   card.dataset.processingId = image.processingId || "";
   const box = card.querySelector(".variants");
-  box.replaceChildren(
-    ...(image.variants || []).map((v) =>
-      el("figure", { className: "variant" }, [
-        el("img", { src: v.url, alt: v.variant, loading: "lazy" }),
-        el("figcaption", {
-          textContent: `${v.variant} · ${v.width}×${v.height} · ${formatBytes(v.bytes)}`,
-        }),
+  // The placeholder shows until each variant has loaded (then the image covers it).
+  const behind = placeholderStyle(image.image && image.image.placeholder);
+  const figures = (image.variants || []).map((v) => {
+    const img = el("img", { src: v.url, alt: v.variant, loading: "lazy" });
+    img.setAttribute("style", behind);
+    img.addEventListener("load", () => img.removeAttribute("style"), { once: true });
+    return el("figure", { className: "variant" }, [
+      img,
+      el("figcaption", {
+        textContent: `${v.variant} · ${v.width}×${v.height} · ${formatBytes(v.bytes)}`,
+      }),
+    ]);
+  });
+  if (image.responsive) {
+    figures.push(
+      el("details", { className: "picture" }, [
+        el("summary", { textContent: "<picture> snippet" }),
+        el("pre", { textContent: image.responsive.picture }),
       ]),
-    ),
-  );
+    );
+  }
+  box.replaceChildren(...figures);
 }
 
 async function showTrace(card, id) {
@@ -307,12 +388,26 @@ async function refreshList(append = false) {
         rerun.textContent = result.started ? "Started" : "Already running";
         setTimeout(() => refreshList(), 1500);
       });
+      const thumb = (image.variants || []).find((v) => v.variant === "thumbnail");
+      const name = image.filename || (image.sourceKey || "").split("/").pop() || id;
       const row = el("tr", {}, [
-        el("td", { textContent: id }),
+        el("td", { className: "image" }, [
+          thumb
+            ? el("img", { className: "thumb", src: thumb.url, alt: "", loading: "lazy" })
+            : el("span", { className: "thumb empty" }),
+          el("span", { className: "filename", textContent: name, title: id }),
+        ]),
         el("td", {}, [el("span", { className: `badge ${image.status}`, textContent: image.status })]),
         el("td", { textContent: String(image.attempt || "") }),
         el("td", { textContent: String((image.variants || []).length) }),
-        el("td", { textContent: image.updatedAt || "" }),
+        el("td", {}, [
+          el("time", {
+            className: "when",
+            dateTime: image.updatedAt || "",
+            title: image.updatedAt ? new Date(image.updatedAt).toLocaleString() : "",
+            textContent: image.updatedAt ? timeAgo(image.updatedAt) : "",
+          }),
+        ]),
         el("td", {}, [rerun]),
       ]);
       row.dataset.id = id;

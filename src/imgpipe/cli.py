@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "imgpipe.commands.demo",
     "imgpipe.commands.lint",
     "imgpipe.commands.teardown",
+    "imgpipe.commands.openapi",
 )
 
 

@@ -83,6 +83,7 @@ def api(engine: Any) -> Iterator[Api]:
         # (tests/engine/test_api_gateway.py) and `local up` runs the template's default (IAM).
         {
             "PublicBaseUrl": f"{url}/cdn",
+            "ApiBaseUrl": url,
             "MaxUploadBytes": str(MAX_UPLOAD_BYTES),
             "ApiAuth": "NONE",
         },

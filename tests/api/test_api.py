@@ -139,10 +139,13 @@ def test_presign_keeps_the_filename_only_as_sanitised_metadata(api: Api) -> None
 
 
 def test_unknown_ids_are_404(api: Api) -> None:
-    for path in ("/images/" + "0" * 32, "/images/" + "a" * 26, "/images/nope", "/nope"):
+    for path in ("/images/" + "0" * 32, "/images/" + "a" * 26, "/nope"):
         response = api.get(path)
         assert response.status_code == 404, path
         assert response.json()["error"]["code"] in ("NOT_FOUND", "ROUTE_NOT_FOUND")
+    # An id of neither form is not looked up at all
+    response = api.get("/images/nope")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "INVALID_ID")
     assert api.post("/images/" + "0" * 32 + "/rerun").status_code == 404
     assert api.get("/images/" + "0" * 32 + "/trace").status_code == 404
 

@@ -72,6 +72,19 @@ def test_upload_on_the_page_shows_variants_and_trace(api: Api, page: Any, tmp_pa
     # AND the recent list shows it with a re-run button
     upload_id = card.get_attribute("data-upload-id")
     page.locator(f"#recent tr[data-id='{upload_id}'] button.rerun").wait_for(timeout=10_000)
+    # AND the row names the file, shows its thumbnail and a time a person reads, exact on hover
+    row = page.locator(f"#recent tr[data-id='{upload_id}']")
+    assert row.locator(".filename").inner_text() == "sunset.png"
+    row.locator("img.thumb").wait_for(timeout=10_000)
+    page.wait_for_function(
+        f"() => document.querySelector(\"#recent tr[data-id='{upload_id}'] img.thumb\")"
+        ".naturalWidth > 0",
+        timeout=15_000,
+    )
+    when = row.locator("time.when")
+    assert when.inner_text() in ("just now", "1 min ago", "2 min ago")
+    exact = when.get_attribute("title") or ""
+    assert exact and exact != when.inner_text() and when.get_attribute("datetime")
     assert errors == []
     screenshot = tmp_path / "upload.png"
     page.screenshot(path=str(screenshot), full_page=True)

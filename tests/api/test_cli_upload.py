@@ -42,3 +42,15 @@ def test_upload_without_wait_reports_uploaded(api: Api, tmp_path: Path, capsys) 
     image.write_bytes(image_bytes(64, 64))
     assert main(["upload", str(image), "--api-url", api.url]) == 0
     assert "uploaded" in capsys.readouterr().out
+
+
+def test_upload_names_heif_content_types_from_the_bytes(tmp_path: Path) -> None:
+    from imgpipe.commands.upload import content_type_of
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "images"
+    misnamed = tmp_path / "photo.jpg"  # the extension lies; the bytes decide
+    misnamed.write_bytes((fixtures / "orientation6-quadrants.heic").read_bytes())
+
+    assert content_type_of(misnamed) == "image/heic"
+    assert content_type_of(fixtures / "orientation6-quadrants.avif") == "image/avif"
+    assert content_type_of(fixtures / "400x300.jpg") == "image/jpeg"

@@ -44,7 +44,8 @@ class Pipeline:
     def record(self, pid: str) -> dict | None:
         from imgpipe_core import records
 
-        return records.get(self.table, pid)
+        found = records.get(self.table, pid)
+        return found.plain() if found else None
 
     def wait_done(self, pid: str, *, attempt: int = 1, timeout: float = 90) -> dict:
         """The record once this attempt's outcome is recorded *and* its execution has ended."""

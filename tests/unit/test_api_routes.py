@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -12,9 +13,12 @@ from moto import mock_aws
 
 from imgpipe.local.api_server import from_result, to_event
 from imgpipe_core import api as api_module
+from imgpipe_core import storage
+from imgpipe_core.api import cursor, uploads
 from imgpipe_core.config import Settings
 
 BUCKET = "private"
+API_BASE_URL = "https://api.example.test"
 TABLE = "records"
 
 
@@ -52,12 +56,17 @@ def app() -> Iterator[Any]:
                 )
             ],
         )
-        api_module._presigner.cache_clear()
+        storage._presigner.cache_clear()
         settings = Settings.model_validate(
-            {"TABLE_NAME": TABLE, "PRIVATE_BUCKET": BUCKET, "MAX_UPLOAD_BYTES": "1000"}
+            {
+                "TABLE_NAME": TABLE,
+                "PRIVATE_BUCKET": BUCKET,
+                "MAX_UPLOAD_BYTES": "1000",
+                "API_BASE_URL": API_BASE_URL,
+            }
         )
         yield api_module.create_app(settings)
-        api_module._presigner.cache_clear()
+        storage._presigner.cache_clear()
 
 
 def _call(
@@ -73,14 +82,14 @@ def _call(
 def test_presign_is_a_sigv4_post_for_a_server_key(app: Any) -> None:
     body = {"filename": "cat.webp", "contentType": "image/webp", "size": 999}
     status, _, result = _call(app, "POST", "/uploads", body)
-    assert status == 201
+    assert status == 201, result
     fields = result["upload"]["fields"]
     assert result["key"] == f"uploads/{result['uploadId']}" == fields["key"]
     assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
     policy = json.loads(__import__("base64").b64decode(fields["policy"]))
     assert ["content-length-range", 1, 1000] in policy["conditions"]
     assert {"Content-Type": "image/webp"} in policy["conditions"]
-    assert result["statusUrl"] == f"http://api.test/images/{result['uploadId']}"
+    assert result["statusUrl"] == f"{API_BASE_URL}/images/{result['uploadId']}"
 
 
 @pytest.mark.parametrize(
@@ -130,23 +139,23 @@ def test_cursor_round_trip_is_checked_against_the_filter() -> None:
     from imgpipe_core.records import LISTING_DONE
 
     key = {"processingId": {"S": "a" * 26}, "status": {"S": "FAILED"}, "updatedAt": {"S": "t"}}
-    one_status = api_module.encode_cursor({Status.FAILED: key})
-    merged = api_module.encode_cursor({Status.FAILED: key, Status.SUCCEEDED: LISTING_DONE})
+    one_status = cursor.encode({Status.FAILED: key})
+    merged = cursor.encode({Status.FAILED: key, Status.SUCCEEDED: LISTING_DONE})
     assert one_status is not None and merged is not None
-    assert api_module.decode_cursor(one_status, Status.FAILED) == {Status.FAILED: key}
-    assert api_module.decode_cursor(merged, None) == {
+    assert cursor.decode(one_status, Status.FAILED) == {Status.FAILED: key}
+    assert cursor.decode(merged, None) == {
         Status.FAILED: key,
         Status.SUCCEEDED: LISTING_DONE,
     }
     # A cursor is only good for the filter it was issued for, and its keys for their status
-    for cursor, status in ((one_status, Status.SUCCEEDED), (merged, Status.FAILED)):
+    for issued, status in ((one_status, Status.SUCCEEDED), (merged, Status.FAILED)):
         with pytest.raises(api_module.ApiError):
-            api_module.decode_cursor(cursor, status)
-    misfiled = api_module.encode_cursor({Status.SUCCEEDED: key})
+            cursor.decode(issued, status)
+    misfiled = cursor.encode({Status.SUCCEEDED: key})
     assert misfiled is not None
     with pytest.raises(api_module.ApiError):
-        api_module.decode_cursor(misfiled, None)
-    assert api_module.encode_cursor(None) is None
+        cursor.decode(misfiled, None)
+    assert cursor.encode(None) is None
 
 
 def _put_records(count: int) -> list[dict[str, str]]:
@@ -207,5 +216,110 @@ def test_cors_and_unknown_routes(app: Any) -> None:
 
 
 def test_filenames_are_sanitised() -> None:
-    assert api_module.sanitise_filename("C:\\x\\Ünïcødé file?.png") == "Unicde file_.png"
-    assert api_module.sanitise_filename("...") == "upload"
+    assert uploads.sanitise_filename("C:\\x\\Ünïcødé file?.png") == "Unicde file_.png"
+    assert uploads.sanitise_filename("...") == "upload"
+
+
+@pytest.mark.parametrize("content_type", ["image/heic", "image/heif", "image/avif"])
+def test_presign_accepts_heif_uploads(app: Any, content_type: str) -> None:
+    body = {"filename": "IMG_0001.HEIC", "contentType": content_type, "size": 999}
+
+    status, _, result = _call(app, "POST", "/uploads", body)
+
+    assert status == 201
+    policy = json.loads(__import__("base64").b64decode(result["upload"]["fields"]["policy"]))
+    assert {"Content-Type": content_type} in policy["conditions"]
+
+
+# -- hostile input: each case below was a finding of the issue's schemathesis/hand-made run ---
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_crash(app: Any) -> None:
+    # GIVEN a body of 100 000 '[' (json's recursion used to escape as a 502)
+    status, _, result = _call(app, "POST", "/uploads", "[" * 100_000)
+    # THEN it is refused in the error shape
+    assert (status, result["error"]["code"]) == (400, "INVALID_JSON")
+
+
+def test_nesting_just_past_the_limit_is_refused_and_a_body_over_the_size_limit_is_413(
+    app: Any,
+) -> None:
+    nested = '{"filename": "a", "contentType": "image/png", "size": 1, "x": ' + "[" * 9 + "]" * 9
+    status, _, result = _call(app, "POST", "/uploads", nested + "}")
+    assert (status, result["error"]["code"]) == (400, "INVALID_JSON")
+    huge = json.dumps({"filename": "a", "contentType": "image/png", "size": 1, "x": "y" * 200_000})
+    status, _, result = _call(app, "POST", "/uploads", huge)
+    assert (status, result["error"]["code"]) == (413, "BODY_TOO_LARGE")
+
+
+def test_a_cursor_that_decodes_to_deep_json_is_a_400(app: Any) -> None:
+    deep = base64.urlsafe_b64encode(b"[" * 3000).decode()
+    status, _, result = _call(app, "GET", f"/images?cursor={deep}")
+    assert (status, result["error"]["code"]) == (400, "INVALID_CURSOR")
+    status, _, result = _call(app, "GET", "/images?cursor=" + "A" * 5000)
+    assert (status, result["error"]["code"]) == (400, "INVALID_CURSOR")
+
+
+@pytest.mark.parametrize("size", [True, "1000", 1000.0, None])
+def test_size_must_be_a_json_integer(app: Any, size: Any) -> None:
+    body = {"filename": "a.png", "contentType": "image/png", "size": size}
+    status, _, result = _call(app, "POST", "/uploads", body)
+    assert (status, result["error"]["code"]) == (400, "INVALID_REQUEST")
+
+
+def test_status_url_comes_from_configuration_not_from_request_headers(app: Any) -> None:
+    # GIVEN a client that forges the headers a proxy would set
+    hostile = {"X-Forwarded-Proto": "javascript:alert(1)//", "X-Forwarded-Host": "evil.example"}
+    body = {"filename": "a.png", "contentType": "image/png", "size": 10}
+    status, _, result = _call(app, "POST", "/uploads", body, {**hostile, "Host": "evil.example"})
+    # THEN the link is the configured API URL all the same
+    assert status == 201
+    assert result["statusUrl"] == f"{API_BASE_URL}/images/{result['uploadId']}"
+
+
+def test_an_overlong_id_is_a_400_and_an_unknown_method_a_405(app: Any) -> None:
+    status, _, result = _call(app, "GET", "/images/" + "a" * 27)
+    assert (status, result["error"]["code"]) == (400, "INVALID_ID")
+    status, headers, result = _call(app, "PATCH", "/uploads")
+    assert (status, result["error"]["code"]) == (405, "METHOD_NOT_ALLOWED")
+    assert headers["Allow"] == "POST"
+
+
+def test_a_body_that_is_not_utf8_is_a_400(app: Any) -> None:
+    event = to_event(
+        "POST", "/uploads", {"Host": "api.test"}, b"\xff", host="api.test", source_ip="1.2.3.4"
+    )
+    status, _, data = from_result(app.resolve(event, _Context()))
+    assert (status, json.loads(data)["error"]["code"]) == (400, "INVALID_JSON")
+
+
+def test_listing_and_status_name_the_file_from_the_originals_metadata(app: Any) -> None:
+    # GIVEN a processed upload whose original carries its sanitised filename
+    ident = "cd" * 16
+    boto3.client("s3").put_object(
+        Bucket=BUCKET, Key=f"uploads/{ident}", Body=b"x", Metadata={"filename": "cat.png"}
+    )
+    source = {"M": {"bucket": {"S": BUCKET}, "key": {"S": f"uploads/{ident}"}}}
+    item = {
+        "processingId": {"S": "b" * 26},
+        "status": {"S": "SUCCEEDED"},
+        "updatedAt": {"S": "2026-11-21T10:00:00.000Z"},
+        "uploadId": {"S": ident},
+        "createdAt": {"S": "2026-11-21T10:00:00.000Z"},
+        "source": source,
+    }
+    boto3.client("dynamodb").put_item(TableName=TABLE, Item=item)
+    # WHEN it is listed and looked up THEN both show the filename
+    status, _, listed = _call(app, "GET", "/images")
+    assert status == 200 and [i["filename"] for i in listed["items"]] == ["cat.png"]
+    assert _call(app, "GET", f"/images/{ident}")[2]["filename"] == "cat.png"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"]
+)
+def test_a_body_that_is_not_json_is_a_415_in_the_error_shape(app: Any, content_type: str) -> None:
+    # A multipart type without a boundary used to escape Powertools' form parser as a 502
+    body = {"filename": "a.png", "contentType": "image/png", "size": 10}
+    status, _, result = _call(app, "POST", "/uploads", body, {"Content-Type": content_type})
+    assert (status, result["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")

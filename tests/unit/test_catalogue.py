@@ -63,6 +63,12 @@ def test_variant_defaults() -> None:
         [{"name": "a", "format": "webp", "effort": 7}],
         [{"name": "a", "background": "white"}],
         [{"name": "a", "colour": "red"}],  # unknown field
+        [{"name": "a", "scale": 0}],
+        [{"name": "a", "scale": 1.5}],  # never upscales
+        [{"name": "a", "scale": 0.5, "upscale": True}],
+        [{"name": "a", "scale": 0.5, "fit": "cover", "width": 10, "height": 10}],
+        [{"name": "a", "crop": "attention"}],  # crop only chooses what cover keeps
+        [{"name": "a", "crop": "faces", "fit": "cover", "width": 10, "height": 10}],
         [],
     ],
 )

@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from imgpipe_core.errors import VariantNotFound
 
 DEFAULT_CATALOGUE_PATH = Path(__file__).with_name("variants.json")
+# Watermark images shipped with the package; any other image is a key under this prefix of the
+# private bucket (the resize function may read only there).
+BUNDLED_WATERMARKS = Path(__file__).parent / "imaging" / "assets" / "watermarks"
+WATERMARK_KEY_PREFIX = "watermarks/"
 
 # Names end up in object keys and URLs, so keep them boring.
 VARIANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,30}$"
@@ -31,6 +35,14 @@ class Fit(StrEnum):
     COVER = "cover"  # fill the box exactly, centre-crop the overflow
     CONTAIN = "contain"  # fit inside, then pad to exactly the box with ``background``
     PAD = "pad"  # alias of contain
+
+
+class Crop(StrEnum):
+    """Which part of the source ``fit: cover`` keeps (see ``imaging.smartcrop``)."""
+
+    CENTRE = "centre"
+    ENTROPY = "entropy"  # the most detailed window
+    ATTENTION = "attention"  # edges, saturation and skin tones, as libvips' attention
 
 
 class OutputFormat(StrEnum):
@@ -69,6 +81,63 @@ EFFORT_RANGE: dict[OutputFormat, tuple[int, int]] = {
 }
 
 Side = Annotated[int, Field(ge=1, le=MAX_BOX_SIDE)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Colour = Annotated[str, Field(pattern=r"^#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")]
+
+
+def rgba(colour: str) -> tuple[int, int, int, int]:
+    """``#rrggbb`` or ``#rrggbbaa`` as an RGBA tuple."""
+    digits = colour.lstrip("#")
+    alpha = int(digits[6:8], 16) if len(digits) == 8 else 255
+    return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16), alpha)
+
+
+class Anchor(StrEnum):
+    """Nine places a watermark can sit."""
+
+    TOP_LEFT = "top-left"
+    TOP = "top"
+    TOP_RIGHT = "top-right"
+    LEFT = "left"
+    CENTRE = "centre"
+    RIGHT = "right"
+    BOTTOM_LEFT = "bottom-left"
+    BOTTOM = "bottom"
+    BOTTOM_RIGHT = "bottom-right"
+
+
+class Watermark(BaseModel):
+    """Text or an image drawn onto every frame of a variant, after the resize."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    # A bundled PNG's name, or a private-bucket key under ``watermarks/`` (PNG with alpha).
+    image: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}\.png$")] | None = None
+    position: Anchor = Anchor.BOTTOM_RIGHT
+    # Gap to the nearest edges, as a fraction of the output's width.
+    margin: Annotated[float, Field(ge=0, le=0.25)] = 0.02
+    opacity: Fraction = 0.6
+    # The watermark's width as a fraction of the output's width (height keeps its aspect).
+    size: Annotated[float, Field(gt=0, le=1)] = 0.25
+    # Outputs whose width or height is below this get no watermark (it would be illegible).
+    min_size: Annotated[int, Field(ge=1, le=MAX_BOX_SIDE)] = 200
+    colour: Colour = "#ffffff"  # text only
+
+    @model_validator(mode="after")
+    def _check_source(self) -> Self:
+        if (self.text is None) == (self.image is None):
+            raise ValueError("a watermark is either text or an image")
+        bundled = self.image is not None and "/" not in self.image
+        if bundled and not (BUNDLED_WATERMARKS / str(self.image)).is_file():
+            raise ValueError(f"no bundled watermark {self.image!r}")
+        if self.image is not None and not bundled and not self.is_bucket_key:
+            raise ValueError(f"a watermark image key must start with {WATERMARK_KEY_PREFIX}")
+        return self
+
+    @property
+    def is_bucket_key(self) -> bool:
+        return self.image is not None and self.image.startswith(WATERMARK_KEY_PREFIX)
 
 
 class Variant(BaseModel):
@@ -80,17 +149,25 @@ class Variant(BaseModel):
     width: Side | None = None
     height: Side | None = None
     fit: Fit = Fit.INSIDE
+    crop: Crop = Crop.CENTRE
     format: OutputFormat = OutputFormat.JPEG
+    # A fraction of the source's displayed size; ``width``/``height`` then only bound it.
+    scale: Annotated[float, Field(gt=0, le=1)] | None = None
     quality: Annotated[int, Field(ge=1, le=100)] = 82
     effort: Annotated[int, Field(ge=0, le=10)] | None = None
     upscale: bool = False
     animated: bool = False
-    background: Annotated[str, Field(pattern=r"^#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")] = "#ffffff"
+    background: Colour = "#ffffff"
+    watermark: Watermark | None = None
     keep_icc: bool = False
     keep_copyright: bool = False
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
+        if self.scale is not None and (self.fit is not Fit.INSIDE or self.upscale):
+            raise ValueError("scale sizes proportionally: only with fit=inside, never upscale")
+        if self.crop is not Crop.CENTRE and self.fit is not Fit.COVER:
+            raise ValueError("crop chooses what fit=cover keeps: only with fit=cover")
         if self.fit is not Fit.INSIDE and (self.width is None or self.height is None):
             raise ValueError(f"fit={self.fit.value} needs both width and height")
         if self.animated and self.format not in (OutputFormat.WEBP, OutputFormat.AUTO):
@@ -105,9 +182,7 @@ class Variant(BaseModel):
 
     @property
     def background_rgba(self) -> tuple[int, int, int, int]:
-        digits = self.background.lstrip("#")
-        alpha = int(digits[6:8], 16) if len(digits) == 8 else 255
-        return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16), alpha)
+        return rgba(self.background)
 
 
 class Catalogue(BaseModel):

@@ -34,12 +34,17 @@ class Settings(BaseModel):
     max_pixels: int = Field(default=40_000_000, ge=1, alias="MAX_IMAGE_PIXELS")
     max_frames: int = Field(default=200, ge=1, alias="MAX_FRAMES")
     max_total_pixels: int = Field(default=400_000_000, ge=1, alias="MAX_TOTAL_PIXELS")
+    # Where a photo was taken is personal data: on the record only when the stack says so.
+    exif_gps: bool = Field(default=False, alias="EXIF_GPS")
     # HTTP API (functions/api): re-runs, CDN invalidation on delete, presigned POST lifetime,
     # and the origins its CORS answers (comma-separated, "*" for any).
     state_machine_arn: str = Field(default="", alias="STATE_MACHINE_ARN")
     cdn_distribution_id: str = Field(default="", alias="CDN_DISTRIBUTION_ID")
     presign_expires: int = Field(default=300, ge=1, le=604800, alias="PRESIGN_EXPIRES")
     allowed_origins: str = Field(default="*", alias="ALLOWED_ORIGINS")
+    # Where clients reach the API (stack parameter ApiBaseUrl): statusUrl is built from it,
+    # never from request headers; empty = statusUrl is a path relative to the API.
+    api_base_url: str = Field(default="", alias="API_BASE_URL", pattern=r"^(https?://[^\s]+)?$")
 
     @property
     def limits(self) -> Limits:

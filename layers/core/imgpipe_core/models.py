@@ -158,6 +158,7 @@ class VariantResult(Model):
 class PublishInput(Model):
     job: Job
     variants: list[VariantResult]
+    image: ImageInfo | None = None  # the source's facts, for the manifest
 
 
 class PublishedVariant(Model):

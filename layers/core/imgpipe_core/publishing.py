@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from imgpipe_core import keys, records, storage
+from imgpipe_core import keys, records, responsive, storage
 from imgpipe_core.clients import client
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import PublishError, StagedVariantMissing
@@ -66,12 +67,7 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
                 )
             )
         manifest_key = keys.manifest_key(job.processing_id)
-        manifest = {
-            "processingId": job.processing_id,
-            "attempt": job.attempt,
-            "publishedAt": records.iso(records.now()),
-            "variants": [dump(p) for p in published],
-        }
+        manifest = _manifest(task, [dump(p) for p in published])
         s3.put_object(
             Bucket=settings.public_bucket,
             Key=manifest_key,
@@ -89,6 +85,22 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
         manifestKey=manifest_key,
         manifestUrl=public_url(settings, manifest_key),
     )
+
+
+def _manifest(task: PublishInput, variants: list[dict[str, Any]]) -> dict[str, Any]:
+    job, image = task.job, task.image
+    manifest: dict[str, Any] = {
+        "processingId": job.processing_id,
+        "attempt": job.attempt,
+        "publishedAt": records.iso(records.now()),
+        "variants": variants,
+    }
+    if image is not None:
+        manifest["image"] = dump(image)
+        found = responsive.build(variants, (image.width, image.height))
+        if found is not None:
+            manifest["responsive"] = dump(found)
+    return manifest
 
 
 def _cleanup(settings: Settings, pid: str, attempt: int, keep: set[str]) -> None:

@@ -12,17 +12,20 @@ import heapq
 import itertools
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
 
+from imgpipe_core import keys
 from imgpipe_core.clients import client
-from imgpipe_core.models import Job, Source, Status
+from imgpipe_core.models import Job, PublishedVariant, Source, Status
 
 STATUS_INDEX = "ByStatus"
 UPLOAD_INDEX = "ByUpload"
-# A PROCESSING record older than this is considered abandoned and may be re-run.
+# A PROCESSING record (or a re-run's claim) older than this is considered abandoned.
 STALE_AFTER = datetime.timedelta(minutes=15)
 
 _serializer = TypeSerializer()
@@ -37,22 +40,78 @@ def iso(moment: datetime.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def stale_cutoff(moment: datetime.datetime | None = None) -> str:
+    """The one rule for "abandoned": last touched before this timestamp (ISO, comparable)."""
+    return iso((moment or now()) - STALE_AFTER)
+
+
+class ProcessingRecord(BaseModel):
+    """One item of the status table, the one description of its shape.
+
+    Written by ``claim`` (Register), by the state machine's ``Record Success`` /
+    ``Record Rejection`` / ``Record Failure`` tasks and by the re-run guard; a test parses what
+    the ASL writes so the writers cannot drift apart.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    processing_id: str = Field(alias="processingId")
+    status: Status
+    attempt: int = 1
+    source: Source | None = None
+    upload_id: str | None = Field(default=None, alias="uploadId")
+    execution_arns: list[str] = Field(default_factory=list, alias="executionArns")
+    created_at: str | None = Field(default=None, alias="createdAt")
+    updated_at: str = Field(default="", alias="updatedAt")
+    completed_at: str | None = Field(default=None, alias="completedAt")
+    expires_at: int | None = Field(default=None, alias="expiresAt")
+    # Record Success: JSON strings in DynamoDB (variantsJson, imageJson), parsed here.
+    variants: list[PublishedVariant] = Field(default_factory=list)
+    image: dict[str, Any] | None = None  # imaging.ImageInfo as validation reported it
+    manifest_url: str | None = Field(default=None, alias="manifestUrl")
+    rejection_code: str | None = Field(default=None, alias="rejectionCode")
+    rejection_message: str | None = Field(default=None, alias="rejectionMessage")
+    error: str | None = None
+    cause: str | None = None
+    # The re-run guard (``claim_rerun``): the attempt a re-run was started for, and when.
+    rerun_attempt: int | None = Field(default=None, alias="rerunAttempt")
+    rerun_at: str | None = Field(default=None, alias="rerunAt")
+
+    @property
+    def in_flight(self) -> bool:
+        """An attempt is processing and not yet abandoned."""
+        return self.status is Status.PROCESSING and self.updated_at >= stale_cutoff()
+
+    def plain(self) -> dict[str, Any]:
+        """The record as JSON (CLI ``--json``, tests)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# Attributes stored under another name than the model's (JSON documents in a string).
+_JSON_ATTRIBUTES = {"variantsJson": "variants", "imageJson": "image", "manifestJson": "manifest"}
+
+
 def _to_item(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
 
 
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
+def from_item(item: dict[str, Any]) -> ProcessingRecord:
     record = {k: _deserializer.deserialize(v) for k, v in item.items()}
-    for field in ("variantsJson", "imageJson", "manifestJson"):
-        if field in record:
-            record[field.removesuffix("Json")] = json.loads(record.pop(field))
-    return _plain(record)
+    for stored, name in _JSON_ATTRIBUTES.items():
+        if stored in record:
+            record[name] = json.loads(record.pop(stored))
+    return ProcessingRecord.model_validate(_plain(record))
+
+
+def known_attributes() -> set[str]:
+    """Every attribute name a record item may have (for the writers' shape test)."""
+    names = {field.alias or name for name, field in ProcessingRecord.model_fields.items()}
+    renamed = {name: stored for stored, name in _JSON_ATTRIBUTES.items()}
+    return {renamed.get(name, name) for name in names}
 
 
 def _plain(value: Any) -> Any:
     """Decimals from DynamoDB → int/float, so records serialise as JSON."""
-    from decimal import Decimal
-
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | set | tuple):
@@ -125,7 +184,7 @@ def claim(
                     ":one": 1,
                     ":now": iso(moment),
                     ":arn": [execution_arn],
-                    ":stale": iso(moment - STALE_AFTER),
+                    ":stale": stale_cutoff(moment),
                 }
             ),
             ReturnValues="ALL_NEW",
@@ -137,10 +196,10 @@ def claim(
     record = from_item(response["Attributes"])
     job = Job(
         processingId=pid,
-        attempt=int(record["attempt"]),
+        attempt=record.attempt,
         source=source,
         executionArn=execution_arn,
-        uploadId=record.get("uploadId"),
+        uploadId=record.upload_id,
     )
     return Claim(job, duplicate=False)
 
@@ -154,25 +213,23 @@ def _duplicate(
     its write and its reply must resume its own claim, not ignore it as a duplicate (that
     left the record PROCESSING for good).
     """
-    existing = get(table, pid) or {}
-    own = _owned_by(existing, execution_arn)
+    existing = get(table, pid)
+    own = existing is not None and _owned_by(existing, execution_arn)
     job = Job(
         processingId=pid,
-        attempt=int(existing.get("attempt", 1)),
+        attempt=existing.attempt if existing else 1,
         source=source,
         executionArn=execution_arn,
         duplicate=not own,
-        uploadId=existing.get("uploadId", upload_id) if own else upload_id,
+        uploadId=existing.upload_id if existing and own else upload_id,
     )
     return Claim(job, duplicate=not own)
 
 
-def _owned_by(record: dict[str, Any], execution_arn: str) -> bool:
+def _owned_by(record: ProcessingRecord, execution_arn: str) -> bool:
     """Whether ``execution_arn`` holds the record's attempt in flight."""
-    arns = record.get("executionArns") or []
-    return (
-        record.get("status") == Status.PROCESSING.value and bool(arns) and arns[-1] == execution_arn
-    )
+    arns = record.execution_arns
+    return record.status is Status.PROCESSING and bool(arns) and arns[-1] == execution_arn
 
 
 def release(table: str, pid: str, execution_arn: str, *, error: str, cause: str) -> Job | None:
@@ -183,7 +240,7 @@ def release(table: str, pid: str, execution_arn: str, *, error: str, cause: str)
     would stay PROCESSING and a re-run would be refused until it is stale.
     """
     record = get(table, pid)
-    if record is None or not _owned_by(record, execution_arn):
+    if record is None or record.source is None or not _owned_by(record, execution_arn):
         return None
     moment = iso(now())
     try:
@@ -198,7 +255,7 @@ def release(table: str, pid: str, execution_arn: str, *, error: str, cause: str)
                 {
                     ":failed": Status.FAILED.value,
                     ":processing": Status.PROCESSING.value,
-                    ":attempt": int(record["attempt"]),
+                    ":attempt": record.attempt,
                     ":now": moment,
                     ":error": error,
                     ":cause": cause,
@@ -211,14 +268,14 @@ def release(table: str, pid: str, execution_arn: str, *, error: str, cause: str)
         return None  # a newer attempt took the record meanwhile: it is not ours to end
     return Job(
         processingId=pid,
-        attempt=int(record["attempt"]),
-        source=Source.model_validate(record["source"]),
+        attempt=record.attempt,
+        source=record.source,
         executionArn=execution_arn,
-        uploadId=record.get("uploadId"),
+        uploadId=record.upload_id,
     )
 
 
-def get(table: str, pid: str) -> dict[str, Any] | None:
+def get(table: str, pid: str) -> ProcessingRecord | None:
     item = (
         client("dynamodb")
         .get_item(TableName=table, Key={"processingId": {"S": pid}}, ConsistentRead=True)
@@ -227,7 +284,7 @@ def get(table: str, pid: str) -> dict[str, Any] | None:
     return from_item(item) if item else None
 
 
-def find_by_upload(table: str, upload_id: str) -> dict[str, Any] | None:
+def find_by_upload(table: str, upload_id: str) -> ProcessingRecord | None:
     """The latest record of an API upload id."""
     items = (
         client("dynamodb")
@@ -244,6 +301,113 @@ def find_by_upload(table: str, upload_id: str) -> dict[str, Any] | None:
     return from_item(items[0]) if items else None
 
 
+def find(table: str, ident: str) -> ProcessingRecord | None:
+    """An id is an uploadId (32 hex, API uploads) or a processingId (any object version)."""
+    if keys.UPLOAD_ID.match(ident):
+        return find_by_upload(table, ident)
+    if keys.PROCESSING_ID.match(ident):
+        return get(table, ident)
+    return None
+
+
+def of_upload(table: str, upload_id: str | None) -> list[ProcessingRecord]:
+    """Every record of one API upload (one per object version it had)."""
+    if not upload_id:
+        return []
+    found: list[ProcessingRecord] = []
+    paginator = client("dynamodb").get_paginator("query")
+    for page in paginator.paginate(
+        TableName=table,
+        IndexName=UPLOAD_INDEX,
+        KeyConditionExpression="uploadId = :u",
+        ExpressionAttributeValues={":u": {"S": upload_id}},
+    ):
+        found.extend(from_item(item) for item in page.get("Items", []))
+    return found
+
+
+def claim_rerun(table: str, record: ProcessingRecord) -> bool:
+    """The re-run guard: one conditional write decides who may start the next attempt.
+
+    It succeeds only while the record is still at the attempt its caller read, no attempt is in
+    flight, and no other re-run was claimed for the next attempt (unless that claim is
+    abandoned). Every re-run path (API, ``imgpipe rerun``, DLQ redrive) goes through it.
+    """
+    moment = now()
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"processingId": {"S": record.processing_id}},
+            UpdateExpression="SET rerunAttempt = :next, rerunAt = :now",
+            ConditionExpression=(
+                "attribute_exists(processingId) AND attempt = :attempt "
+                "AND (#status <> :processing OR updatedAt < :stale) "
+                "AND (attribute_not_exists(rerunAttempt) OR rerunAttempt <> :next "
+                "OR rerunAt < :stale)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":next": record.attempt + 1,
+                    ":now": iso(moment),
+                    ":attempt": record.attempt,
+                    ":processing": Status.PROCESSING.value,
+                    ":stale": stale_cutoff(moment),
+                }
+            ),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def release_rerun(table: str, record: ProcessingRecord) -> None:
+    """Give a claimed re-run back (its execution could not be started)."""
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"processingId": {"S": record.processing_id}},
+            UpdateExpression="REMOVE rerunAttempt, rerunAt",
+            ConditionExpression="rerunAttempt = :next",
+            ExpressionAttributeValues={":next": {"N": str(record.attempt + 1)}},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+class InFlight(Exception):
+    """The record has an attempt in flight; it cannot be deleted now."""
+
+
+def delete(table: str, pid: str) -> bool:
+    """Delete a record unless an attempt is in flight; False if it was already gone.
+
+    Conditional, so of concurrent deletes exactly one learns it deleted the record.
+    """
+    try:
+        client("dynamodb").delete_item(
+            TableName=table,
+            Key={"processingId": {"S": pid}},
+            ConditionExpression=(
+                "attribute_exists(processingId) AND (#status <> :processing OR updatedAt < :stale)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_item(
+                {":processing": Status.PROCESSING.value, ":stale": stale_cutoff()}
+            ),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        if get(table, pid) is not None:
+            raise InFlight(pid) from error
+        return False
+    return True
+
+
 # Where a listing stopped in one status's part of the ByStatus index: the index key of the last
 # record it returned, or LISTING_DONE once that status has nothing more. A status that has no
 # position yet starts from its newest record.
@@ -257,7 +421,7 @@ def list_records(
     *,
     limit: int = 50,
     after: Positions | None = None,
-) -> tuple[list[dict[str, Any]], Positions | None]:
+) -> tuple[list[ProcessingRecord], Positions | None]:
     """Newest first from the status index; without a status, every status is merged.
 
     ``after`` continues a previous page; the positions returned continue this one, and are
@@ -265,7 +429,7 @@ def list_records(
     """
     after = after or {}
     statuses = [status] if status else list(Status)
-    pages: dict[Status, list[dict[str, Any]]] = {}
+    pages: dict[Status, list[ProcessingRecord]] = {}
     exhausted: set[Status] = set()
     for one in statuses:
         position = after.get(one)
@@ -289,13 +453,11 @@ def list_records(
             exhausted.add(one)
     # A stable merge keeps each status's own order, so what is taken of it is a prefix of its
     # page and its position is simply the last record taken.
-    merged = heapq.merge(
-        *pages.values(), key=lambda record: str(record.get("updatedAt", "")), reverse=True
-    )
+    merged = heapq.merge(*pages.values(), key=lambda record: record.updated_at, reverse=True)
     taken = list(itertools.islice(merged, limit))
     positions: Positions = {}
     for one in statuses:
-        mine = [record for record in taken if record["status"] == one.value]
+        mine = [record for record in taken if record.status is one]
         if one in exhausted and len(mine) == len(pages.get(one, [])):
             positions[one] = LISTING_DONE
         elif mine:
@@ -307,9 +469,9 @@ def list_records(
     return taken, positions
 
 
-def _index_key(record: dict[str, Any]) -> dict[str, Any]:
+def _index_key(record: ProcessingRecord) -> dict[str, Any]:
     return {
-        "processingId": {"S": record["processingId"]},
-        "status": {"S": record["status"]},
-        "updatedAt": {"S": record["updatedAt"]},
+        "processingId": {"S": record.processing_id},
+        "status": {"S": record.status.value},
+        "updatedAt": {"S": record.updated_at},
     }

@@ -6,11 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from imgpipe_core import keys, records
-from imgpipe_core.clients import client
-from imgpipe_core.models import RerunRequest, Source, Status
+from imgpipe_core import executions, keys, records
+from imgpipe_core.models import RerunRequest
 
 
 class RecordNotFound(Exception):
@@ -32,33 +29,25 @@ def start_rerun(
     reason: str = "manual",
     sfn: Any = None,
 ) -> RerunStarted:
-    """Start a new execution for ``pid`` from the same source; no-op while one is running."""
+    """Start a new execution for ``pid`` from the same source; no-op while one is running.
+
+    ``records.claim_rerun`` decides: of concurrent callers exactly one starts the execution.
+    """
     record = records.get(table, pid)
-    if record is None:
+    if record is None or record.source is None:
         raise RecordNotFound(pid)
-    if record["status"] == Status.PROCESSING.value and not _is_stale(record):
+    if not records.claim_rerun(table, record):
         return RerunStarted(pid, None, already_running=True)
-    source = Source.model_validate(record["source"])
-    request = RerunRequest(processingId=pid, source=source, reason=reason)
+    request = RerunRequest(processingId=pid, source=record.source, reason=reason)
     payload = json.dumps(request.model_dump(mode="json", by_alias=True, exclude_none=True))
-    stepfunctions = sfn or client("stepfunctions")
-    attempt = int(record.get("attempt", 1)) + 1
-    # Execution names must be unique per state machine: bump past names already taken.
-    for candidate in range(attempt, attempt + 50):
-        try:
-            response = stepfunctions.start_execution(
-                stateMachineArn=state_machine_arn,
-                name=keys.execution_name(pid, candidate),
-                input=payload,
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
-                continue
-            raise
-        return RerunStarted(pid, str(response["executionArn"]))
-    raise RuntimeError(f"could not find a free execution name for {pid}")
-
-
-def _is_stale(record: dict[str, object]) -> bool:
-    updated = str(record.get("updatedAt", ""))
-    return bool(updated) and updated < records.iso(records.now() - records.STALE_AFTER)
+    try:
+        # Execution names must be unique per state machine: bump past names already taken.
+        for candidate in range(record.attempt + 1, record.attempt + 51):
+            name = keys.execution_name(pid, candidate)
+            arn = executions.start(state_machine_arn, name, payload, sfn=sfn)
+            if arn is not None:
+                return RerunStarted(pid, arn)
+        raise RuntimeError(f"could not find a free execution name for {pid}")
+    except BaseException:
+        records.release_rerun(table, record)
+        raise

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from imgpipe_core import keys, storage
+from imgpipe_core.catalogue import Variant
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import ImageRejected, RenderError
 from imgpipe_core.imaging import render_variant
-from imgpipe_core.models import ResizeInput, VariantResult
+from imgpipe_core.imaging.watermark import MAX_WATERMARK_BYTES
+from imgpipe_core.models import ResizeInput, Source, VariantResult
 
 
 def resize(task: ResizeInput, settings: Settings) -> VariantResult:
     variant = settings.catalogue.get(task.variant)
     job = task.job
+    mark_png = _watermark_png(variant, settings)
     try:
         with storage.downloaded(job.source, settings.limits.max_bytes) as path:
-            rendition = render_variant(path, variant, info=task.image, limits=settings.limits)
+            rendition = render_variant(
+                path, variant, info=task.image, limits=settings.limits, watermark_image=mark_png
+            )
     except storage.ObjectMissing as missing:
         raise RenderError(f"source vanished after validation: {missing}") from missing
     except ImageRejected as rejected:
@@ -38,3 +43,16 @@ def resize(task: ResizeInput, settings: Settings) -> VariantResult:
         checksum=checksum,
         stripped=rendition.stripped,
     )
+
+
+def _watermark_png(variant: Variant, settings: Settings) -> bytes | None:
+    """The PNG of a watermark kept in the private bucket (bundled ones are read by imaging)."""
+    mark = variant.watermark
+    if mark is None or mark.image is None or not mark.is_bucket_key:
+        return None
+    location = Source(bucket=settings.private_bucket, key=mark.image)
+    try:
+        with storage.downloaded(location, MAX_WATERMARK_BYTES) as path:
+            return path.read_bytes()
+    except (storage.ObjectMissing, storage.ObjectTooLarge) as exc:
+        raise RenderError(f"watermark image s3://{location.bucket}/{location.key}: {exc}") from exc

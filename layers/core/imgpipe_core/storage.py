@@ -7,9 +7,12 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from imgpipe_core.clients import client
@@ -116,3 +119,40 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(item["Key"] for item in page.get("Contents", []))
     return keys
+
+
+@cache
+def _presigner() -> Any:
+    # SigV4: boto3's default for presigned POST is still SigV2, which new regions refuse.
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+
+def presign_post(
+    bucket: str, key: str, fields: dict[str, str], conditions: list[Any], expires: int
+) -> tuple[str, dict[str, str]]:
+    """(url, form fields) of a presigned POST for exactly ``key``."""
+    post = _presigner().generate_presigned_post(
+        Bucket=bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires
+    )
+    return str(post["url"]), dict(post["fields"])
+
+
+def head_key(bucket: str, key: str) -> dict[str, Any] | None:
+    """The latest version's metadata, or ``None`` if there is no such object."""
+    try:
+        return head(Source(bucket=bucket, key=key))
+    except ObjectMissing:
+        return None
+
+
+def delete_all_versions(bucket: str, key: str) -> None:
+    s3 = client("s3")
+    doomed: list[dict[str, str]] = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            if entry["Key"] == key:
+                doomed.append({"Key": key, "VersionId": entry["VersionId"]})
+    for start in range(0, len(doomed), 1000):
+        s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True}
+        )

@@ -37,7 +37,7 @@ def _validate(job: Job, settings: Settings) -> ValidateOutput:
         )
     try:
         with storage.downloaded(job.source, limits.max_bytes) as path:
-            info = inspect_image(path, limits, size=size)
+            info = inspect_image(path, limits, size=size, include_gps=settings.exif_gps)
     except ImageRejected as rejected:
         return _reject(rejected.code, rejected.message)
     except storage.ObjectTooLarge as too_large:

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     from imgpipe.local.engine import Engine
     from imgpipe_core import clients, keys, records
+    from imgpipe_core.models import Status
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     started = time.monotonic()
@@ -98,11 +99,11 @@ def run(args: argparse.Namespace) -> int:
         while pending and time.monotonic() < deadline:
             for name, pid, t0 in uploads:
                 if pid in pending:
-                    record = records.get(outputs["StatusTableName"], pid)
-                    if record and record["status"] != "PROCESSING":
-                        finished[pid] = (record, time.monotonic() - t0)
+                    found = records.get(outputs["StatusTableName"], pid)
+                    if found and found.status is not Status.PROCESSING:
+                        finished[pid] = (found.plain(), time.monotonic() - t0)
                         pending.discard(pid)
-                        print(f"  {name}: {record['status']}", flush=True)
+                        print(f"  {name}: {found.status.value}", flush=True)
             time.sleep(0.2)
         if pending:
             raise CliError(f"{len(pending)} upload(s) did not finish within {args.timeout:.0f}s")

@@ -115,7 +115,10 @@ def _with_local_api(template: Path, overrides: dict[str, str]) -> dict[str, str]
     if "PublicBaseUrl" not in parsed.get("Parameters", {}):
         return overrides
     url = api_server.bind()
-    return {"PublicBaseUrl": f"{url}/cdn", **overrides}
+    bound = {"PublicBaseUrl": f"{url}/cdn"}
+    if "ApiBaseUrl" in parsed["Parameters"]:
+        bound["ApiBaseUrl"] = url  # statusUrl comes from configuration, not the Host header
+    return {**bound, **overrides}
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:

@@ -17,8 +17,9 @@ from typing import Any
 from imgpipe.aws import Stack, StackNotFound
 from imgpipe.cli import CliError
 from imgpipe.text import table
-from imgpipe_core import clients, keys, records, reruns
+from imgpipe_core import clients, records, reruns
 from imgpipe_core.models import Status
+from imgpipe_core.records import ProcessingRecord
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -75,11 +76,8 @@ def connect(args: argparse.Namespace) -> Stack:
     return stack
 
 
-def find_record(stack: Stack, ident: str) -> dict[str, Any]:
-    table = stack.output("StatusTableName")
-    record = records.get(table, ident) if keys.PROCESSING_ID.match(ident) else None
-    if record is None and keys.UPLOAD_ID.match(ident):
-        record = records.find_by_upload(table, ident)
+def find_record(stack: Stack, ident: str) -> ProcessingRecord:
+    record = records.find(stack.output("StatusTableName"), ident)
     if record is None:
         raise CliError(f"no upload with id {ident!r} in stack {stack.name!r}")
     return record
@@ -94,12 +92,12 @@ def emit(args: argparse.Namespace, data: Any, lines: Iterable[str]) -> None:
             print(line)
 
 
-def outcome(record: dict[str, Any]) -> str:
-    if record.get("status") == Status.REJECTED.value:
-        return f"REJECTED {record.get('rejectionCode', '')}".strip()
-    if record.get("status") == Status.FAILED.value:
-        return f"FAILED {record.get('error', '')}".strip()
-    return str(record.get("status"))
+def outcome(record: ProcessingRecord) -> str:
+    if record.status is Status.REJECTED:
+        return f"REJECTED {record.rejection_code or ''}".strip()
+    if record.status is Status.FAILED:
+        return f"FAILED {record.error or ''}".strip()
+    return record.status.value
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -108,26 +106,27 @@ def outcome(record: dict[str, Any]) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     stack = connect(args)
     record = find_record(stack, args.id)
+    source = f"s3://{record.source.bucket}/{record.source.key}" if record.source else "-"
     lines = [
-        f"processingId  {record['processingId']}",
+        f"processingId  {record.processing_id}",
         f"status        {outcome(record)}",
-        f"source        s3://{record['source']['bucket']}/{record['source']['key']}",
-        f"attempt       {record.get('attempt')}",
-        f"updated       {record.get('updatedAt')}",
+        f"source        {source}",
+        f"attempt       {record.attempt}",
+        f"updated       {record.updated_at}",
     ]
-    if record.get("rejectionMessage"):
-        lines.append(f"reason        {record['rejectionMessage']}")
-    image = record.get("image") or {}
+    if record.rejection_message:
+        lines.append(f"reason        {record.rejection_message}")
+    image = record.image or {}
     if image:
         lines.append(
             f"original      {image.get('width')}x{image.get('height')} {image.get('media_type')}"
         )
-    for variant in record.get("variants", []):
+    for variant in record.variants:
         lines.append(
-            f"  {variant['variant']:<10} {variant['width']}x{variant['height']:<6} "
-            f"{variant['bytes']:>9} B  {variant['url']}"
+            f"  {variant.variant:<10} {variant.width}x{variant.height:<6} "
+            f"{variant.bytes:>9} B  {variant.url}"
         )
-    emit(args, record, lines)
+    emit(args, record.plain(), lines)
     return 0
 
 
@@ -137,22 +136,26 @@ def cmd_list(args: argparse.Namespace) -> int:
     found, _ = records.list_records(stack.output("StatusTableName"), status, limit=args.limit)
     rows = [
         (
-            r["processingId"],
+            r.processing_id,
             outcome(r),
-            r["source"]["key"],
-            len(r.get("variants", [])),
-            r.get("updatedAt"),
+            r.source.key if r.source else "-",
+            len(r.variants),
+            r.updated_at,
         )
         for r in found
     ]
-    emit(args, found, table(rows, ["PROCESSING ID", "STATUS", "KEY", "VARIANTS", "UPDATED"]))
+    emit(
+        args,
+        [r.plain() for r in found],
+        table(rows, ["PROCESSING ID", "STATUS", "KEY", "VARIANTS", "UPDATED"]),
+    )
     return 0
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     stack = connect(args)
     record = find_record(stack, args.id)
-    pid = record["processingId"]
+    pid = record.processing_id
     result = reruns.start_rerun(
         stack.output("StatusTableName"),
         stack.output("StateMachineArn"),
@@ -164,28 +167,27 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             args, {"processingId": pid, "started": False}, [f"{pid}: an attempt is running already"]
         )
         return 0
-    final = (
-        wait_for_outcome(stack, pid, record.get("attempt", 1), args.timeout) if args.wait else None
-    )
+    final = wait_for_outcome(stack, pid, record.attempt, args.timeout) if args.wait else None
     data = {"processingId": pid, "started": True, "executionArn": result.execution_arn}
     lines = [f"{pid}: re-run started: {result.execution_arn}"]
     if final:
-        data["status"] = final["status"]
-        lines.append(f"{pid}: {outcome(final)} (attempt {final.get('attempt')})")
+        data["status"] = final.status.value
+        lines.append(f"{pid}: {outcome(final)} (attempt {final.attempt})")
     emit(args, data, lines)
-    return 0 if not final or final["status"] != Status.FAILED.value else 1
+    return 0 if not final or final.status is not Status.FAILED else 1
 
 
 def wait_for_outcome(
     stack: Stack, pid: str, previous_attempt: int, timeout: float
-) -> dict[str, Any]:
+) -> ProcessingRecord:
     deadline = time.monotonic() + timeout
     table_name = stack.output("StatusTableName")
     while time.monotonic() < deadline:
-        record = records.get(table_name, pid) or {}
+        record = records.get(table_name, pid)
         if (
-            int(record.get("attempt", 0)) > previous_attempt
-            and record.get("status") != "PROCESSING"
+            record is not None
+            and record.attempt > previous_attempt
+            and record.status is not Status.PROCESSING
         ):
             return record
         time.sleep(0.5)
@@ -245,7 +247,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         execution_arn = args.id
     else:
         record = find_record(stack, args.id)
-        arns = record.get("executionArns") or []
+        arns = record.execution_arns
         if not arns:
             raise CliError("the record has no execution yet")
         index = (args.attempt - 1) if args.attempt else len(arns) - 1

@@ -21,15 +21,9 @@ import requests
 
 from imgpipe.cli import CliError
 from imgpipe.text import table
+from imgpipe_core.imaging import media
 
 FINAL = {"SUCCEEDED", "REJECTED", "FAILED"}
-# Magic numbers first: a file's extension is only a hint.
-_MAGIC = (
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -177,13 +171,11 @@ class _SigV4(requests.auth.AuthBase):
 
 
 def content_type_of(path: Path) -> str:
+    """The pipeline's own sniffing first: a file's extension is only a hint."""
     with path.open("rb") as handle:
-        head = handle.read(16)
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
+        sniffed = media.sniff(handle.read(media.SNIFF_BYTES))
+    if sniffed is not None:
+        return sniffed.content_type
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 

@@ -102,6 +102,33 @@ def test_never_upscales_unless_asked() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("source", "spec", "expected"),
+    [
+        ((4000, 3000), {"scale": 0.5}, (2000, 1500)),
+        ((4000, 3000), {"scale": 0.5, "width": 1000}, (1000, 750)),  # the box bounds it
+        ((4000, 3000), {"scale": 0.25, "width": 3000, "height": 3000}, (1000, 750)),
+        ((3, 1), {"scale": 0.1}, (1, 1)),  # a side never rounds to 0
+        ((4000, 3000), {"scale": 1.0}, (4000, 3000)),
+    ],
+)
+def test_plan_scale_is_proportional_and_bounded_by_the_box(
+    source: tuple[int, int], spec: dict[str, object], expected: tuple[int, int]
+) -> None:
+    assert plan_resize(*source, Variant.model_validate({"name": "v", **spec})).size == expected
+
+
+def test_half_scale_variant_is_half_the_displayed_size() -> None:
+    # GIVEN a 64x48 JPEG stored sideways (orientation 6, displayed 48x64)
+    # WHEN rendered at scale 0.5
+    rendition = render(fixture("gps-copyright-orientation6.jpg"), scale=0.5)
+
+    # THEN it is half the displayed size, upright
+    assert (rendition.width, rendition.height) == (24, 32)
+    assert decoded(rendition).size == (24, 32)
+    assert decoded(render(fixture("400x300.jpg"), scale=0.5)).size == (200, 150)
+
+
 def test_extreme_aspect_ratio() -> None:
     image = decoded(render(fixture("10000x1.png"), width=300, height=300))
 

@@ -26,8 +26,9 @@ from imgpipe_core.imaging.media import header_size
         (b"8BPS", None),  # PSD
         (b"%!PS-Adobe-3.0 EPSF", None),
         (b"BM", None),
-        (b"\x00\x00\x00\x1cftypavif", None),
-        (b"\x00\x00\x00\x18ftypheic", None),
+        (b"\x00\x00\x00\x1cftypavif", MediaType.AVIF),
+        (b"\x00\x00\x00\x18ftypheic", MediaType.HEIC),
+        (b"\x00\x00\x00\x18ftypisom", None),  # MP4 video (more brands in test_imaging_heif)
         (b"", None),
     ],
 )
@@ -39,6 +40,8 @@ def test_media_type_metadata() -> None:
     assert MediaType.JPEG.content_type == "image/jpeg"
     assert MediaType.JPEG.extension == "jpg"
     assert MediaType.WEBP.extension == "webp"
+    assert (MediaType.HEIC.content_type, MediaType.HEIC.pillow_format) == ("image/heic", "HEIF")
+    assert (MediaType.AVIF.content_type, MediaType.AVIF.extension) == ("image/avif", "avif")
 
 
 def test_header_size_reads_png_and_gif_headers() -> None:

@@ -69,3 +69,47 @@ def test_custom_catalogue_and_unknown_variant(tmp_path: Path) -> None:
 
     status, _ = main(["render", source, "--variant", "huge", "--out", str(tmp_path)])
     assert status == 2
+
+
+def test_ad_hoc_specs_render_every_option(tmp_path: Path) -> None:
+    # GIVEN specs using scale, smart crop and both kinds of watermark
+    logo = tmp_path / "logo.png"
+    Image.new("RGBA", (40, 40), (255, 0, 0, 255)).save(logo)
+    specs = [
+        {"name": "half", "scale": 0.5, "watermark": {"text": "imgpipe", "min_size": 50}},
+        {"name": "square", "width": 100, "height": 100, "fit": "cover", "crop": "attention"},
+        {
+            "name": "logo",
+            "format": "png",
+            "watermark": {"image": "watermarks/logo.png", "opacity": 1, "min_size": 1},
+        },
+    ]
+    argv = ["render", str(fixture("gps-copyright-orientation6.jpg")), "--out", str(tmp_path)]
+    for spec in specs:
+        argv += ["--spec", json.dumps(spec)]
+
+    status, output = main([*argv, "--watermark-image", str(logo), "--info", "--gps"])
+
+    # THEN each is rendered, and the facts (GPS asked for) are written beside them
+    assert status == 0, output
+    folder = tmp_path / "gps-copyright-orientation6"
+    assert Image.open(folder / "half.jpg").size == (24, 32)
+    assert Image.open(folder / "square.jpg").size == (48, 48)
+    logo_rendered = Image.open(folder / "logo.png").convert("RGB")
+    assert logo_rendered.getpixel((logo_rendered.width - 3, logo_rendered.height - 3)) == (
+        255,
+        0,
+        0,
+    )
+    facts = json.loads((folder / "image.json").read_text())
+    assert facts["exif"]["gps"]["latitude"] == 51.5
+    assert facts["placeholder"]["thumbhash"]
+
+
+def test_invalid_spec_is_a_usage_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    status, _ = main(
+        ["render", str(fixture("1x1.png")), "--spec", '{"name": "x", "scale": 2}', "--out", "o"]
+    )
+
+    assert status == 2
+    assert "scale" in capsys.readouterr().err

@@ -11,14 +11,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from PIL import GifImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+import pi_heif
+from PIL import (
+    AvifImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageFile,
+    JpegImagePlugin,
+    PngImagePlugin,
+    WebPImagePlugin,
+)
 
 from imgpipe_core.imaging.limits import Limits
 from imgpipe_core.imaging.media import MediaType
 
 # Importing the plugins we accept means Image.open never falls back to init(), which would load
 # every plugin Pillow has (slower cold start, and parsers we never want to run on uploads).
-_PLUGINS = (GifImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin)
+_PLUGINS = (AvifImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, WebPImagePlugin)
+# HEIC through libheif: only the primary image (no thumbnails, depth or auxiliary images to
+# decode), transforms (irot/imir) applied by libheif, 10/12-bit reduced to 8-bit.
+pi_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 # A truncated file is an error, never a half-grey image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False

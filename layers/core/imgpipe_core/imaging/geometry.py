@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from PIL import Image
+
 from imgpipe_core.catalogue import Fit, Variant
 
 Box = tuple[float, float, float, float]
 _NO_BOX = 1 << 30
+# EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def upright(image: Image.Image, orientation: int) -> Image.Image:
+    """``image`` turned as its EXIF orientation says (no copy when already upright)."""
+    return image.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else image
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,8 @@ def plan_resize(
         return Plan(source=(width, height), region=region, size=size)
 
     scales = [limit / side for limit, side in ((box_w, width), (box_h, height)) if limit]
+    if variant.scale is not None:
+        scales.append(variant.scale)
     scale = min(scales) if scales else 1.0
     if not variant.upscale:
         scale = min(scale, 1.0)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import struct
 from enum import StrEnum
 
-# Enough for every signature and header field read below.
-SNIFF_BYTES = 32
+from imgpipe_core.imaging import isobmff
+
+# Enough for every signature and header field read below, and an ftyp box's brands.
+SNIFF_BYTES = 64
 
 
 class MediaType(StrEnum):
@@ -16,6 +18,8 @@ class MediaType(StrEnum):
     PNG = "png"
     WEBP = "webp"
     GIF = "gif"
+    HEIC = "heic"  # HEIF with HEVC, decoded by pillow-heif (libheif)
+    AVIF = "avif"  # HEIF with AV1, decoded by Pillow's own plugin (libavif)
 
     @property
     def content_type(self) -> str:
@@ -27,7 +31,12 @@ class MediaType(StrEnum):
 
     @property
     def pillow_format(self) -> str:
-        return self.value.upper()
+        return "HEIF" if self is MediaType.HEIC else self.value.upper()
+
+    @property
+    def is_isobmff(self) -> bool:
+        """HEIF containers: sizes and frames come from :mod:`isobmff`, not :func:`header_size`."""
+        return self in (MediaType.HEIC, MediaType.AVIF)
 
 
 def sniff(head: bytes) -> MediaType | None:
@@ -40,6 +49,9 @@ def sniff(head: bytes) -> MediaType | None:
         return MediaType.GIF
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP" and head[12:16] in (b"VP8 ", b"VP8L", b"VP8X"):
         return MediaType.WEBP
+    if head[4:8] == b"ftyp":
+        found = isobmff.kind(head)
+        return MediaType(found) if found else None
     return None
 
 

@@ -9,9 +9,13 @@ from PIL import Image, ImageFile
 from pydantic import BaseModel, ConfigDict
 
 from imgpipe_core.errors import ImageRejected, RejectionCode
-from imgpipe_core.imaging import _pillow
+from imgpipe_core.imaging import _pillow, isobmff
+from imgpipe_core.imaging.colour import resamplable, to_srgb
+from imgpipe_core.imaging.geometry import upright
 from imgpipe_core.imaging.limits import Limits
 from imgpipe_core.imaging.media import SNIFF_BYTES, MediaType, header_size, sniff
+from imgpipe_core.imaging.metadata import ExifFacts, exif_facts, read_exif
+from imgpipe_core.imaging.placeholder import HASH_SIDE, Placeholder, placeholder
 
 EXIF_ORIENTATION = 0x0112
 ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
@@ -37,20 +41,35 @@ class ImageInfo(BaseModel):
     has_icc: bool
     orientation: int
     bytes: int
+    # Filled by inspect_image (validation), not by open_checked:
+    exif: ExifFacts | None = None
+    placeholder: Placeholder | None = None
 
 
-def inspect_image(path: Path, limits: Limits, *, size: int | None = None) -> ImageInfo:
+def inspect_image(
+    path: Path, limits: Limits, *, size: int | None = None, include_gps: bool = False
+) -> ImageInfo:
     """Validate an upload and describe it, or raise :class:`ImageRejected`.
 
     ``size`` is the object size when the caller already knows it (e.g. from S3 HeadObject).
     Only ``MemoryError`` escapes besides ``ImageRejected``: whatever a hostile file makes a
-    decoder raise is reported as ``CORRUPT_IMAGE``.
+    decoder raise is reported as ``CORRUPT_IMAGE``. ``include_gps`` adds the location to the
+    EXIF facts (off unless the deployment allows it).
     """
     with _pillow.guarded(limits):
         image, info = open_checked(Path(path), limits, size=size)
         with image:
             _decode_all(image, info)
-        return info
+            image.seek(0)
+            # libheif applied the orientation and reset the tag; it keeps the original aside.
+            original = image.info.get("original_orientation")
+            facts = exif_facts(
+                read_exif(image),
+                orientation=original if isinstance(original, int) else None,
+                include_gps=include_gps,
+            )
+            shown = _placeholder(image, info)
+        return info.model_copy(update={"exif": facts, "placeholder": shown})
 
 
 def open_checked(
@@ -76,11 +95,14 @@ def open_checked(
     media_type = sniff(head)
     if media_type is None:
         raise ImageRejected(
-            RejectionCode.UNSUPPORTED_MEDIA_TYPE, "not a JPEG, PNG, WebP or GIF image"
+            RejectionCode.UNSUPPORTED_MEDIA_TYPE, "not a JPEG, PNG, WebP, GIF, HEIC or AVIF image"
         )
-    declared = header_size(head, media_type)
-    if declared is not None:
-        _check_dimensions(*declared, size, limits)
+    if media_type.is_isobmff:
+        _check_container(path, size, limits)
+    else:
+        declared = header_size(head, media_type)
+        if declared is not None:
+            _check_dimensions(*declared, size, limits)
 
     try:
         with _pillow.header_only():
@@ -97,21 +119,17 @@ def open_checked(
     return image, info
 
 
-def _describe(
-    image: ImageFile.ImageFile, media_type: MediaType, size: int, limits: Limits
-) -> ImageInfo:
-    width, height = image.size
-    if width < 1 or height < 1:
-        raise ImageRejected(RejectionCode.CORRUPT_IMAGE, f"invalid size {width}x{height}")
-    _check_dimensions(width, height, size, limits)
+def _check_container(path: Path, size: int, limits: Limits) -> None:
+    """HEIF/AVIF: the declared size and frame count, before libheif or libavif see the file."""
     try:
-        # GIF counts frames by walking the file; now under Pillow's bomb check for each frame.
-        frames = int(getattr(image, "n_frames", 1))
-        image.seek(0)
-    except MemoryError:
-        raise
-    except Exception as exc:
-        raise _as_rejection(exc, "unreadable animation frames") from exc
+        header = isobmff.read_header(path)
+    except isobmff.ContainerError as exc:
+        raise ImageRejected(RejectionCode.CORRUPT_IMAGE, f"broken HEIF container: {exc}") from exc
+    _check_dimensions(header.width, header.height, size, limits)
+    _check_frames(header.frames, header.width, header.height, limits)
+
+
+def _check_frames(frames: int, width: int, height: int, limits: Limits) -> None:
     if frames > limits.max_frames:
         raise ImageRejected(
             RejectionCode.TOO_MANY_FRAMES, f"{frames} frames is over the {limits.max_frames} limit"
@@ -122,6 +140,25 @@ def _describe(
             f"{frames} frames of {width}x{height} is over the {limits.max_total_pixels} "
             "total-pixel limit",
         )
+
+
+def _describe(
+    image: ImageFile.ImageFile, media_type: MediaType, size: int, limits: Limits
+) -> ImageInfo:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ImageRejected(RejectionCode.CORRUPT_IMAGE, f"invalid size {width}x{height}")
+    _check_dimensions(width, height, size, limits)
+    try:
+        # GIF counts frames by walking the file; now under Pillow's bomb check for each frame.
+        # A HEIC's further images are a burst or edits, not an animation: only the primary.
+        frames = 1 if media_type is MediaType.HEIC else int(getattr(image, "n_frames", 1))
+        image.seek(0)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _as_rejection(exc, "unreadable animation frames") from exc
+    _check_frames(frames, width, height, limits)
     orientation = read_orientation(image)
     if orientation >= 5:
         width, height = height, width
@@ -137,6 +174,26 @@ def _describe(
         orientation=orientation,
         bytes=size,
     )
+
+
+def _placeholder(image: ImageFile.ImageFile, info: ImageInfo) -> Placeholder | None:
+    """From the decode validation just made (JPEG: its 1/8 draft), first frame, upright, sRGB."""
+    try:
+        image.load()
+        small = resamplable(image).resize(
+            _fit(image.size, HASH_SIDE), Image.Resampling.BOX, reducing_gap=2.0
+        )
+        small = upright(to_srgb(small, image.info.get("icc_profile") or None), info.orientation)
+        return placeholder(small)
+    except MemoryError:
+        raise
+    except Exception:
+        return None  # a nicety: never the reason an upload fails
+
+
+def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
+    scale = min(1.0, side / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def read_orientation(image: Image.Image) -> int:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image, ImageFile, features
 from pydantic import BaseModel, ConfigDict, Field
 
-from imgpipe_core.catalogue import OutputFormat, Variant
+from imgpipe_core.catalogue import Crop, OutputFormat, Variant
 from imgpipe_core.errors import ImageRejected, RenderError
-from imgpipe_core.imaging import _pillow, _webp, resample
+from imgpipe_core.imaging import _pillow, _webp, resample, smartcrop, watermark
 from imgpipe_core.imaging.colour import drop_opaque_alpha, flatten, resamplable, to_srgb
 from imgpipe_core.imaging.encode import encode, max_side, resolve_format
-from imgpipe_core.imaging.geometry import Plan, plan_resize
+from imgpipe_core.imaging.geometry import Plan, plan_resize, upright
 from imgpipe_core.imaging.limits import Limits
 from imgpipe_core.imaging.media import MediaType
 from imgpipe_core.imaging.metadata import copyright_exif, found_metadata, read_exif
@@ -24,16 +25,6 @@ from imgpipe_core.imaging.probe import ImageInfo, open_checked
 # decode at 1/2 (SSIM -0.001, 2.7x less CPU) and keeps 800x600 at 1/2; 1.0x would take 800x600
 # to 1/4 (SSIM -0.002).
 DRAFT_HEADROOM = 1.3
-# EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose).
-_UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 _DEFAULT_FRAME_MS = 100
 
 
@@ -54,9 +45,16 @@ class Rendition(BaseModel):
 
 
 def render_variant(
-    source: Path, variant: Variant, *, info: ImageInfo | None = None, limits: Limits | None = None
+    source: Path,
+    variant: Variant,
+    *,
+    info: ImageInfo | None = None,
+    limits: Limits | None = None,
+    watermark_image: bytes | None = None,
 ) -> Rendition:
     """Render ``variant`` from ``source`` (a local file), decoding it once.
+
+    ``watermark_image`` is the PNG of a watermark kept in the bucket (bundled ones need none).
 
     The header checks of validation are repeated (they cost no decode) because the object may
     have changed since; they raise :class:`ImageRejected`. Anything failing after them raises
@@ -69,7 +67,7 @@ def render_variant(
             if info is not None and info.media_type is not checked.media_type:
                 raise RenderError(f"source changed since validation: now {checked.media_type}")
             try:
-                return _render(Path(source), image, checked, variant)
+                return _render(Path(source), image, checked, variant, watermark_image)
             except (ImageRejected, RenderError, MemoryError):
                 raise
             except Exception as exc:
@@ -79,7 +77,11 @@ def render_variant(
 
 
 def _render(
-    source: Path, image: ImageFile.ImageFile, info: ImageInfo, variant: Variant
+    source: Path,
+    image: ImageFile.ImageFile,
+    info: ImageInfo,
+    variant: Variant,
+    watermark_image: bytes | None,
 ) -> Rendition:
     if variant.format is OutputFormat.AVIF and not features.check("avif"):
         raise RenderError("this Pillow build cannot encode AVIF")
@@ -98,6 +100,12 @@ def _render(
     if info.media_type is MediaType.WEBP and info.frames == 1:
         still_webp = _webp.decode(source, _shrink_target(plan) if plan.resamples else None)
 
+    if variant.crop is not Crop.CENTRE and plan.resamples:
+        if still_webp is None:
+            image.seek(0)
+            image.load()
+        plan = _placed(plan, still_webp or image, variant.crop)
+
     frames: list[Image.Image] = []
     durations: list[int] = []
     if still_webp is not None:
@@ -112,6 +120,10 @@ def _render(
             processed = _process(image, plan, info.orientation, variant, icc)
             # Untouched frames are the decoder's own buffer, which the next seek overwrites.
             frames.append(processed.copy() if animated and processed is image else processed)
+    mark = variant.watermark
+    if mark is not None and watermark.applies(mark, frames[0].size):
+        layer = watermark.stamp(mark, frames[0].size, watermark_image)
+        frames = [watermark.apply(frame, mark, layer) for frame in frames]
     loop = int(image.info.get("loop", 0) or 0)
     stripped = found_metadata(image, exif)
     if all(frame is not image for frame in frames):
@@ -150,6 +162,17 @@ def _render(
     )
 
 
+def _placed(plan: Plan, decoded: Image.Image, crop: Crop) -> Plan:
+    """Move ``plan``'s crop window where ``crop`` says, judged on the (possibly reduced) decode."""
+    left, top, right, bottom = plan.scaled_region(*decoded.size)
+    x, y = smartcrop.place_window(resamplable(decoded), (right - left, bottom - top), crop)
+    sx, sy = plan.source[0] / decoded.width, plan.source[1] / decoded.height
+    width, height = plan.region[2] - plan.region[0], plan.region[3] - plan.region[1]
+    x0 = min(max(0.0, x * sx), plan.source[0] - width)
+    y0 = min(max(0.0, y * sy), plan.source[1] - height)
+    return replace(plan, region=(x0, y0, x0 + width, y0 + height))
+
+
 def _shrink_target(plan: Plan) -> tuple[int, int]:
     """The smallest decode size that leaves DRAFT_HEADROOM x the target for the resampler.
 
@@ -173,8 +196,7 @@ def _process(
         # conversion, which must not touch the (sRGB) background.
         onto = variant.background_rgba if variant.format is OutputFormat.JPEG and not icc else None
         image = resample.resize(image, plan.size, plan.scaled_region(*image.size), onto=onto)
-    if orientation in _UPRIGHT:
-        image = image.transpose(_UPRIGHT[orientation])
+    image = upright(image, orientation)
     if not (variant.keep_icc and _icc_kept(image.mode)):
         image = to_srgb(image, icc)
     image = drop_opaque_alpha(image)

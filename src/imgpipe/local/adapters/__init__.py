@@ -18,6 +18,7 @@ ADAPTERS = (
     "queue_policy",  # SQS queue policies decide what rules may send; 64-character rule names
     "s3_post_policy",  # presigned POST policies enforced as S3 does
     "cfn_rules",  # a template's Rules refuse CreateStack/UpdateStack as CloudFormation does
+    "dynamodb_atomic",  # requests one at a time, so a conditional write has one winner
     "faults",  # the engine's fault plan: S3/DynamoDB throttling in front of moto's server
     "throughput",  # work moto repeats on every request or task, done once
 )

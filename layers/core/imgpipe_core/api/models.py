@@ -1,0 +1,135 @@
+"""The API's wire shapes: request bodies, responses and the one error shape.
+
+These models are the contract: the resolver validates requests against them and the OpenAPI
+document (api/openapi.json) is generated from them.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imgpipe_core.models import PublishedVariant, Status
+from imgpipe_core.responsive import Responsive
+from imgpipe_core.trace import StateSpan
+
+ContentType = Literal[
+    "image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/heif", "image/avif"
+]
+PENDING: Final = "PENDING"  # uploaded (or about to be), not registered by the pipeline yet
+ImageStatus = Literal["PENDING", "PROCESSING", "SUCCEEDED", "REJECTED", "FAILED"]
+assert set(ImageStatus.__args__) == {PENDING, *Status}  # type: ignore[attr-defined]
+
+
+class ApiError(Exception):
+    """Answered as ``{"error": {"code", "message"}}`` with ``status``."""
+
+    def __init__(self, status: HTTPStatus, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def not_found(ident: str) -> ApiError:
+    return ApiError(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no image with id {ident!r}")
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+class ErrorDetail(ApiModel):
+    code: str
+    message: str
+
+
+class ErrorBody(ApiModel):
+    error: ErrorDetail
+
+
+class GatewayMessage(ApiModel):
+    """API Gateway's own refusals (before the function): ``{"message": ...}``."""
+
+    message: str
+
+
+class UploadRequest(ApiModel):
+    # Unknown fields are refused: the contract says exactly what a request may hold.
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    # Strict: JSON true, "1000" and 1000.0 are not sizes.
+    filename: str = Field(min_length=1, max_length=1024)
+    content_type: ContentType = Field(alias="contentType")
+    size: int = Field(strict=True, ge=1, description="Bytes; at most the response's maxBytes.")
+
+
+class PresignedPost(ApiModel):
+    url: str
+    fields: dict[str, str]
+
+
+class UploadResponse(ApiModel):
+    upload_id: str = Field(alias="uploadId")
+    key: str
+    upload: PresignedPost
+    expires_at: str = Field(alias="expiresAt")
+    max_bytes: int = Field(alias="maxBytes")
+    status_url: str = Field(alias="statusUrl")
+
+
+class Rejection(ApiModel):
+    code: str
+    message: str | None = None
+
+
+class Failure(ApiModel):
+    error: str | None = None
+    cause: str | None = None
+
+
+class ImageView(ApiModel):
+    status: ImageStatus
+    processing_id: str | None = Field(default=None, alias="processingId")
+    upload_id: str | None = Field(default=None, alias="uploadId")
+    attempt: int | None = None
+    filename: str | None = None
+    source_key: str | None = Field(default=None, alias="sourceKey")
+    source_size: int | None = Field(default=None, alias="sourceSize")
+    image: dict[str, Any] | None = None  # the original's dimensions, format, frames...
+    variants: list[PublishedVariant] = Field(default_factory=list)
+    responsive: Responsive | None = None  # srcset lists and a <picture> snippet
+    manifest_url: str | None = Field(default=None, alias="manifestUrl")
+    rejection: Rejection | None = None
+    failure: Failure | None = None
+    execution_arns: list[str] = Field(default_factory=list, alias="executionArns")
+    created_at: str | None = Field(default=None, alias="createdAt")
+    updated_at: str | None = Field(default=None, alias="updatedAt")
+    completed_at: str | None = Field(default=None, alias="completedAt")
+
+
+class ImageList(ApiModel):
+    items: list[ImageView]
+    cursor: str | None = None
+
+
+class RerunResponse(ApiModel):
+    started: bool
+    processing_id: str = Field(alias="processingId")
+    execution_arn: str | None = Field(default=None, alias="executionArn")
+    reason: str | None = None
+
+
+class TraceResponse(ApiModel):
+    processing_id: str = Field(alias="processingId")
+    execution_arn: str = Field(alias="executionArn")
+    status: str
+    start: str | None = None
+    end: str | None = None
+    states: list[StateSpan]
+
+
+class Health(ApiModel):
+    status: Literal["ok"] = "ok"
