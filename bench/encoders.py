@@ -19,8 +19,9 @@ from PIL import Image, features
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from images import DEFAULT_CACHE, INPUTS, generate  # noqa: E402
 from quality import luma, psnr, ssim  # noqa: E402
+
+from imgpipe.samples import DEFAULT_CACHE, INPUTS, generate  # noqa: E402
 
 
 def _options(**options: object) -> dict[str, object]:

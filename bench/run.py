@@ -4,8 +4,9 @@ Every case (input x default variant) is timed in fresh subprocesses (a warm-up a
 run each), alternating the libraries run by run, so wall time, CPU time and peak RSS are
 attributable and a burst of load on a shared machine is not charged to one library. The
 1-minute load average is recorded per case. Quality is SSIM on luma: imgpipe against libvips,
-and each against a reference (full decode, one LANCZOS pass, no shrink-on-load). Also times
-the cold import of each Lambda handler. Not a test: it prints.
+and each against a reference (full decode, one LANCZOS pass, no shrink-on-load). Handlers'
+cold starts are bench/coldstart.py's, the memory sweep bench/memory.py's (`make bench` runs
+all three). Not a test: it prints.
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "layers" / "core")]
 
-from images import DEFAULT_CACHE, INPUTS, BenchInput, generate  # noqa: E402
 from quality import decode, luma, same_size, ssim  # noqa: E402
 
+from imgpipe.samples import DEFAULT_CACHE, INPUTS, BenchInput, generate  # noqa: E402
 from imgpipe_core.catalogue import Variant, load_catalogue  # noqa: E402
 
-FUNCTIONS = ("validate", "resize", "publish", "register", "notify")
 LIBRARIES = ("imgpipe", "pyvips")
 # Feature cases beside the default catalogue: a text watermark (libvips: text + composite) and
 # an attention crop (libvips: thumbnail crop=attention, its smartcrop).
@@ -106,10 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     ratio = statistics.median(case["time_ratio"] for case in cases)
     memory = statistics.median(case["memory_ratio"] for case in cases)
-    imports = _import_times()
-    for name, timing in imports.items():
-        shown = f"{timing * 1000:.0f} ms" if timing is not None else "skipped (no app.py)"
-        print(f"cold import {name}: {shown}")
     cpu_ratio = statistics.median(
         case["imgpipe"]["cpu_s_median"] / case["pyvips"]["cpu_s_median"] for case in cases
     )
@@ -143,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary,
             "cases": cases,
             "imgpipe_only": solo,
-            "imports_s": imports,
         }
         args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"resize time ratio imgpipe/pyvips (median over cases): {ratio:.2f}")
@@ -277,45 +272,6 @@ def _print_case(case: dict[str, Any]) -> None:
         f"{case['ssim_vs_reference']['pyvips']:.4f})  load {case['load1']}",
         flush=True,
     )
-
-
-def _import_times(runs: int = 5) -> dict[str, float | None]:
-    """Median cold import of the core modules and of each handler, each in a new interpreter."""
-    env = {
-        **os.environ,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_SERVICE_NAME": "imgpipe",
-        "PYTHONPATH": str(ROOT / "layers" / "core"),
-    }
-    snippets: dict[str, str | None] = {
-        "imgpipe_core.imaging+catalogue": "import imgpipe_core.imaging, imgpipe_core.catalogue"
-    }
-    for name in FUNCTIONS:
-        app = ROOT / "functions" / name / "app.py"
-        snippets[name] = (
-            "import importlib.util as u; s = u.spec_from_file_location('app', "
-            f"{str(app)!r}); s.loader.exec_module(u.module_from_spec(s))"
-            if app.exists()
-            else None
-        )
-    timings: dict[str, float | None] = {}
-    for name, snippet in snippets.items():
-        if snippet is None:
-            timings[name] = None
-            continue
-        code = f"import time; t = time.perf_counter(); {snippet}; print(time.perf_counter() - t)"
-        samples: list[float] = []
-        for _ in range(runs):
-            done = subprocess.run(
-                [sys.executable, "-c", code], env=env, capture_output=True, text=True
-            )
-            if done.returncode != 0:
-                samples = []
-                print(f"cold import {name} failed: {done.stderr.strip().splitlines()[-1:]}")
-                break
-            samples.append(float(done.stdout.strip().splitlines()[-1]))
-        timings[name] = statistics.median(samples) if samples else None
-    return timings
 
 
 def _load1() -> float | None:

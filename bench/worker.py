@@ -25,6 +25,14 @@ def _imgpipe(source: Path, variant_json: str) -> Callable[[], bytes]:
     return lambda: render_variant(source, variant).data
 
 
+def _validate(source: Path, variant_json: str) -> Callable[[], bytes]:
+    """What the validate function does with the upload: sniff, bound and decode it."""
+    sys.path.insert(0, str(ROOT / "layers" / "core"))
+    from imgpipe_core.imaging import Limits, inspect_image
+
+    return lambda: inspect_image(source, Limits()).model_dump_json().encode()
+
+
 def _pyvips(source: Path, variant_json: str) -> Callable[[], bytes]:
     import pyvips
 
@@ -87,7 +95,8 @@ def _peak_rss_mb() -> float:
 def main(argv: list[str]) -> None:
     library, source, variant_json, output, repeats = argv
     baseline = _peak_rss_mb()
-    run = (_imgpipe if library == "imgpipe" else _pyvips)(Path(source), variant_json)
+    make = {"imgpipe": _imgpipe, "pyvips": _pyvips, "validate": _validate}[library]
+    run = make(Path(source), variant_json)
     imported = _peak_rss_mb()
     walls, cpus = [], []
     data = run()  # warm-up: lazy codec initialisation is not what we measure

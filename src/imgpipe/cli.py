@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "imgpipe.commands.lint",
     "imgpipe.commands.teardown",
     "imgpipe.commands.openapi",
+    "imgpipe.commands.cost",
 )
 
 

@@ -16,7 +16,9 @@ from imgpipe_core.imaging import ImageInfo
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    # defer_build: a handler validates two or three of these models; building the schema of
+    # every one at import was cold-start time (each is built on its first use instead).
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", defer_build=True)
 
 
 class Status(StrEnum):

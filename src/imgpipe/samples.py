@@ -1,4 +1,4 @@
-"""Deterministic photo-like test images for the benchmark (generated once into a cache dir).
+"""Deterministic photo-like test images for the bench and `imgpipe cost` (generated once, cached).
 
 Photo-like means what makes resizers and encoders work: smooth gradients (sky), mid-frequency
 texture and sensor noise (foliage, grain) and hard edges (buildings), never flat synthetic fill.

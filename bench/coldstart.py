@@ -1,0 +1,154 @@
+"""Cold start of every Lambda handler on the Lambda Python, as Lambda would run it.
+
+Each run is a new interpreter of the function's runtime (``IMGPIPE_LAMBDA_PYTHON``, python3.12
+on PATH, or pyenv) whose sys.path holds only the function's code, the built core layer and the
+managed runtime's boto3, in that order. Measured from just before the interpreter is spawned
+to the end of the init a first invocation pays: the handler module imported and the boto3
+clients it uses built (they are built on first use). Prints each handler's median wall and CPU
+time and ends with ``cold start max: N ms``, the largest median CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNTIME = "python3.12"
+# The clients each handler builds on its first invocation (imgpipe_core.clients).
+SERVICES = {
+    "register": ["dynamodb"],
+    "validate": ["s3"],
+    "resize": ["s3"],
+    "publish": ["s3"],
+    "notify": ["events", "sns", "dynamodb"],
+    "api": ["s3", "dynamodb", "stepfunctions"],
+}
+# What the template gives every function, with placeholder resource names.
+ENVIRONMENT = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+    "AWS_EXECUTION_ENV": f"AWS_Lambda_{RUNTIME}",
+    "POWERTOOLS_SERVICE_NAME": "imgpipe",
+    "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "TABLE_NAME": "status",
+    "PRIVATE_BUCKET": "private",
+    "PUBLIC_BUCKET": "public",
+    "PUBLIC_BASE_URL": "https://cdn.example",
+    "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:topic",
+    "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:pipeline",
+    "CDN_DISTRIBUTION_ID": "E123",
+    "HOME": "/tmp",
+    "LANG": "C.UTF-8",
+}
+_CHILD = """
+import importlib.util, json, sys, time
+spawned, app, services = float(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
+entered = time.time()
+spec = importlib.util.spec_from_file_location("app", app)
+module = importlib.util.module_from_spec(spec)
+sys.modules["app"] = module
+spec.loader.exec_module(module)
+imported = time.time()
+from imgpipe_core import clients
+for service in services:
+    clients.client(service)
+ready = time.time()
+print(json.dumps({"startup": entered - spawned, "import": imported - entered,
+                  "clients": ready - imported, "total": ready - spawned,
+                  "cpu": time.process_time(), "modules": len(sys.modules)}))
+"""
+
+
+def lambda_paths(runtime: str = RUNTIME) -> tuple[Path, list[Path]]:
+    """The runtime's interpreter and what is on sys.path besides a function's code."""
+    try:
+        from imgpipe.local import build  # type: ignore[attr-defined,unused-ignore]
+        from imgpipe.local.runtime.interpreter import (  # type: ignore[import-not-found,unused-ignore]
+            find_interpreter,
+            managed_packages,
+        )
+    except ImportError as error:
+        raise SystemExit(f"cold start needs the engine's Lambda sandbox builds: {error}") from error
+
+    interpreter = find_interpreter(runtime)
+    layer = build.build_layer(ROOT / "layers" / "core", runtime)
+    return interpreter.path, [layer.tree / "python", managed_packages(runtime)]
+
+
+def measure(python: Path, paths: list[Path], handler: str, runs: int) -> dict[str, Any]:
+    code = ROOT / "functions" / handler
+    env = {**ENVIRONMENT, "AWS_LAMBDA_FUNCTION_NAME": handler, "LAMBDA_TASK_ROOT": str(code)}
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in [code, *paths])
+    samples: list[dict[str, float]] = []
+    for _ in range(runs):
+        # -S: no site-packages of the interpreter's own; only code, layer and runtime boto3.
+        command = [str(python), "-S", "-c", _CHILD, repr(time.time()), str(code / "app.py")]
+        done = subprocess.run(
+            [*command, ",".join(SERVICES[handler])],
+            env=env,
+            cwd=code,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"{handler}: cold start failed:\n{done.stderr[-2000:]}")
+        samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    result = {
+        key: statistics.median(s[key] * 1000 for s in samples)
+        for key in ("startup", "import", "clients", "total", "cpu")
+    }
+    result["min_total"] = min(s["total"] * 1000 for s in samples)
+    result["min_cpu"] = min(s["cpu"] * 1000 for s in samples)
+    result["modules"] = samples[-1]["modules"]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per handler")
+    parser.add_argument("--report", type=Path, help="write the JSON results here")
+    parser.add_argument("handlers", nargs="*", default=list(SERVICES), help="default: all")
+    args = parser.parse_args(argv)
+    python, paths = lambda_paths()
+    print(f"cold start on {python} (sys.path: function code, core layer, runtime boto3)")
+    results = {}
+    for handler in args.handlers:
+        results[handler] = measure(python, paths, handler, args.runs)
+        r = results[handler]
+        print(
+            f"cold start {handler:<9} {r['total']:6.0f} ms (median of {args.runs}; "
+            f"interpreter {r['startup']:.0f}, import {r['import']:.0f}, clients "
+            f"{r['clients']:.0f}; min {r['min_total']:.0f}; CPU {r['cpu']:.0f}, min "
+            f"{r['min_cpu']:.0f}; {r['modules']} modules)",
+            flush=True,
+        )
+    load = os.getloadavg()[0]
+    if args.report:
+        args.report.write_text(json.dumps({"load1": load, "handlers": results}, indent=2) + "\n")
+    # On a shared machine wall time measures the run queue; the interpreter's own CPU time is
+    # the work a cold start does (wall equals it when the machine is quiet).
+    wall = max(r["total"] for r in results.values())
+    print(
+        f"cold start wall max: {wall:.0f} ms "
+        f"(1-min load average {load:.2f} on {os.cpu_count()} cores)"
+    )
+    print(f"cold start max: {max(r['cpu'] for r in results.values()):.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The bench's memory sweep: Lambda's CPU share per MemorySize, priced, and the pick."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRICE = 0.0000166667
+
+
+@pytest.fixture(scope="module")
+def memory() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_memory", ROOT / "bench" / "memory.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_memory"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _case(cpu_s: float, wall_s: float, peak_mb: float) -> dict[str, float]:
+    return {"cpu_s": cpu_s, "wall_s": wall_s, "peak_rss_mb": peak_mb}
+
+
+def test_single_threaded_work_is_cheapest_at_one_full_vcpu(memory: ModuleType) -> None:
+    rows = {r["memory_mb"]: r for r in memory.sweep([_case(1.0, 1.0, 100)], PRICE)}
+    # Below 1769 MB the same GB-s buy a slower run; above it only cost more
+    assert rows[1024]["latency_s"] == pytest.approx(1769 / 1024)
+    assert rows[1024]["usd_per_million"] == pytest.approx(rows[1769]["usd_per_million"])
+    assert rows[3538]["latency_s"] == pytest.approx(1.0)
+    assert rows[3538]["usd_per_million"] == pytest.approx(2 * rows[1769]["usd_per_million"])
+    assert memory.pick(list(rows.values()))["memory_mb"] == 1769
+
+
+def test_two_busy_threads_are_worth_two_vcpus(memory: ModuleType) -> None:
+    rows = memory.sweep([_case(2.0, 1.0, 100)], PRICE)
+    assert memory.pick(rows)["memory_mb"] == 3538
+
+
+def test_a_size_the_peak_does_not_fit_with_headroom_is_never_picked(memory: ModuleType) -> None:
+    rows = {r["memory_mb"]: r for r in memory.sweep([_case(0.1, 0.1, 1500)], PRICE)}
+    assert not rows[1769]["feasible"] and rows[2048]["feasible"]
+    assert memory.pick(list(rows.values()))["memory_mb"] == 2048

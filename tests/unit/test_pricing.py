@@ -1,0 +1,176 @@
+"""The cost model's arithmetic against the dated price table, and the request counter's names."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imgpipe import pricing
+from imgpipe.commands import cost
+from imgpipe.local.adapters.request_counter import classify
+
+
+@pytest.fixture(scope="module")
+def prices() -> pricing.PriceTable:
+    return pricing.load_prices()
+
+
+def test_price_table_is_dated_sourced_and_per_unit(prices: pricing.PriceTable) -> None:
+    raw = json.loads(pricing.PRICES.read_text())
+    assert prices.region == "us-east-1" and prices.retrieved == raw["retrieved"]
+    assert all(source.startswith("https://aws.amazon.com/") for source in prices.sources)
+    # $0.025 per 1,000 transitions is $0.000025 each; $0.20 per million Lambda requests
+    assert prices["sfn_standard_transition"] == pytest.approx(0.000025)
+    assert prices["lambda_request"] == pytest.approx(0.0000002)
+    assert prices["s3_tier1_request"] == pytest.approx(0.000005)
+
+
+def test_fourteen_standard_transitions_cost_350_dollars_per_million(
+    prices: pricing.PriceTable,
+) -> None:
+    usage = pricing.Usage(transitions=14, executions=1)
+    assert pricing.per_million(usage, prices, "STANDARD") == pytest.approx(350.0)
+    # Express does not bill transitions: $1 per million executions
+    assert pricing.per_million(usage, prices, "EXPRESS") == pytest.approx(1.0)
+    assert pricing.per_million(usage, prices, "NONE") == 0
+
+
+def test_express_duration_rounds_up_to_100ms_and_64mb_chunks() -> None:
+    assert pricing.express_gb_seconds(0.25) == pytest.approx(0.3 * 64 / 1024)
+    assert pricing.express_gb_seconds(0.3) == pytest.approx(0.3 * 64 / 1024)  # exact: no step up
+    assert pricing.express_gb_seconds(0.3, memory_mb=65) == pytest.approx(0.3 * 128 / 1024)
+
+
+def test_lambda_gb_seconds_and_ephemeral_storage_over_512mb() -> None:
+    assert pricing.lambda_gb_seconds(1500, 2048) == pytest.approx(3.0)
+    assert pricing.ephemeral_gb_seconds(1000, 1024) == pytest.approx(0.5)
+    assert pricing.ephemeral_gb_seconds(1000, 512) == 0
+
+
+def test_line_items_add_up_service_by_service(prices: pricing.PriceTable) -> None:
+    usage = pricing.Usage(
+        lambda_requests=8,
+        lambda_gb_s=2.0,
+        s3_tier1=10,
+        s3_tier2=5,
+        dynamodb_wru=6,
+        dynamodb_rru=2,
+        eventbridge_events=1,
+        sns_requests=1,
+        sqs_requests=0,
+        lambda_log_bytes=1024**3 / 1_000_000,  # a GB per million uploads
+    )
+    items = {k: v * 1_000_000 for k, v in pricing.line_items(usage, prices, "NONE").items()}
+    assert items["Lambda"] == pytest.approx(8 * 0.20 + 2.0 * 16.6667, rel=1e-4)
+    assert items["S3 requests"] == pytest.approx(10 * 5.0 + 5 * 0.4)
+    assert items["DynamoDB"] == pytest.approx(6 * 0.625 + 2 * 0.125)
+    assert items["EventBridge + SNS + SQS"] == pytest.approx(1.0 + 0.5)
+    assert items["CloudWatch Logs"] == pytest.approx(0.5)
+
+
+def test_single_lambda_reads_once_and_puts_each_variant_once(prices: pricing.PriceTable) -> None:
+    usage = pricing.single_lambda_usage(compute_s=1.0, memory_mb=2048, variants=4, log_bytes=0)
+    assert (usage.lambda_requests, usage.s3_tier1, usage.s3_tier2) == (1, 5, 1)
+    assert usage.lambda_gb_s == pytest.approx(2.0)
+    expected = 0.20 + 2.0 * 16.6667 + 5 * 5.0 + 0.4
+    assert pricing.per_million(usage, prices, "NONE") == pytest.approx(expected, rel=1e-4)
+
+
+def test_unknown_workflow_type_is_refused(prices: pricing.PriceTable) -> None:
+    with pytest.raises(ValueError, match="BATCH"):
+        pricing.line_items(pricing.Usage(), prices, "BATCH")
+
+
+def _signed(service: str, method: str, path: str, **extra: object) -> dict[str, object]:
+    scope = f"AWS4-HMAC-SHA256 Credential=testing/20261201/us-east-1/{service}/aws4_request, x"
+    return {"REQUEST_METHOD": method, "PATH_INFO": path, "HTTP_AUTHORIZATION": scope, **extra}
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (_signed("s3", "PUT", "/bucket/uploads/a"), ("s3", "PutObject")),
+        (
+            _signed("s3", "PUT", "/pub/images/a", HTTP_X_AMZ_COPY_SOURCE="/bucket/staging/a"),
+            ("s3", "CopyObject"),
+        ),
+        (_signed("s3", "GET", "/bucket", QUERY_STRING="list-type=2"), ("s3", "ListObjects")),
+        (_signed("s3", "POST", "/bucket", QUERY_STRING="delete="), ("s3", "DeleteObjects")),
+        (_signed("s3", "HEAD", "/bucket/uploads/a"), ("s3", "HeadObject")),
+        (
+            _signed("dynamodb", "POST", "/", HTTP_X_AMZ_TARGET="DynamoDB_20120810.UpdateItem"),
+            ("dynamodb", "UpdateItem"),
+        ),
+        (
+            _signed("lambda", "POST", "/2015-03-31/functions/fn/invocations"),
+            ("lambda", "Invoke"),
+        ),
+        (
+            {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_TYPE": "multipart/form-data; b"},
+            ("s3", "PostObject"),
+        ),
+        ({"REQUEST_METHOD": "GET", "PATH_INFO": "/moto-api/"}, None),
+    ],
+)
+def test_requests_are_named_as_aws_bills_them(
+    environ: dict[str, object], expected: tuple[str, str] | None
+) -> None:
+    assert classify(environ) == expected
+
+
+def test_query_protocol_action_is_read_and_the_body_put_back() -> None:
+    body = b"Action=Publish&TopicArn=arn&Message=hi"
+    environ = _signed(
+        "sns",
+        "POST",
+        "/",
+        CONTENT_TYPE="application/x-www-form-urlencoded; charset=utf-8",
+        CONTENT_LENGTH=str(len(body)),
+        **{"wsgi.input": io.BytesIO(body)},
+    )
+    assert classify(environ) == ("sns", "Publish")
+    assert environ["wsgi.input"].read() == body  # type: ignore[attr-defined]
+
+
+def test_report_ends_with_the_ratio_of_the_workflow_type_that_ran() -> None:
+    # GIVEN a measurement (tiny, fabricated usage is enough for the presentation)
+    prices = pricing.load_prices()
+    measured = cost.Measured(
+        name="x",
+        uploads=1,
+        usage=pricing.Usage(transitions=14, executions=1, lambda_requests=8, lambda_gb_s=4),
+        requests={},
+        gb_s_by_function={},
+        lambda_tasks_in_history=8,
+        reports=8,
+        execution_s=1.0,
+        platform_log_bytes=300,
+        single_lambda=pricing.single_lambda_usage(
+            compute_s=1.0, memory_mb=2048, variants=4, log_bytes=300
+        ),
+    )
+    # WHEN it is reported for a Standard stack
+    lines = cost.report_lines([measured], prices, "STANDARD", 2048)
+    # THEN the last line is the Standard ratio, and the modelled Express one is labelled as such
+    standard = pricing.per_million(measured.usage, prices, "STANDARD")
+    single = pricing.per_million(measured.single_lambda, prices, "NONE")  # type: ignore[arg-type]
+    assert lines[-1] == f"cost ratio imgpipe/single-lambda: {standard / single:.2f}"
+    assert any(
+        re.match(r"cost ratio imgpipe/single-lambda \(Express, modelled\): ", line)
+        for line in lines
+    )
+
+
+def test_single_lambda_compute_is_measured_by_running_render(tmp_path: Path) -> None:
+    # GIVEN a small JPEG
+    source = tmp_path / "small.jpg"
+    Image.new("RGB", (640, 480), (120, 30, 200)).save(source, "JPEG")
+    # WHEN the single-Lambda design's work is timed (imgpipe render, every variant)
+    seconds = cost.measure_single_lambda(source, 1)
+    # THEN it took measurable time and left nothing behind
+    assert 0 < seconds < 60
