@@ -153,7 +153,7 @@ def images(config: SoakConfig) -> list[bytes]:
     """The upload bodies, in order: photo-like JPEGs, every ``hostile_every``-th one hostile."""
     from PIL import Image
 
-    from bench.images import photo_like
+    from imgpipe.samples import photo_like
 
     distinct = []
     for i in range(config.distinct_images):
