@@ -35,6 +35,9 @@ def test_aws_cli_talks_to_local_up_and_nothing_is_left_running(tmp_path):
         assert endpoint.startswith("http://127.0.0.1:")
         bucket = up.value("BucketName")
         assert "stack: clitest (CREATE_COMPLETE)" in "".join(up.lines)
+        # It says which interpreter runs the template's Runtime (never the engine's own).
+        (chosen,) = [line for line in up.lines if line.startswith("lambda python3.12: ")]
+        assert "(Python 3.12." in chosen
         aws_env = {**env, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
 
         def aws(*args: str) -> str:

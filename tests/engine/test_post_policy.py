@@ -301,6 +301,13 @@ def _assumed_role(endpoint: str, name: str) -> dict[str, str]:
         ],
     }
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    # IAM is enforced for role sessions: the presigner needs what the API function is granted.
+    grant = {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": "*"}
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="upload",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [grant]}),
+    )
     sts = boto3.client("sts", endpoint_url=endpoint)
     return sts.assume_role(RoleArn=arn, RoleSessionName="worker")["Credentials"]  # type: ignore[no-any-return]
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from imgpipe.local import build
 from imgpipe.local.runtime import FunctionSpec, InvokeResult, LambdaRuntime
 
 pytestmark = pytest.mark.engine
@@ -25,6 +26,9 @@ HANDLERS = Path(__file__).parent / "handlers"
 BASIC = HANDLERS / "basic"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
+# The handlers import Powertools and Pillow: they get them as deployed functions do, from the
+# built core layer's /opt/python (cached across tests and runs).
+CORE_LAYER = build.build_layer(REPO_ROOT / "layers" / "core", "python3.12").tree / "python"
 
 
 def make_spec(handler: str, **overrides: Any) -> FunctionSpec:
@@ -33,7 +37,7 @@ def make_spec(handler: str, **overrides: Any) -> FunctionSpec:
         "name": name,
         "arn": ARN.format(name),
         "handler": handler,
-        "code_dirs": (BASIC,),
+        "code_dirs": (BASIC, CORE_LAYER),
         "environment": {},
         "timeout_s": 5.0,
         "memory_mb": 256,
@@ -126,11 +130,18 @@ def test_handler_sees_lambda_environment_and_context(runtime: LambdaRuntime) -> 
     assert env["TZ"] == "UTC"
     assert "PYTHONPATH" not in env
     assert seen["cwd"] == str(BASIC)
-    # Only deployed code and installed deps are importable, never the engine's own package.
-    assert seen["sys_path"][0] == str(BASIC)
+    # Only deployed code, its layers and the managed runtime are importable, never the engine's
+    # own package nor its virtualenv.
+    assert seen["sys_path"][:2] == [str(BASIC), str(CORE_LAYER)]
     assert str(REPO_ROOT) not in seen["sys_path"]
     assert str(REPO_ROOT / "src") not in seen["sys_path"]
-    assert seen["importable"] == {"imgpipe": False, "imgpipe_core": False, "PIL": True}
+    assert seen["importable"] == {
+        "imgpipe": False,
+        "imgpipe_core": True,
+        "PIL": True,
+        "moto": False,
+        "pytest": False,
+    }
     assert ctx["aws_request_id"] == result.request_id
     assert ctx["function_name"] == "fn-inspect"
     assert ctx["function_version"] == "$LATEST"
@@ -342,7 +353,7 @@ def test_response_over_6_mb_is_rejected(runtime: LambdaRuntime) -> None:
 
 
 def test_module_path_with_slashes(runtime: LambdaRuntime) -> None:
-    spec = make_spec("pkg/sub/mod.handler", code_dirs=(HANDLERS / "nested", BASIC))
+    spec = make_spec("pkg/sub/mod.handler", code_dirs=(HANDLERS / "nested", BASIC, CORE_LAYER))
 
     result = call(runtime, spec)
 
@@ -438,7 +449,8 @@ def test_workers_exit_when_the_engine_dies(tmp_path: Path) -> None:
         from pathlib import Path
         from imgpipe.local.runtime import FunctionSpec, LambdaRuntime
         rt = LambdaRuntime(Path({str(tmp_path)!r}))
-        spec = FunctionSpec("fn-orphan", "arn", "app.echo", (Path({str(BASIC)!r}),), {{}}, 5, 128)
+        dirs = (Path({str(BASIC)!r}), Path({str(CORE_LAYER)!r}))
+        spec = FunctionSpec("fn-orphan", "arn", "app.echo", dirs, {{}}, 5, 128)
         print(json.loads(rt.invoke(spec, b"{{}}").payload)["pid"], flush=True)
         os._exit(0)
         """

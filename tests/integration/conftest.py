@@ -126,11 +126,16 @@ def _allow_rule(sqs: Any, queue_url: str, queue_arn: str, rule_arn: str) -> None
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
 
 
-def deploy_pipeline(engine: Any, name: str, overrides: dict[str, str] | None = None) -> Pipeline:
+def deploy_pipeline(
+    engine: Any,
+    name: str,
+    overrides: dict[str, str] | None = None,
+    template: Path = ROOT / "template.yaml",
+) -> Pipeline:
     from imgpipe_core import clients
 
     clients.configure(engine.client)  # the domain helpers tests use talk to the engine
-    outputs = dict(engine.deploy(ROOT / "template.yaml", name, overrides or {}).outputs)
+    outputs = dict(engine.deploy(template, name, overrides or {}).outputs)
     sqs, events, sns = engine.client("sqs"), engine.client("events"), engine.client("sns")
     events_queue = sqs.create_queue(QueueName=f"{name}-notified-events")["QueueUrl"]
     events_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])[

@@ -41,7 +41,9 @@ def head(source: Source) -> dict[str, Any]:
             client("s3").head_object(Bucket=source.bucket, Key=source.key, **_version(source))
         )
     except ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NoSuchVersion", "403"):
+        # Not 403: the role may list the bucket, so S3 says 404 for a missing key and 403
+        # only for a real AccessDenied, which must fail the step rather than reject the upload.
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NoSuchVersion"):
             raise ObjectMissing(f"s3://{source.bucket}/{source.key}") from error
         raise
 
@@ -54,7 +56,7 @@ def downloaded(source: Source, max_bytes: int) -> Iterator[Path]:
             "Body"
         ]
     except ClientError as error:
-        if error.response["Error"]["Code"] in ("NoSuchKey", "NoSuchVersion", "404", "403"):
+        if error.response["Error"]["Code"] in ("NoSuchKey", "NoSuchVersion", "404"):
             raise ObjectMissing(f"s3://{source.bucket}/{source.key}") from error
         raise
     handle, name = tempfile.mkstemp(prefix="imgpipe-", suffix=".src")

@@ -45,11 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="default: the running `imgpipe local up`; e.g. http://localhost:4566 for LocalStack",
     )
     deploy.add_argument("--region", default=None)
-    deploy.add_argument(
-        "--build",
-        action="store_true",
-        help="pip-install layer requirements into the artifact (implied for non-engine endpoints)",
-    )
     deploy.set_defaults(func=cmd_deploy)
 
     logs = sub.add_parser("logs", help="print a function's invocation logs (CloudWatch Logs)")
@@ -80,6 +75,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"faults: {rules} rule(s) from {args.faults}, seed {plan.seed}", flush=True)
         outputs: dict[str, str] = {}
         if not args.no_deploy:
+            _print_interpreters(args.template)
             try:
                 overrides = parse_overrides(args.parameter_overrides)
                 overrides = _with_local_api(args.template, overrides)
@@ -102,6 +98,19 @@ def cmd_up(args: argparse.Namespace) -> int:
             discovery.clear(engine.endpoint_url)
             print("stopping engine", flush=True)
     return 0
+
+
+def _print_interpreters(template: Path) -> None:
+    """Say which Python each Runtime of the template runs on; refuse when one has none."""
+    from imgpipe.local.deploy import DeployError, function_runtimes, load_template
+    from imgpipe.local.runtime import InterpreterNotFoundError, find_interpreter
+
+    try:
+        runtimes = function_runtimes(load_template(template))
+        for runtime in runtimes:
+            print(f"lambda {find_interpreter(runtime).describe()}", flush=True)
+    except (DeployError, InterpreterNotFoundError) as error:
+        raise CliError(str(error)) from error
 
 
 def _with_local_api(template: Path, overrides: dict[str, str]) -> dict[str, str]:
@@ -131,12 +140,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         session = fake_session(args.region or "us-east-1")
     else:
         session = None
-    deployer = Deployer(
-        endpoint_url=endpoint,
-        region=args.region,
-        session=session,
-        build_dependencies=args.build or not local_engine,
-    )
+    deployer = Deployer(endpoint_url=endpoint, region=args.region, session=session)
     try:
         result = deployer.deploy(args.template, args.stack_name, overrides)
     except DeployError as error:

@@ -3,22 +3,18 @@
 This is the client side of ``imgpipe local deploy``. It talks to an endpoint only through boto3
 (S3, STS, IAM, CloudFormation), so the same code deploys to the embedded engine, to LocalStack
 (``--endpoint-url http://localhost:4566``) or to AWS. Anything moto gets wrong is fixed on the
-server side, in ``imgpipe.local.adapters``, never here.
+server side, in ``imgpipe.local.adapters``, never here. Functions and layers are always built as
+``sam build`` builds them (:mod:`imgpipe.local.build`): every target gets the same artifacts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +25,11 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from imgpipe.local import build
+
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 # CloudFormation refuses inline template bodies above this size; larger ones go through S3.
 MAX_TEMPLATE_BODY = 51_200
-_ZIP_EXCLUDE = {"__pycache__", ".pytest_cache", ".mypy_cache", "tests", ".aws-sam"}
-# Lambda's python3.12+ runs on Amazon Linux 2023 (glibc 2.34): wheels of both tags work there
-# (Pillow publishes manylinux_2_28, pydantic-core manylinux2014).
-LAMBDA_PLATFORMS = ("--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64")
-_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible archives → stable code hashes
 
 
 class DeployError(Exception):
@@ -60,28 +53,15 @@ def load_template(path: Path) -> dict[str, Any]:
     return parsed
 
 
-def zip_directory(directory: Path, *, prefix: str = "") -> bytes:
-    """Zip a code directory deterministically (sorted entries, fixed timestamps)."""
-    if not directory.is_dir():
-        raise DeployError(f"code directory not found: {directory}")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(_walk(directory)):
-            info = zipfile.ZipInfo(prefix + file.relative_to(directory).as_posix(), _FIXED_ZIP_TIME)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, file.read_bytes())
-    return buffer.getvalue()
-
-
-def _walk(directory: Path) -> Iterator[Path]:
-    for entry in directory.iterdir():
-        if entry.name in _ZIP_EXCLUDE or entry.name.endswith(".pyc"):
-            continue
-        if entry.is_dir():
-            yield from _walk(entry)
-        elif entry.is_file():
-            yield entry
+def function_runtimes(template: dict[str, Any]) -> list[str]:
+    """The Python runtimes a template's functions use (Globals included), sorted."""
+    default = template.get("Globals", {}).get("Function", {}).get("Runtime")
+    runtimes = {
+        resource.get("Properties", {}).get("Runtime", default)
+        for resource in template["Resources"].values()
+        if resource.get("Type") in ("AWS::Serverless::Function", "AWS::Lambda::Function")
+    }
+    return sorted(r for r in runtimes if isinstance(r, str) and r.startswith("python"))
 
 
 class Deployer:
@@ -93,15 +73,11 @@ class Deployer:
         endpoint_url: str | None = None,
         region: str | None = None,
         session: boto3.Session | None = None,
-        build_dependencies: bool = False,
         log: Any = None,
     ) -> None:
         self.session = session or boto3.Session(region_name=region or _default_region())
         self.region = self.session.region_name or "us-east-1"
         self.endpoint_url = endpoint_url
-        # Locally the engine's virtualenv provides third-party packages; elsewhere a layer's
-        # requirements.txt must be installed into the artifact, as `sam build` does.
-        self.build_dependencies = build_dependencies
         self._log = log or (lambda message: print(message, file=sys.stderr))
 
     def client(self, service: str) -> Any:
@@ -180,7 +156,8 @@ class Deployer:
                     continue
                 code_uri = props.get("CodeUri", globals_fn.get("CodeUri"))
                 if isinstance(code_uri, str) and not code_uri.startswith("s3://"):
-                    data = zip_directory(base / code_uri)
+                    runtime = str(props.get("Runtime", globals_fn.get("Runtime", "")))
+                    data = self._function_zip(base / code_uri, runtime)
                     props["CodeUri"] = f"s3://{bucket}/{self._upload(bucket, stack, data, '.zip')}"
             elif kind == "AWS::Serverless::LayerVersion":
                 content_uri = props.get("ContentUri")
@@ -201,25 +178,25 @@ class Deployer:
                     key = self._upload(bucket, stack, (base / uri).read_bytes(), ".yaml")
                     props["DefinitionUri"] = f"s3://{bucket}/{key}"
 
+    def _function_zip(self, directory: Path, runtime: str) -> bytes:
+        if not runtime.startswith("python"):
+            return build.zip_directory(directory)
+        return self._built(build.build_function, directory, runtime)
+
     def _layer_zip(self, directory: Path, metadata: Mapping[str, Any]) -> bytes:
         build_method = str(metadata.get("BuildMethod", ""))
         if not build_method.startswith("python"):
-            return zip_directory(directory)
-        # Lambda puts a layer's python/ folder on sys.path; sam build copies sources there.
-        requirements = directory / "requirements.txt"
-        if not (self.build_dependencies and requirements.exists()):
-            return zip_directory(directory, prefix="python/")
-        with tempfile.TemporaryDirectory(prefix="imgpipe-layer-") as build:
-            target = Path(build) / "python"
-            shutil.copytree(directory, target, ignore=shutil.ignore_patterns(*_ZIP_EXCLUDE))
-            self._log(f"installing {requirements} for {build_method}")
-            subprocess.run(
-                [sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements),
-                 "--target", str(target), *LAMBDA_PLATFORMS,
-                 "--only-binary=:all:", "--python-version", build_method.removeprefix("python")],
-                check=True,
-            )  # fmt: skip
-            return zip_directory(Path(build))
+            return build.zip_directory(directory)
+        return self._built(build.build_layer, directory, build_method)
+
+    def _built(self, builder: Any, directory: Path, runtime: str) -> bytes:
+        started = time.monotonic()
+        try:
+            artifact = builder(directory, runtime)
+        except build.BuildError as error:
+            raise DeployError(str(error)) from error
+        self._log(f"built {directory} for {runtime} in {time.monotonic() - started:.1f}s")
+        return bytes(artifact.zip_bytes())
 
     # -- transform and stack ----------------------------------------------------------------
 

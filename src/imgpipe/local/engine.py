@@ -16,7 +16,13 @@ from typing import Any
 import boto3
 
 from imgpipe.local import faults
-from imgpipe.local.deploy import Deployer, DeployResult
+from imgpipe.local.deploy import (
+    Deployer,
+    DeployError,
+    DeployResult,
+    function_runtimes,
+    load_template,
+)
 
 REGION = "us-east-1"
 # moto accepts any credentials; fixed fake ones keep real keys from ever leaving the machine.
@@ -28,13 +34,6 @@ FAKE_CREDENTIALS = {
 
 _lock = threading.Lock()
 _current: Engine | None = None
-
-
-def current() -> Engine:
-    """The running engine (adapters use it to reach the Lambda runtime)."""
-    if _current is None:
-        raise RuntimeError("the imgpipe local engine is not running")
-    return _current
 
 
 class Engine:
@@ -74,6 +73,7 @@ class Engine:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         from imgpipe.local import adapters
+        from imgpipe.local.adapters import lambda_runtime
         from imgpipe.local.runtime import LambdaRuntime
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +101,7 @@ class Engine:
         }.items():
             os.environ.setdefault(key, value)
         self.runtime = LambdaRuntime(self.state_dir / "logs", log_sink=adapters.forward_logs)
+        lambda_runtime.attach(lambda_runtime.Host(self.runtime, self.endpoint_url))
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
 
@@ -110,6 +111,9 @@ class Engine:
             self._server.stop()
             self._server = None
         if self.runtime is not None:
+            from imgpipe.local.adapters import lambda_runtime
+
+            lambda_runtime.attach(None)
             self.runtime.shutdown()
             self.runtime = None
         from moto.moto_api._internal.models import moto_api_backend
@@ -136,8 +140,22 @@ class Engine:
         stack_name: str,
         parameter_overrides: dict[str, str] | None = None,
     ) -> DeployResult:
+        # Refuse before deploying, with the reason, rather than fail every later Invoke.
+        from imgpipe.local.runtime import InterpreterNotFoundError, find_interpreter
+
+        try:
+            for runtime in function_runtimes(load_template(template)):
+                find_interpreter(runtime)
+        except InterpreterNotFoundError as error:
+            raise DeployError(str(error)) from error
         deployer = Deployer(endpoint_url=self.endpoint_url, session=self.session(), log=_quiet)
-        return deployer.deploy(template, stack_name, parameter_overrides)
+        result = deployer.deploy(template, stack_name, parameter_overrides)
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        from imgpipe.local.adapters import lambda_runtime
+
+        lambda_runtime.prepare(DEFAULT_ACCOUNT_ID, self.region)
+        return result
 
 
 def fake_session(region: str = REGION) -> boto3.Session:

@@ -3,8 +3,11 @@
 moto's own Invoke needs Docker. Here every invocation path that reaches
 ``LambdaFunction.invoke`` (the API, Step Functions tasks, EventBridge targets) is routed to
 :class:`imgpipe.local.runtime.LambdaRuntime`, with the function's deployed zip and its layers
-unpacked once per code hash. Layers from other accounts (e.g. Powertools' public layer) are
-accepted and skipped: the engine's virtualenv already provides those packages.
+unpacked once per code hash: the function sees exactly what was uploaded. Layers of other
+accounts are accepted by CreateFunction but cannot be fetched here, so their packages are
+missing, and an import of them fails as it would on Lambda without the layer.
+
+The engine attaches its runtime with :func:`attach` (this module never imports the engine).
 """
 
 from __future__ import annotations
@@ -13,22 +16,44 @@ import base64
 import datetime
 import functools
 import hashlib
-import io
 import json
+import logging
 import threading
-import zipfile
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
-from imgpipe.local import engine as engine_module
+from imgpipe.local import build
 from imgpipe.local import faults as fault_plan
 from imgpipe.local.adapters import faults
-from imgpipe.local.runtime import FunctionSpec
+from imgpipe.local.runtime import FunctionSpec, LambdaRuntime, find_interpreter
 
+_log = logging.getLogger(__name__)
 _installed = False
-_unpack_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Host:
+    """What Invoke needs from the running engine."""
+
+    runtime: LambdaRuntime
+    endpoint_url: str
+
+
+_host: Host | None = None
+
+
+def attach(host: Host | None) -> None:
+    """Route Invoke to this engine's runtime (``None`` when the engine stops)."""
+    global _host
+    _host = host
+
+
+def _current() -> Host:
+    if _host is None:
+        raise RuntimeError("no imgpipe engine is attached to the Lambda runtime adapter")
+    return _host
 
 
 def install() -> None:
@@ -55,18 +80,18 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
     if invocation_type == "DryRun":
         return b""
     payload = body.encode() if isinstance(body, str) else (body or b"{}")
-    engine = engine_module.current()
-    spec = function_spec(self, engine)
+    host = _current()
+    spec = function_spec(self, host)
     if invocation_type == "Event":
         # Asynchronous invoke: accepted now, run in the background (retries are out of scope).
-        threading.Thread(target=engine.runtime.invoke, args=(spec, payload), daemon=True).start()
+        threading.Thread(target=host.runtime.invoke, args=(spec, payload), daemon=True).start()
         return b""
     rules = fault_plan.active().for_invocation(self.function_name, payload)
     if rules:
-        run = functools.partial(engine.runtime.invoke, spec, payload)
+        run = functools.partial(host.runtime.invoke, spec, payload)
         result = faults.invoke_with_faults(rules, run, spec.timeout_s)
     else:
-        result = engine.runtime.invoke(spec, payload)
+        result = host.runtime.invoke(spec, payload)
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error
     response_headers["x-amz-executed-version"] = spec.version
@@ -75,29 +100,21 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
     return bytes(result.payload)
 
 
-def function_spec(fn: LambdaFunction, engine: Any) -> FunctionSpec:
-    code_root = engine.state_dir / "code"
-    code_dir = _unpack(fn.code_bytes, code_root / f"{fn.function_name}-{fn.code_sha_256[:16]}")
-    dirs = [code_dir]
+def function_spec(fn: LambdaFunction, host: Host) -> FunctionSpec:
+    runtime = fn.run_time or "python3.12"
+    python = find_interpreter(runtime).path  # raises InterpreterNotFoundError
+    dirs = [build.unpack(fn.code_bytes, python, sha256=fn.code_sha_256)]
     backend = lambda_backends[fn.account_id][fn.region]
     for layer in fn.layers:
         version = backend.layers_versions_by_arn(layer["Arn"]) if layer.get("CodeSize") else None
         if version is None:
+            _log.warning("%s: layer %s is not in this account; not provided", fn.function_name,
+                         layer["Arn"])  # fmt: skip
             continue
-        target = _unpack(version.code_bytes, code_root / "layers" / _safe(version.arn))
+        target = build.unpack(version.code_bytes, python, sha256=version.code_sha_256)
         # Lambda unpacks layers into /opt and puts /opt/python on sys.path.
         dirs.append(target / "python" if (target / "python").is_dir() else target)
-    environment = {
-        **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
-        "AWS_ENDPOINT_URL": engine.endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_REGION": fn.region,
-        "AWS_DEFAULT_REGION": fn.region,
-    }
-    # No X-Ray daemon locally; Powertools would otherwise warn on every subsegment.
-    environment.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    environment = worker_environment(fn, host.endpoint_url)
     env_hash = hashlib.sha256(json.dumps(environment, sort_keys=True).encode()).hexdigest()
     return FunctionSpec(
         name=fn.function_name,
@@ -107,23 +124,45 @@ def function_spec(fn: LambdaFunction, engine: Any) -> FunctionSpec:
         environment=environment,
         timeout_s=float(fn.timeout or 3),
         memory_mb=int(fn.memory_size or 128),
-        runtime=fn.run_time or "python3.12",
+        runtime=runtime,
         code_sha=f"{fn.code_sha_256}:{env_hash[:16]}:{fn.timeout}:{fn.memory_size}:{fn.handler}",
     )
 
 
-def _unpack(data: bytes, target: Path) -> Path:
-    with _unpack_lock:
-        if not target.exists():
-            staging = target.with_name(target.name + ".tmp")
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                archive.extractall(staging)
-            staging.rename(target)
-    return target
+def prepare(account_id: str, region: str) -> None:
+    """Unpack and byte-compile every function's code and layers now, not in its first Invoke.
+
+    The first unpack of a new build compiles Powertools, pydantic and botocore (seconds on a
+    busy machine); a deploy can wait for that, a client's first request should not.
+    """
+    for fn in list(lambda_backends[account_id][region].list_functions()):
+        if (fn.run_time or "python3.12").startswith("python"):
+            function_spec(fn, _current())
 
 
-def _safe(arn: str) -> str:
-    return arn.split(":layer:", 1)[-1].replace(":", "-")
+def worker_credentials(fn: LambdaFunction) -> dict[str, str]:
+    """A session of the function's execution role, as Lambda gives it (IAM is enforced)."""
+    from imgpipe.local.adapters.iam import role_credentials
+
+    return role_credentials(str(fn.role), fn.function_name, fn.region)
+
+
+def worker_environment(fn: LambdaFunction, endpoint_url: str) -> dict[str, str]:
+    """The function's variables, the engine's endpoint and the credentials the worker gets.
+
+    The one place a worker's credentials come from: as on Lambda, a session of the execution
+    role, so every call the handler makes is authorised against the role's policies.
+    """
+    environment = {
+        **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
+        "AWS_ENDPOINT_URL": endpoint_url,
+        **worker_credentials(fn),
+        "AWS_REGION": fn.region,
+        "AWS_DEFAULT_REGION": fn.region,
+    }
+    # No X-Ray daemon locally; Powertools would otherwise warn on every subsegment.
+    environment.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    return environment
 
 
 def put_log_events(spec: FunctionSpec, request_id: str, lines: list[tuple[int, str]]) -> None:

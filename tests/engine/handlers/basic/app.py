@@ -40,7 +40,9 @@ def inspect(event, context):
         "env": dict(os.environ),
         "cwd": os.getcwd(),
         "sys_path": sys.path,
-        "importable": {name: _importable(name) for name in ("imgpipe", "imgpipe_core", "PIL")},
+        "importable": {
+            name: _importable(name) for name in ("imgpipe", "imgpipe_core", "PIL", "moto", "pytest")
+        },
         "context": {
             "aws_request_id": context.aws_request_id,
             "function_name": context.function_name,

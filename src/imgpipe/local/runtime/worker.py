@@ -1,8 +1,10 @@
 """One Lambda execution environment: imports a handler once, then serves invocations.
 
-Started by :mod:`imgpipe.local.runtime` as ``python -I -u worker.py <config json>``. Stdlib only and
-run by path, so the handler sees nothing of imgpipe: ``sys.path`` is the function's code dirs, then
-the interpreter's own library and site-packages (the "layers" every function gets).
+Started by :mod:`imgpipe.local.runtime` as ``pythonX.Y -I -S -u worker.py <config json>`` on the
+interpreter of the function's Runtime. Stdlib only and run by path, so the handler sees nothing
+of imgpipe: ``sys.path`` is the function's code dirs (its code, then each layer's /opt/python),
+the managed runtime's packages (boto3 and its dependencies), then the standard library. Nothing
+of that interpreter's site-packages (``-S``) nor of the engine's virtualenv.
 
 Protocol: frames on the socket whose fd is in the config, never on stdout (handlers print).
 A frame is ``>II`` (header length, body length), a JSON header, then the raw body. Fd 1 and 2 are
@@ -137,23 +139,14 @@ def _watch_parent(ppid: int) -> None:
     threading.Thread(target=run, name="lambda-parent-watch", daemon=True).start()
 
 
-def _isolate_imports(code_dirs: list[str]) -> None:
-    """Code dirs first, then only what belongs to the interpreter (stdlib, site-packages)."""
-    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-
-    def installed(path: str) -> bool:
-        real = os.path.realpath(path)
-        return any(real == p or real.startswith(p + os.sep) for p in prefixes)
-
-    # .pth files of editable installs (imgpipe itself) point at the repo: a function must not
-    # import code it would not have on Lambda, so drop those paths and finders.
-    sys.path[:] = list(code_dirs) + [p for p in sys.path if p and installed(p)]
-    sys.meta_path[:] = [
-        f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")
+def _isolate_imports(code_dirs: list[str], runtime_dirs: list[str]) -> None:
+    """Code and layers first, then the managed runtime, then the standard library only."""
+    # -S kept site-packages out already; filter again so a distro Python's dist-packages
+    # (patched into its default path) cannot leak packages Lambda would not have.
+    stdlib = [
+        p for p in sys.path if p and os.path.basename(p) not in ("site-packages", "dist-packages")
     ]
-    sys.path_hooks[:] = [
-        h for h in sys.path_hooks if not getattr(h, "__module__", "").startswith("__editable__")
-    ]
+    sys.path[:] = [*code_dirs, *runtime_dirs, *stdlib]
     sys.path_importer_cache.clear()
 
 
@@ -272,7 +265,7 @@ def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=config["fd"])
     marker = config["marker"].encode()
     _watch_parent(config["ppid"])
-    _isolate_imports(config["code_dirs"])
+    _isolate_imports(config["code_dirs"], config.get("runtime_dirs", []))
     sys.argv = [argv[0]]
     _setup_logging()
 
