@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "imgpipe.commands.teardown",
     "imgpipe.commands.openapi",
     "imgpipe.commands.cost",
+    "imgpipe.commands.smoke",
 )
 
 

@@ -46,3 +46,10 @@ def test_local_up_serves_the_api_the_page_and_the_cdn(tmp_path: Path) -> None:
         served = requests.get(record["variants"][0]["url"], timeout=10)
         assert record["variants"][0]["url"].startswith(f"{api}/cdn/")
         assert served.status_code == 200 and len(served.content) == record["variants"][0]["bytes"]
+        # AND `imgpipe smoke` finds the stack, signs its calls (IAM) and passes every step
+        smoke = subprocess.run(
+            [str(BIN / "imgpipe"), "smoke", "--timeout", "90"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+        assert "(auth IAM)" in smoke.stdout and "smoke: ok (7 steps)" in smoke.stdout

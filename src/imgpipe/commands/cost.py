@@ -254,7 +254,7 @@ def _wait(
         if record and record.status is not Status.PROCESSING:
             arn = record.execution_arns[-1]
             if observe("stepfunctions").describe_execution(executionArn=arn)["status"] != "RUNNING":
-                return record.plain()  # by attribute name, as the item's size and indexes see it
+                return record.plain()
         time.sleep(0.1)
     raise CliError(f"upload {key} did not finish within {timeout:.0f}s")
 

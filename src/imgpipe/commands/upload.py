@@ -97,13 +97,26 @@ class Client:
         )
         return response
 
-    def presign(self, path: Path, content_type: str, size: int) -> dict[str, Any]:
+    def presign(self, filename: str, content_type: str, size: int) -> dict[str, Any]:
         response = self.call(
-            "POST", "/uploads", {"filename": path.name, "contentType": content_type, "size": size}
+            "POST", "/uploads", {"filename": filename, "contentType": content_type, "size": size}
         )
         if response.status_code != 201:
             raise UploadError(_error_text(response))
         return dict(response.json())
+
+    def send(self, filename: str, data: bytes, content_type: str) -> str:
+        """The client flow: a presigned POST from the API, then the bytes straight to S3."""
+        upload = self.presign(filename, content_type, len(data))
+        sent = requests.post(
+            upload["upload"]["url"],
+            data=upload["upload"]["fields"],
+            files={"file": (filename, data, content_type)},
+            timeout=300,
+        )
+        if sent.status_code not in (200, 201, 204):
+            raise UploadError(_s3_error(sent))
+        return str(upload["uploadId"])
 
     def image(self, ident: str) -> dict[str, Any] | None:
         response = self.call("GET", f"/images/{ident}")
@@ -205,18 +218,7 @@ def _one(client: Client, item: Item, progress: Progress, wait: bool, deadline: f
         data = item.path.read_bytes()
         content_type = content_type_of(item.path)
         progress.update(item, "presigning")
-        presigned = client.presign(item.path, content_type, len(data))
-        item.upload_id = presigned["uploadId"]
-        upload = presigned["upload"]
-        progress.update(item, "uploading", f"{len(data)} bytes")
-        sent = requests.post(
-            upload["url"],
-            data=upload["fields"],
-            files={"file": (item.path.name, data, content_type)},
-            timeout=300,
-        )
-        if sent.status_code not in (200, 201, 204):
-            raise UploadError(_s3_error(sent))
+        item.upload_id = client.send(item.path.name, data, content_type)
         progress.update(item, "uploaded", item.upload_id)
         while wait:
             record = client.image(item.upload_id) or {"status": "PENDING"}
