@@ -11,7 +11,7 @@ SAM_STAMP     := $(SAM_VENV)/.installed-$(shell cksum < requirements-sam.txt | c
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum < requirements-checkov.txt | cut -d' ' -f1)
 
-.PHONY: help venv tools test unit integration lint sam-build format demo up bench cost lock lock-tools pr clean browser-deps openapi
+.PHONY: help venv tools test unit integration lint sam-build format demo up bench cost soak lock lock-tools pr clean browser-deps openapi
 
 help:
 	@echo "make demo    run the pipeline end to end on the local engine"
@@ -21,6 +21,7 @@ help:
 	@echo "make up      start the local engine with the stack deployed"
 	@echo "make bench   Pillow (imgpipe) vs libvips benchmark, prints ratios"
 	@echo "make cost    measured \$$ per million uploads vs the single-Lambda design"
+	@echo "make soak    500 uploads through the engine under faults, then redrive; prints a report"
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -109,6 +110,10 @@ bench: $(STAMP)
 
 cost: $(STAMP)
 	$(VENV)/bin/imgpipe cost --report out/cost.json
+
+SOAK_UPLOADS ?= 500
+soak: $(STAMP)
+	$(PY) bench/soak.py --uploads $(SOAK_UPLOADS) --kill-interval-s 3 --report bench/soak-report.json
 
 pr: lint test
 

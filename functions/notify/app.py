@@ -1,10 +1,11 @@
-"""Notify: an EventBridge event and an SNS message, exactly once per outcome."""
+"""Notify: an EventBridge event and an SNS message per outcome, at least once."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgpipe_core.config import load_settings
+from imgpipe_core.errors import surface_transient
 from imgpipe_core.models import NotifyInput, dump
 from imgpipe_core.notifications import notify
 from imgpipe_core.observability import logger, metrics, tracer
@@ -15,6 +16,7 @@ SETTINGS = load_settings()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@surface_transient
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = NotifyInput.model_validate(event)
     logger.append_keys(processingId=task.job.processing_id, outcome=task.outcome.value)

@@ -5,9 +5,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgpipe_core.config import load_settings
-from imgpipe_core.models import RegisterInput, dump
+from imgpipe_core.errors import surface_transient
+from imgpipe_core.models import RegisterInput, ReleaseOutput, dump
 from imgpipe_core.observability import logger, metrics, tracer
-from imgpipe_core.register import register
+from imgpipe_core.register import register, release
 
 SETTINGS = load_settings()
 
@@ -15,8 +16,14 @@ SETTINGS = load_settings()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@surface_transient
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    job = register(RegisterInput.model_validate(event), SETTINGS)
+    request = RegisterInput.model_validate(event)
+    if request.failure is not None:
+        released = release(request, SETTINGS)
+        logger.warning("registration failed", extra={"released": released is not None})
+        return dump(ReleaseOutput(job=released), exclude_none=False)
+    job = register(request, SETTINGS)
     logger.append_keys(processingId=job.processing_id)
     logger.info("registered", extra={"attempt": job.attempt, "duplicate": job.duplicate})
     metrics.add_metric(

@@ -13,7 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from imgpipe_core import reruns
+from botocore.exceptions import ClientError
+
+from imgpipe_core import records, register, reruns
 
 
 @dataclass
@@ -59,6 +61,7 @@ def parse(message: dict[str, Any]) -> DeadLetter:
             **base,
             kind="RegistrationFailed",
             error=body.get("error"),
+            processing_id=_processing_id_of(execution_input),
             key=_key_of(execution_input),
             execution_arn=body.get("executionArn"),
             execution_input=execution_input,
@@ -71,7 +74,7 @@ def parse(message: dict[str, Any]) -> DeadLetter:
             **base,
             kind=f"Execution{str(detail.get('status', 'FAILED')).title().replace('_', '')}",
             error=detail.get("error") or detail.get("status"),
-            processing_id=execution_input.get("processingId"),
+            processing_id=_processing_id_of(execution_input),
             key=_key_of(execution_input),
             execution_arn=detail.get("executionArn"),
             execution_input=execution_input,
@@ -87,6 +90,14 @@ def parse(message: dict[str, Any]) -> DeadLetter:
             body=body,
         )
     return DeadLetter(**base, kind="Unknown", error=None, body=body)
+
+
+def _processing_id_of(execution_input: dict[str, Any]) -> str | None:
+    """The record an execution input is about (a re-run names it; an S3 event derives it)."""
+    try:
+        return register.identify(execution_input)[0]
+    except register.InvalidExecutionInput:
+        return None
 
 
 def _key_of(execution_input: dict[str, Any]) -> str | None:
@@ -126,6 +137,7 @@ def redrive_one(
 ) -> RedriveResult:
     """Start the re-run a dead letter asks for; the caller deletes it only if ``started``."""
     if letter.processing_id:
+        _release_if_abandoned(letter, table=table, sfn=sfn)
         try:
             result = reruns.start_rerun(
                 table, state_machine_arn, letter.processing_id, reason="dlq-redrive", sfn=sfn
@@ -144,3 +156,26 @@ def redrive_one(
         )
         return RedriveResult(letter, response["executionArn"], "execution restarted")
     return RedriveResult(letter, None, "nothing to re-run; kept")
+
+
+def _release_if_abandoned(letter: DeadLetter, *, table: str, sfn: Any) -> None:
+    """An execution that ended without recording an outcome (aborted, timed out, Register
+    failing after its claim) left its record PROCESSING: end that attempt as FAILED first, or
+    the re-run would be refused as "already running" until the record is stale."""
+    if not (letter.processing_id and letter.execution_arn):
+        return
+    try:
+        status = sfn.describe_execution(executionArn=letter.execution_arn)["status"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+            raise
+        status = "GONE"
+    if status == "RUNNING":
+        return
+    records.release(
+        table,
+        letter.processing_id,
+        letter.execution_arn,
+        error=letter.error or letter.kind,
+        cause=f"execution {status.lower()} without recording an outcome",
+    )

@@ -74,3 +74,37 @@ def test_aws_cli_talks_to_local_up_and_nothing_is_left_running(tmp_path):
     # Nothing the engine started (Lambda workers included) outlives it.
     time.sleep(0.5)
     assert _session_processes(up.process.pid) == []
+
+
+def test_local_up_injects_a_fault_plan_and_keeps_its_output_readable(tmp_path):
+    import json
+
+    import boto3
+
+    # GIVEN a plan failing the worker's next invocation and throttling the next S3 GetObject
+    plan = tmp_path / "faults.json"
+    plan.write_text(
+        json.dumps(
+            {"seed": 3, "lambda": [{"function": "Worker", "error": "TransientError", "next": 1}]}
+        )
+    )
+    env = {**os.environ, "IMGPIPE_STATE_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    up_args = ("--template", "tests/engine/stack/template.yaml", "--stack-name", "faultcli")
+    with local_up(*up_args, "--faults", str(plan), env=env, timeout=60) as up:
+        assert "faults: 1 rule(s)" in "".join(up.lines)
+        # moto's request log is off by default: deploying made hundreds of requests
+        assert not [line for line in up.lines if "HTTP/1.1" in line], up.lines
+        lam = boto3.client(
+            "lambda", endpoint_url=up.value("endpoint:"), region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        name = up.value("WorkerFunctionName")
+
+        def invoke() -> tuple[str | None, dict]:
+            response = lam.invoke(FunctionName=name, Payload=b'{"action": "square", "value": 3}')
+            return response.get("FunctionError"), json.loads(response["Payload"].read())
+
+        # WHEN the worker is invoked twice THEN only the first fails, by the plan's error name
+        error, payload = invoke()
+        assert error == "Unhandled" and payload["errorType"] == "TransientError"
+        assert invoke() == (None, 9)

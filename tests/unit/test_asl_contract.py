@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import imgpipe_core
 from imgpipe_core import errors
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine" / "pipeline.asl.json"
@@ -16,6 +19,23 @@ TRANSIENT = {
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 }
+# A killed or stalled execution environment: retried on a fresh one, a bounded number of times.
+ENVIRONMENT = {"Runtime.ExitError", "Sandbox.Timedout"}
+
+
+def _every_domain_error() -> set[type[BaseException]]:
+    """Every ImgpipeError subclass, however deep, once every module that may define one is
+    imported (so the answer does not depend on which tests ran first)."""
+    for module in pkgutil.walk_packages(imgpipe_core.__path__, "imgpipe_core."):
+        importlib.import_module(module.name)
+    found: set[type[BaseException]] = set()
+    pending: list[type[BaseException]] = [errors.ImgpipeError]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                pending.append(sub)
+    return found
 
 
 def _states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -35,16 +55,19 @@ def test_every_lambda_task_retries_transient_errors_with_jittered_backoff() -> N
     assert len(lambda_tasks) >= 6
     for name, state in lambda_tasks:
         retried = {e for retry in state.get("Retry", []) for e in retry["ErrorEquals"]}
-        assert retried >= TRANSIENT | {errors.TransientError.__name__}, name
+        assert retried >= TRANSIENT | ENVIRONMENT | {errors.TransientError.__name__}, name
+        # Running out of memory is deterministic for a given image: never retried.
+        assert "Runtime.OutOfMemory" not in retried, name
         for retry in state["Retry"]:
             assert retry["BackoffRate"] > 1 and retry["JitterStrategy"] == "FULL", name
 
 
 def test_deterministic_errors_are_never_retried() -> None:
     definition = json.loads(ASL.read_text())
-    deterministic = {"States.ALL", "States.TaskFailed"} | {
-        cls.__name__ for cls in errors.ImgpipeError.__subclasses__()
-    }
+    domain = {cls.__name__ for cls in _every_domain_error()}
+    # The walk must find the errors defined outside errors.py too (InvalidExecutionInput).
+    assert {"RenderError", "StagedVariantMissing", "InvalidExecutionInput"} <= domain
+    deterministic = {"States.ALL", "States.TaskFailed"} | domain
     for name, state in _states(definition["States"]):
         for retry in state.get("Retry", []):
             if state.get("Resource") == "arn:aws:states:::sqs:sendMessage":

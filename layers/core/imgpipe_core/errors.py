@@ -8,7 +8,17 @@ returned as data (see ``Rejection``) and routed by a Choice state.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from enum import StrEnum
+from typing import ParamSpec, TypeVar
+
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.retries import standard
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class RejectionCode(StrEnum):
@@ -54,4 +64,41 @@ class StagedVariantMissing(ImgpipeError):
 
 
 class TransientError(Exception):
-    """A failure worth retrying (throttling, a dependency briefly unavailable)."""
+    """A failure worth retrying (throttling, a dependency briefly unavailable).
+
+    Raised by :func:`surface_transient` for what botocore's own retries did not absorb, so
+    the state machine's retrier takes over instead of failing the upload.
+    """
+
+
+# botocore's own notion of "retry this" (standard retry mode), not a list of our own.
+_throttled: list[str] = standard.ThrottledRetryableChecker._THROTTLED_ERROR_CODES  # type: ignore[attr-defined]
+_transient: list[str] = standard.TransientRetryableChecker._TRANSIENT_ERROR_CODES  # type: ignore[attr-defined]
+_status: list[int] = standard.TransientRetryableChecker._TRANSIENT_STATUS_CODES  # type: ignore[attr-defined]
+_THROTTLED = frozenset(_throttled)
+_TRANSIENT = frozenset(_transient)
+_TRANSIENT_STATUS = frozenset(_status) | {429}
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _THROTTLED or code in _TRANSIENT or status in _TRANSIENT_STATUS
+    return isinstance(error, BotoConnectionError | HTTPClientError)
+
+
+def surface_transient(handler: Callable[P, R]) -> Callable[P, R]:
+    """Handler decorator: an AWS call that is still throttled or failing after botocore's
+    retries leaves the handler as ``TransientError``, the name the ASL retries."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return handler(*args, **kwargs)
+        except (ClientError, BotoConnectionError, HTTPClientError) as error:
+            if is_transient(error):
+                raise TransientError(f"{type(error).__name__}: {error}") from error
+            raise
+
+    return wrapper

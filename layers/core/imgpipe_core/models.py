@@ -91,6 +91,8 @@ class RegisterInput(Model):
     input: dict[str, Any]
     execution_arn: str = Field(alias="executionArn")
     start_time: str | None = Field(default=None, alias="startTime")
+    # Set when Register itself failed: the ASL then asks it to release the claim, if any.
+    failure: dict[str, Any] | None = None
 
 
 class Job(Model):
@@ -102,6 +104,12 @@ class Job(Model):
     execution_arn: str = Field(alias="executionArn")
     duplicate: bool = False
     upload_id: str | None = Field(default=None, alias="uploadId")
+
+
+class ReleaseOutput(Model):
+    """The attempt a failed registration ended as FAILED; None when it never claimed one."""
+
+    job: Job | None = None
 
 
 # -- Validate ---------------------------------------------------------------------------------

@@ -1,13 +1,19 @@
-"""Notify: one EventBridge event and one SNS message per outcome of an attempt."""
+"""Notify: an EventBridge event and an SNS message per outcome of an attempt, at least once.
+
+At least once, not exactly once: a Notify killed, timed out or failing between its two sends is
+retried and sends again (an exactly-once marker would instead lose the notification whenever
+the process died after setting it). Every message carries ``notificationId``, the same on each
+retry of the same outcome of the same attempt, for consumers to deduplicate on.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from imgpipe_core import records
 from imgpipe_core.clients import client
 from imgpipe_core.config import Settings
+from imgpipe_core.errors import TransientError
 from imgpipe_core.models import NotifyInput, NotifyOutput, Status
 
 EVENT_SOURCE = "imgpipe"
@@ -18,9 +24,15 @@ DETAIL_TYPES = {
 }
 
 
+def notification_id(task: NotifyInput) -> str:
+    """Stable across retries of one outcome of one attempt; a re-run has a new attempt."""
+    return f"{task.job.processing_id}:{task.job.attempt}:{task.outcome.value}"
+
+
 def build_detail(task: NotifyInput) -> dict[str, Any]:
     job = task.job
     detail: dict[str, Any] = {
+        "notificationId": notification_id(task),
         "processingId": job.processing_id,
         "status": task.outcome.value,
         "attempt": job.attempt,
@@ -40,37 +52,32 @@ def build_detail(task: NotifyInput) -> dict[str, Any]:
 
 def notify(task: NotifyInput, settings: Settings) -> NotifyOutput:
     job = task.job
-    # Exactly once per outcome of an attempt, even if this task is retried or re-entered.
-    if not records.mark_notified(settings.table_name, job.processing_id, job.attempt, task.outcome):
-        return NotifyOutput(sent=False)
     detail = build_detail(task)
-    try:
-        result = client("events").put_events(
-            Entries=[
-                {
-                    "Source": EVENT_SOURCE,
-                    "DetailType": DETAIL_TYPES[task.outcome],
-                    "Detail": json.dumps(detail),
-                    "EventBusName": settings.event_bus_name,
-                    "Resources": [job.execution_arn],
-                }
-            ]
-        )
-        if result.get("FailedEntryCount"):
-            raise RuntimeError(f"EventBridge refused the event: {result['Entries']}")
-        message_id = None
-        if settings.topic_arn:
-            message_id = client("sns").publish(
-                TopicArn=settings.topic_arn,
-                Subject=f"{DETAIL_TYPES[task.outcome]}: {job.processing_id}"[:100],
-                Message=json.dumps(detail),
-                MessageAttributes={
-                    "status": {"DataType": "String", "StringValue": task.outcome.value}
-                },
-            )["MessageId"]
-    except Exception:
-        records.unmark_notified(settings.table_name, job.processing_id)  # let a retry send it
-        raise
+    result = client("events").put_events(
+        Entries=[
+            {
+                "Source": EVENT_SOURCE,
+                "DetailType": DETAIL_TYPES[task.outcome],
+                "Detail": json.dumps(detail),
+                "EventBusName": settings.event_bus_name,
+                "Resources": [job.execution_arn],
+            }
+        ]
+    )
+    if result.get("FailedEntryCount"):
+        # PutEvents answers 200 with per-entry errors (throttling among them): retry the task.
+        raise TransientError(f"EventBridge refused the event: {result['Entries']}")
+    message_id = None
+    if settings.topic_arn:
+        message_id = client("sns").publish(
+            TopicArn=settings.topic_arn,
+            Subject=f"{DETAIL_TYPES[task.outcome]}: {job.processing_id}"[:100],
+            Message=json.dumps(detail),
+            MessageAttributes={
+                "status": {"DataType": "String", "StringValue": task.outcome.value},
+                "notificationId": {"DataType": "String", "StringValue": detail["notificationId"]},
+            },
+        )["MessageId"]
     return NotifyOutput(
         sent=True, eventId=result["Entries"][0].get("EventId"), messageId=message_id
     )

@@ -46,9 +46,13 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
                     Metadata={"processing-id": job.processing_id, "sha256": variant.checksum},
                 )
             except ClientError as error:
-                if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                if error.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+                    raise
+                # A retry of an invocation that published and cleaned staging, then died
+                # before replying: the content-addressed copy is already there.
+                published_meta = storage.metadata(settings.public_bucket, key) or {}
+                if published_meta.get("sha256") != variant.checksum:
                     raise StagedVariantMissing(variant.staging_key) from error
-                raise
             created.append(key)
             published.append(
                 PublishedVariant(

@@ -73,7 +73,6 @@ class ProcessingRecord(BaseModel):
     rejection_message: str | None = Field(default=None, alias="rejectionMessage")
     error: str | None = None
     cause: str | None = None
-    notified: str | None = None
     # The re-run guard (``claim_rerun``): the attempt a re-run was started for, and when.
     rerun_attempt: int | None = Field(default=None, alias="rerunAttempt")
     rerun_at: str | None = Field(default=None, alias="rerunAt")
@@ -173,7 +172,7 @@ def claim(
             UpdateExpression=(
                 "SET #status = :processing, attempt = attempt + :one, updatedAt = :now, "
                 "executionArns = list_append(executionArns, :arn) "
-                "REMOVE #error, cause, rejectionCode, rejectionMessage, notified"
+                "REMOVE #error, cause, rejectionCode, rejectionMessage"
             ),
             ConditionExpression=(
                 "attribute_exists(processingId) AND (#status <> :processing OR updatedAt < :stale)"
@@ -208,17 +207,72 @@ def claim(
 def _duplicate(
     table: str, pid: str, source: Source, execution_arn: str, upload_id: str | None
 ) -> Claim:
-    """Another event or request already owns this attempt: report it, change nothing."""
+    """Another event or request already owns this attempt: report it, change nothing.
+
+    Unless the owner is this very execution: Register retried after it was killed between
+    its write and its reply must resume its own claim, not ignore it as a duplicate (that
+    left the record PROCESSING for good).
+    """
     existing = get(table, pid)
+    own = existing is not None and _owned_by(existing, execution_arn)
     job = Job(
         processingId=pid,
         attempt=existing.attempt if existing else 1,
         source=source,
         executionArn=execution_arn,
-        duplicate=True,
-        uploadId=upload_id,
+        duplicate=not own,
+        uploadId=existing.upload_id if existing and own else upload_id,
     )
-    return Claim(job, duplicate=True)
+    return Claim(job, duplicate=not own)
+
+
+def _owned_by(record: ProcessingRecord, execution_arn: str) -> bool:
+    """Whether ``execution_arn`` holds the record's attempt in flight."""
+    arns = record.execution_arns
+    return record.status is Status.PROCESSING and bool(arns) and arns[-1] == execution_arn
+
+
+def release(table: str, pid: str, execution_arn: str, *, error: str, cause: str) -> Job | None:
+    """End the attempt ``execution_arn`` holds as FAILED; None if it holds none.
+
+    For an execution that claimed a record and then could not go on (Register failing after
+    its write, an execution that ended without recording an outcome): without this the record
+    would stay PROCESSING and a re-run would be refused until it is stale.
+    """
+    record = get(table, pid)
+    if record is None or record.source is None or not _owned_by(record, execution_arn):
+        return None
+    moment = iso(now())
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"processingId": {"S": pid}},
+            UpdateExpression="SET #status = :failed, updatedAt = :now, completedAt = :now, "
+            "#error = :error, cause = :cause",
+            ConditionExpression="#status = :processing AND attempt = :attempt",
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":failed": Status.FAILED.value,
+                    ":processing": Status.PROCESSING.value,
+                    ":attempt": record.attempt,
+                    ":now": moment,
+                    ":error": error,
+                    ":cause": cause,
+                }
+            ),
+        )
+    except ClientError as failure:
+        if failure.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return None  # a newer attempt took the record meanwhile: it is not ours to end
+    return Job(
+        processingId=pid,
+        attempt=record.attempt,
+        source=record.source,
+        executionArn=execution_arn,
+        uploadId=record.upload_id,
+    )
 
 
 def get(table: str, pid: str) -> ProcessingRecord | None:
@@ -421,30 +475,3 @@ def _index_key(record: ProcessingRecord) -> dict[str, Any]:
         "status": {"S": record.status.value},
         "updatedAt": {"S": record.updated_at},
     }
-
-
-def mark_notified(table: str, pid: str, attempt: int, outcome: Status) -> bool:
-    """Claim the right to announce this attempt's outcome; False if it was already announced."""
-    marker = f"{attempt}:{outcome.value}"
-    try:
-        client("dynamodb").update_item(
-            TableName=table,
-            Key={"processingId": {"S": pid}},
-            UpdateExpression="SET notified = :m",
-            ConditionExpression="attribute_exists(processingId) AND "
-            "(attribute_not_exists(notified) OR notified <> :m)",
-            ExpressionAttributeValues={":m": {"S": marker}},
-        )
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-def unmark_notified(table: str, pid: str) -> None:
-    client("dynamodb").update_item(
-        TableName=table,
-        Key={"processingId": {"S": pid}},
-        UpdateExpression="REMOVE notified",
-    )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
 
 from imgpipe_core import keys, records
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import ImgpipeError
-from imgpipe_core.models import Job, ObjectCreatedEvent, RegisterInput, RerunRequest
+from imgpipe_core.models import Job, ObjectCreatedEvent, RegisterInput, RerunRequest, Source
 
 
 class InvalidExecutionInput(ImgpipeError):
@@ -15,7 +17,37 @@ class InvalidExecutionInput(ImgpipeError):
 
 
 def register(request: RegisterInput, settings: Settings) -> Job:
-    raw = request.input
+    pid, source, rerun = identify(request.input)
+    claimed = records.claim(
+        settings.table_name,
+        pid,
+        source,
+        request.execution_arn,
+        rerun=rerun,
+        upload_id=keys.upload_id_from_key(source.key, settings.upload_prefix),
+        ttl_days=settings.record_ttl_days,
+    )
+    return claimed.job
+
+
+def release(request: RegisterInput, settings: Settings) -> Job | None:
+    """After Register failed for good: end the attempt it may have claimed as FAILED."""
+    failure = request.failure or {}
+    try:
+        pid, _, _ = identify(request.input)
+    except InvalidExecutionInput:
+        return None  # nothing was claimed for an input that names no upload
+    return records.release(
+        settings.table_name,
+        pid,
+        request.execution_arn,
+        error=str(failure.get("Error") or "RegistrationFailed"),
+        cause=str(failure.get("Cause") or ""),
+    )
+
+
+def identify(raw: dict[str, Any]) -> tuple[str, Source, bool]:
+    """(processingId, source, is a re-run) of an execution input."""
     rerun = "processingId" in raw
     try:
         if rerun:
@@ -29,13 +61,4 @@ def register(request: RegisterInput, settings: Settings) -> Job:
             pid = keys.processing_id(source.bucket, source.key, source.version_id)
     except ValidationError as error:
         raise InvalidExecutionInput(str(error)) from error
-    claimed = records.claim(
-        settings.table_name,
-        pid,
-        source,
-        request.execution_arn,
-        rerun=rerun,
-        upload_id=keys.upload_id_from_key(source.key, settings.upload_prefix),
-        ttl_days=settings.record_ttl_days,
-    )
-    return claimed.job
+    return pid, source, rerun

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import threading
 import time
@@ -26,6 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     up.add_argument("--stack-name", default=DEFAULT_STACK)
     up.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
     up.add_argument("--no-deploy", action="store_true", help="start the engine only")
+    up.add_argument(
+        "--faults",
+        type=Path,
+        metavar="FILE",
+        help="a JSON fault plan to inject (README: Fault injection)",
+    )
+    up.add_argument("--verbose", action="store_true", help="print the engine's request log")
     up.set_defaults(func=cmd_up)
 
     deploy = sub.add_parser("deploy", help="deploy a SAM template (engine, LocalStack or AWS)")
@@ -54,8 +62,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     # SIGTERM ends the engine as cleanly as Ctrl-C does: workers killed, nothing left running.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # moto's server logs every request through werkzeug; it buries this command's own output.
+    logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.ERROR)
     with Engine(port=args.port) as engine:
         print(f"endpoint: {engine.endpoint_url}", flush=True)
+        if args.faults:
+            try:
+                plan = engine.faults.load(args.faults)
+            except (OSError, ValueError) as error:
+                raise CliError(f"fault plan {args.faults}: {error}") from error
+            rules = len(plan.lambda_) + len(plan.s3) + len(plan.dynamodb)
+            print(f"faults: {rules} rule(s) from {args.faults}, seed {plan.seed}", flush=True)
         outputs: dict[str, str] = {}
         if not args.no_deploy:
             _print_interpreters(args.template)

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 
+from imgpipe.local import faults
 from imgpipe.local.deploy import (
     Deployer,
     DeployError,
@@ -48,6 +49,8 @@ class Engine:
         self.port = 0
         self._server: Any = None
         self.runtime: Any = None
+        # Faults to inject (empty until a test or `local up --faults` loads a plan).
+        self.faults = faults.active()
 
     @property
     def endpoint_url(self) -> str:
@@ -116,6 +119,7 @@ class Engine:
         from moto.moto_api._internal.models import moto_api_backend
 
         moto_api_backend.reset()  # drop all state: the next engine in this process starts empty
+        self.faults.clear()
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
         with _lock:

@@ -415,6 +415,40 @@ class _QueuePolicy(_Resource, CloudFormationModel):
         return cls(uuid.uuid4().hex, {})
 
 
+class _Alarm(_Resource, CloudFormationModel):
+    """A real alarm in moto's CloudWatch (`describe-alarms` lists it); nothing evaluates it,
+    since the engine publishes no AWS/* metrics."""
+
+    TYPE = "AWS::CloudWatch::Alarm"
+    ATTRIBUTES = {"Arn": ""}  # the real ARN, set at creation
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+        **kwargs: Any,
+    ) -> _Resource:  # fmt: skip
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        properties = cloudformation_json["Properties"]
+        name = properties.get("AlarmName") or resource_name
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=name,
+            namespace=properties.get("Namespace", ""),
+            metric_name=properties.get("MetricName", ""),
+            comparison_operator=properties["ComparisonOperator"],
+            evaluation_periods=int(properties["EvaluationPeriods"]),
+            period=int(properties.get("Period", 60)),
+            threshold=float(properties.get("Threshold", 0)),
+            statistic=properties.get("Statistic", ""),
+            description=properties.get("AlarmDescription", ""),
+            dimensions=properties.get("Dimensions", []),
+            alarm_actions=properties.get("AlarmActions", []),
+            ok_actions=properties.get("OKActions", []),
+            treat_missing_data=properties.get("TreatMissingData"),
+        )
+        return cls(name, {"Arn": alarm.alarm_arn})
+
+
 def _layer_version_ref() -> None:
     # CloudFormation's Ref of a layer version is its ARN; moto returns the object's repr.
     from moto.awslambda.models import LayerVersion

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -24,6 +25,8 @@ from typing import Any
 from moto.awslambda.models import LambdaFunction, lambda_backends
 
 from imgpipe.local import build
+from imgpipe.local import faults as fault_plan
+from imgpipe.local.adapters import faults
 from imgpipe.local.runtime import FunctionSpec, LambdaRuntime, find_interpreter
 
 _log = logging.getLogger(__name__)
@@ -83,7 +86,12 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
         # Asynchronous invoke: accepted now, run in the background (retries are out of scope).
         threading.Thread(target=host.runtime.invoke, args=(spec, payload), daemon=True).start()
         return b""
-    result = host.runtime.invoke(spec, payload)
+    rules = fault_plan.active().for_invocation(self.function_name, payload)
+    if rules:
+        run = functools.partial(host.runtime.invoke, spec, payload)
+        result = faults.invoke_with_faults(rules, run, spec.timeout_s)
+    else:
+        result = host.runtime.invoke(spec, payload)
     if result.function_error:
         response_headers["x-amz-function-error"] = result.function_error
     response_headers["x-amz-executed-version"] = spec.version
@@ -168,7 +176,9 @@ def put_log_events(spec: FunctionSpec, request_id: str, lines: list[tuple[int, s
     if group not in backend.groups:
         backend.create_log_group(group, {})
     backend.create_log_stream(group, stream)
-    events = [{"timestamp": ts, "message": line} for ts, line in lines] or [
+    # PutLogEvents wants chronological order; an init line can be stamped after START's.
+    ordered = sorted(lines, key=lambda entry: entry[0])
+    events = [{"timestamp": ts, "message": line} for ts, line in ordered] or [
         {"timestamp": int(datetime.datetime.now().timestamp() * 1000), "message": ""}
     ]
     backend.put_log_events(group, stream, events)

@@ -1,0 +1,70 @@
+"""Per-request costs of moto's server and interpreter that a burst of uploads pays many times.
+
+Measured under a 100-upload burst (``make soak``; README, Performance): neither changes what
+any request does or answers, only how often the same work is repeated.
+
+* moto's dispatcher lists its own package directory (a ``stat`` per service, ~170) to route
+  every request, while holding the lock that serialises all of them: the list never changes
+  in a running process, so it is read once.
+* The Step Functions interpreter builds a new boto3 client for every task it runs (~4 ms of
+  CPU in the engine process each, several per upload): one client per service and port.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from typing import Any
+
+_installed = False
+_INTERPRETER_MODULES = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_dynamodb",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_events",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_aws_sdk",
+)
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    _cache_module_list()
+    _share_interpreter_clients()
+    _installed = True
+
+
+def _cache_module_list() -> None:
+    from moto import backends
+
+    names = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: names  # type: ignore[assignment]
+
+
+def _share_interpreter_clients() -> None:
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # The interpreter's clients carry fixed fake credentials, so only the endpoint differs.
+        key = (region, service, str(moto_server_port()))
+        with lock:
+            if key not in clients:
+                clients[key] = original(region, service, state_credentials)
+            return clients[key]
+
+    boto_client.boto_client_for = boto_client_for  # type: ignore[assignment]
+    for name in _INTERPRETER_MODULES:
+        module = sys.modules.get(name) or importlib.import_module(name)
+        if getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
