@@ -61,12 +61,8 @@ class EndpointEngine:
     def deploy(self, template: Path, stack_name: str, overrides: dict[str, str]) -> Any:
         from imgpipe.local.deploy import Deployer
 
-        # Not the embedded engine: layers carry their requirements, as `sam build` builds them.
         deployer = Deployer(
-            endpoint_url=self.endpoint_url,
-            session=self.session(),
-            build_dependencies=True,
-            log=lambda message: None,
+            endpoint_url=self.endpoint_url, session=self.session(), log=lambda message: None
         )
         return deployer.deploy(template, stack_name, overrides)
 
