@@ -187,6 +187,11 @@ def _allow_rule(sqs: Any, queue_url: str, queue_arn: str, rule_arn: str) -> None
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
 
 
+def stack_name(name: str) -> str:
+    """One shared endpoint serves every pytest-xdist worker: each gets its own stacks."""
+    return f"{name}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}" if ENDPOINT else name
+
+
 def deploy_pipeline(
     engine: Any,
     name: str,
@@ -195,8 +200,7 @@ def deploy_pipeline(
 ) -> Pipeline:
     from imgpipe_core import clients
 
-    if ENDPOINT:  # one shared endpoint: a stack per pytest-xdist worker
-        name = f"{name}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    name = stack_name(name)
     clients.configure(engine.client)  # the domain helpers tests use talk to the engine
     outputs = dict(engine.deploy(template, name, overrides or {}).outputs)
     sqs, events, sns = engine.client("sqs"), engine.client("events"), engine.client("sns")
