@@ -25,7 +25,11 @@ def probe(engine: Any) -> Any:
 
     def invoke(event: dict[str, Any]) -> tuple[str | None, Any]:
         response = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode())
-        return response.get("FunctionError"), json.loads(response["Payload"].read())
+        result = json.loads(response["Payload"].read())
+        if isinstance(result, dict) and "request_id" in result:
+            # the id the caller got is the one the handler saw, as on Lambda
+            assert result.pop("request_id") == response["ResponseMetadata"]["RequestId"]
+        return response.get("FunctionError"), result
 
     return invoke
 

@@ -83,11 +83,14 @@ class ImgpipeRuntimeExecutor(RuntimeExecutor):
         if self._spec is None:
             raise RuntimeError(f"execution environment {self.id} was not started")
         body = payload.get("payload") or "{}"
-        result = self._runtime.invoke(self._spec, body.encode())
+        # The handler's context.aws_request_id is the id LocalStack returns to the caller.
+        result = self._runtime.invoke(
+            self._spec, body.encode(), request_id=payload.get("invoke-id")
+        )
         logs = self._runtime.logs(self._spec.name, result.request_id)
         # An error's errorType travels in the payload, as from runtime-init's /error callback.
         return InvocationResult(
-            request_id=payload.get("invoke-id") or result.request_id,
+            request_id=result.request_id,
             payload=result.payload,
             is_error=result.function_error is not None,
             logs=logs,

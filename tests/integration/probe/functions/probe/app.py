@@ -20,9 +20,10 @@ def handler(event, context):
             except ImportError:
                 found[name] = False
         return {
-            "python": "%d.%d" % sys.version_info[:2],
+            "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
             "modules": found,
             "memory": context.memory_limit_in_mb,
+            "request_id": context.aws_request_id,
         }
     if action == "raise":
         raise ProbeError("raised on request")
