@@ -230,7 +230,7 @@ class LocalStack:
             return None
         return pid if b"localstack.runtime.main" in cmdline else None
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (LocalStack stops its Lambda workers), then SIGKILL what is left."""
         pid = self.running_pid()
         if pid is not None:

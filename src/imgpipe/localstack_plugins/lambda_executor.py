@@ -23,7 +23,7 @@ from localstack.services.lambda_.invocation.lambda_models import FunctionVersion
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
 
-from imgpipe.local.runtime import FunctionSpec, LambdaRuntime
+from imgpipe.local.runtime import FunctionSpec, LambdaRuntime, find_interpreter
 
 HOST = "127.0.0.1"  # host mode: functions reach LocalStack on loopback, never through Docker DNS
 
@@ -101,6 +101,9 @@ class ImgpipeRuntimeExecutor(RuntimeExecutor):
 
     @classmethod
     def prepare_version(cls, function_version: FunctionVersion) -> None:
+        # No interpreter for the Runtime: the function goes to State Failed with this reason,
+        # rather than running on another Python.
+        find_interpreter(str(function_version.config.runtime or "python3.12"))
         # Unzip code and layers once per version, before the first environment starts.
         if function_version.config.code:
             function_version.config.code.prepare_for_execution()
