@@ -61,7 +61,7 @@ def test_an_exception_is_reported_with_its_class_name(probe: Any) -> None:
 def test_past_its_timeout_the_invocation_fails_as_sandbox_timedout(probe: Any) -> None:
     error, result = probe({"action": "sleep"})
     assert error == "Unhandled" and result["errorType"] == "Sandbox.Timedout"
-    assert "Task timed out after 2.00 seconds" in result["errorMessage"]
+    assert "Task timed out after 8.00 seconds" in result["errorMessage"]
 
 
 def test_over_its_memory_size_the_invocation_fails_as_out_of_memory(probe: Any) -> None:

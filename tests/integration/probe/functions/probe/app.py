@@ -28,7 +28,7 @@ def handler(event, context):
     if action == "raise":
         raise ProbeError("raised on request")
     if action == "sleep":
-        time.sleep(60)  # far past the function's 2 s Timeout
+        time.sleep(60)  # far past the function's 8 s Timeout
     if action == "allocate":
         hold = bytearray(512 * 1024 * 1024)  # 512 MB, four times its MemorySize
         return len(hold)
