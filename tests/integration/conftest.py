@@ -43,6 +43,11 @@ def localstack_xfail(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(ON_LOCALSTACK, reason=f"LocalStack: {reason}", strict=True)
 
 
+def embedded_only(reason: str) -> pytest.MarkDecorator:
+    """A test that reaches into the embedded engine's internals: skipped against an endpoint."""
+    return pytest.mark.skipif(bool(ENDPOINT), reason=f"needs the embedded engine: {reason}")
+
+
 @dataclass
 class EndpointEngine:
     """A running engine reached only through its endpoint URL, as a user reaches AWS."""
