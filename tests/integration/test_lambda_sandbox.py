@@ -52,6 +52,15 @@ def test_a_function_runs_on_its_runtime_with_only_what_lambda_provides(probe: An
     }
 
 
+def test_a_function_calls_aws_as_a_session_of_its_execution_role(probe: Any) -> None:
+    # WHEN the function asks STS who it is, with the credentials its sandbox gave it
+    error, result = probe({"action": "identity"})
+    # THEN it is its execution role's session named after the function, as on Lambda
+    assert error is None, result
+    role_name, session = result["arn"].split(":assumed-role/")[1].split("/")
+    assert "Probe" in role_name and session.startswith(stack_name("probe")), result
+
+
 def test_an_exception_is_reported_with_its_class_name(probe: Any) -> None:
     error, result = probe({"action": "raise"})
     assert error == "Unhandled"

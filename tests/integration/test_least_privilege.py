@@ -16,9 +16,15 @@ import requests
 
 from imgpipe.local import api_server
 from imgpipe.local.deploy import load_template
-from tests.integration.conftest import ROOT, Pipeline, deploy_pipeline, photo
+from tests.integration.conftest import ROOT, Pipeline, deploy_pipeline, localstack_xfail, photo
 
 pytestmark = pytest.mark.engine
+# LocalStack community accepts IAM policies but never evaluates them (enforcement is a LocalStack
+# Pro feature), so the call the role lacks succeeds there: strict, a LocalStack that refuses it
+# must drop the mark.
+no_iam_on_localstack = localstack_xfail(
+    "the community edition does not evaluate IAM policies; the call the role lacks succeeds"
+)
 
 _URI_PROPERTIES = ("CodeUri", "ContentUri", "DefinitionUri")
 
@@ -98,6 +104,7 @@ STEP_CASES = {
 }
 
 
+@no_iam_on_localstack
 @pytest.mark.parametrize("step", sorted(STEP_CASES))
 def test_a_step_without_a_permission_it_needs_fails_with_access_denied(
     engine: Any, tmp_path: Path, step: str
@@ -124,6 +131,7 @@ def test_a_step_without_a_permission_it_needs_fails_with_access_denied(
         assert pipeline.public_keys(pid) == []
 
 
+@no_iam_on_localstack
 def test_api_without_put_object_hands_out_uploads_s3_refuses(engine: Any, tmp_path: Path) -> None:
     # GIVEN the API function may not s3:PutObject, the grant its presigned POSTs rely on
     template = template_without(tmp_path, "ApiFunction", "s3:PutObject")
