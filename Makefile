@@ -11,7 +11,8 @@ SAM_STAMP     := $(SAM_VENV)/.installed-$(shell cksum < requirements-sam.txt | c
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum < requirements-checkov.txt | cut -d' ' -f1)
 
-.PHONY: help venv tools test unit integration lint sam-build format demo up bench cost soak lock lock-tools pr clean browser-deps openapi
+.PHONY: help venv tools test unit integration lint sam-build format demo up bench cost soak lock lock-tools pr clean browser-deps openapi \
+	test-localstack
 
 help:
 	@echo "make demo    run the pipeline end to end on the local engine"
@@ -22,6 +23,7 @@ help:
 	@echo "make bench   Pillow (imgpipe) vs libvips benchmark, prints ratios"
 	@echo "make cost    measured \$$ per million uploads vs the single-Lambda design"
 	@echo "make soak    500 uploads through the engine under faults, then redrive; prints a report"
+	@echo "make test-localstack  the integration suite against LocalStack (the second engine)"
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +58,17 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	    || echo "browser-deps: could not install chromium; browser tests will be skipped"; }
+
+# LocalStack in its own virtualenv (.venv-localstack, Python >= 3.13), started in host mode with
+# imgpipe's plugins, the integration suite pointed at it, LocalStack stopped whatever the outcome.
+LOCALSTACK_STATE := .localstack
+test-localstack: $(STAMP)
+	@rm -rf $(LOCALSTACK_STATE)
+	$(VENV)/bin/imgpipe local localstack start --state-dir $(LOCALSTACK_STATE)
+	@IMGPIPE_TEST_ENDPOINT=$$(cat $(LOCALSTACK_STATE)/endpoint) \
+	  $(PY) -m pytest tests/integration -n $(PYTEST_WORKERS) --dist loadgroup; \
+	  status=$$?; $(VENV)/bin/imgpipe local localstack stop --state-dir $(LOCALSTACK_STATE); \
+	  exit $$status
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit -n $(PYTEST_WORKERS)
@@ -132,4 +145,5 @@ lock-tools:
 	done
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam build out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .venv-localstack .localstack .aws-sam build out \
+	  .pytest_cache .mypy_cache .ruff_cache

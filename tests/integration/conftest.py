@@ -1,10 +1,17 @@
-"""The product's own template.yaml, deployed on the engine, driven through real S3 uploads."""
+"""The product's own template.yaml, deployed on an engine, driven through real S3 uploads.
+
+The engine is the embedded one, or any running endpoint given by ``IMGPIPE_TEST_ENDPOINT``
+(``make test-localstack`` points it at LocalStack). The tests reach either only through AWS APIs.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +22,65 @@ from PIL import Image
 from imgpipe_core import keys
 
 ROOT = Path(__file__).resolve().parents[2]
+ENDPOINT = os.environ.get("IMGPIPE_TEST_ENDPOINT")
+
+
+def _is_localstack(endpoint: str | None) -> bool:
+    if not endpoint:
+        return False
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_localstack/health", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+ON_LOCALSTACK = _is_localstack(ENDPOINT)
+
+
+def localstack_xfail(reason: str) -> pytest.MarkDecorator:
+    """A documented LocalStack difference: fails there (strictly: a fix must remove the mark)."""
+    return pytest.mark.xfail(ON_LOCALSTACK, reason=f"LocalStack: {reason}", strict=True)
+
+
+def embedded_only(reason: str) -> pytest.MarkDecorator:
+    """A test that reaches into the embedded engine's internals: skipped against an endpoint."""
+    return pytest.mark.skipif(bool(ENDPOINT), reason=f"needs the embedded engine: {reason}")
+
+
+@dataclass
+class EndpointEngine:
+    """A running engine reached only through its endpoint URL, as a user reaches AWS."""
+
+    endpoint_url: str
+    region: str = "us-east-1"
+
+    def session(self) -> Any:
+        from imgpipe.local.engine import fake_session
+
+        return fake_session(self.region)
+
+    def client(self, service: str) -> Any:
+        return self.session().client(service, endpoint_url=self.endpoint_url)
+
+    def deploy(self, template: Path, stack_name: str, overrides: dict[str, str]) -> Any:
+        from imgpipe.local.deploy import Deployer
+
+        deployer = Deployer(
+            endpoint_url=self.endpoint_url, session=self.session(), log=lambda message: None
+        )
+        return deployer.deploy(template, stack_name, overrides)
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if ENDPOINT:
+        yield EndpointEngine(ENDPOINT)
+        return
+    from imgpipe.local.engine import Engine
+
+    with Engine(state_dir=tmp_path_factory.mktemp("engine")) as running:
+        yield running
 
 
 @dataclass
@@ -126,6 +192,11 @@ def _allow_rule(sqs: Any, queue_url: str, queue_arn: str, rule_arn: str) -> None
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
 
 
+def stack_name(name: str) -> str:
+    """One shared endpoint serves every pytest-xdist worker: each gets its own stacks."""
+    return f"{name}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}" if ENDPOINT else name
+
+
 def deploy_pipeline(
     engine: Any,
     name: str,
@@ -134,6 +205,7 @@ def deploy_pipeline(
 ) -> Pipeline:
     from imgpipe_core import clients
 
+    name = stack_name(name)
     clients.configure(engine.client)  # the domain helpers tests use talk to the engine
     outputs = dict(engine.deploy(template, name, overrides or {}).outputs)
     sqs, events, sns = engine.client("sqs"), engine.client("events"), engine.client("sns")

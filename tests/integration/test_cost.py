@@ -6,43 +6,51 @@ import pytest
 
 from imgpipe.commands import cost
 from imgpipe_core.catalogue import load_catalogue
-from tests.integration.conftest import Pipeline, photo
+from tests.integration.conftest import Pipeline, embedded_only, photo
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("cost")]  # one measured upload
+VARIANTS = len(load_catalogue().names)
 
 
-def test_measured_counts_come_from_the_real_run(pipeline: Pipeline) -> None:
-    # GIVEN the stack deployed on the engine
-    variants = len(load_catalogue().names)
-    data = photo(1600, 1200, "JPEG")
-    # WHEN an upload is measured
-    measured = cost.measure_pipeline(
-        pipeline.engine, pipeline.stack_name, pipeline.outputs, "jpeg", data, 1
+@pytest.fixture(scope="module")
+def measured(pipeline: Pipeline) -> cost.Measured:
+    # GIVEN the stack deployed on the engine, WHEN an upload is measured
+    return cost.measure_pipeline(
+        pipeline.engine, pipeline.stack_name, pipeline.outputs, "jpeg", photo(1600, 1200, "JPEG"), 1
     )
+
+
+def test_measured_history_and_logs_come_from_the_real_run(measured: cost.Measured) -> None:
     # THEN it succeeded and every figure is non-zero where it must be
     assert measured.extra["statuses"] == ["SUCCEEDED"]
     usage = measured.usage
     # Transitions: every state entered (Register, Unwrap, Is Duplicate?, Validate, Is Valid?,
     # the Map and one Resize Variant per variant, Publish, Record Success, Notify, Succeed)
-    assert usage.transitions >= 10 + variants
+    assert usage.transitions >= 10 + VARIANTS
     # AND the Lambda invocations in CloudWatch Logs (REPORT lines) are exactly the Lambda tasks
-    # of the execution history, and the engine counted as many Invoke requests
+    # of the execution history
     assert measured.reports == measured.lambda_tasks_in_history == usage.lambda_requests
-    assert measured.lambda_tasks_in_history == 4 + variants  # register, validate, publish, notify
-    assert measured.requests["lambda:Invoke"] >= measured.reports
+    assert measured.lambda_tasks_in_history == 4 + VARIANTS  # register, validate, publish, notify
     # AND every function of the stack billed duration, the resize function most
     assert len(measured.gb_s_by_function) == 5 and min(measured.gb_s_by_function.values()) > 0
     resize = next(v for k, v in measured.gb_s_by_function.items() if "Resize" in k)
     assert resize == max(measured.gb_s_by_function.values())
     assert usage.lambda_gb_s == pytest.approx(sum(measured.gb_s_by_function.values()))
+    assert usage.lambda_log_bytes > 0 and usage.express_gb_s > 0 and usage.express_log_bytes > 0
+
+
+@embedded_only("request counts come from its request_counter adapter, in the test's process")
+def test_measured_requests_are_the_ones_the_engine_served(measured: cost.Measured) -> None:
+    usage = measured.usage
+    # THEN the engine counted as many Invoke requests as there were Lambda invocations
+    assert measured.requests["lambda:Invoke"] >= measured.reports
     # AND S3 saw the upload, one staging PUT per variant plus the manifest, one COPY per variant
-    assert measured.requests["s3:PutObject"] >= 1 + variants + 1
-    assert measured.requests["s3:CopyObject"] >= variants
-    assert usage.s3_tier1 >= 2 + 2 * variants and usage.s3_tier2 >= 1 + variants
+    assert measured.requests["s3:PutObject"] >= 1 + VARIANTS + 1
+    assert measured.requests["s3:CopyObject"] >= VARIANTS
+    assert usage.s3_tier1 >= 2 + 2 * VARIANTS and usage.s3_tier2 >= 1 + VARIANTS
     # AND the status record was written, and one notification each went to EventBridge and SNS
     assert usage.dynamodb_wru > 0
     assert usage.eventbridge_events >= 1 and usage.sns_requests >= 1
-    assert usage.lambda_log_bytes > 0 and usage.express_gb_s > 0 and usage.express_log_bytes > 0
     # AND the observer's own reads (histories, logs, polling) were not counted
     assert not any(
         name.startswith(("logs:", "stepfunctions:", "states:")) for name in measured.requests

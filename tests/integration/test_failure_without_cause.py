@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Pipeline, deploy_pipeline, photo
+from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
 
-pytestmark = pytest.mark.engine
+pytestmark = [
+    pytest.mark.engine,
+    embedded_only("it patches the engine's Step Functions interpreter to drop the Cause"),
+]
 
 
 @pytest.fixture(scope="module")

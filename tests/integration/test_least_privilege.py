@@ -16,9 +16,15 @@ import requests
 
 from imgpipe.local import api_server
 from imgpipe.local.deploy import load_template
-from tests.integration.conftest import ROOT, Pipeline, deploy_pipeline, photo
+from tests.integration.conftest import ROOT, Pipeline, deploy_pipeline, localstack_xfail, photo
 
 pytestmark = pytest.mark.engine
+# LocalStack community accepts IAM policies but never evaluates them (enforcement is a LocalStack
+# Pro feature), so the call the role lacks succeeds there: strict, a LocalStack that refuses it
+# must drop the mark.
+no_iam_on_localstack = localstack_xfail(
+    "the community edition does not evaluate IAM policies; the call the role lacks succeeds"
+)
 
 _URI_PROPERTIES = ("CodeUri", "ContentUri", "DefinitionUri")
 
@@ -110,6 +116,7 @@ STEP_CASES = {
 }
 
 
+@no_iam_on_localstack
 @pytest.mark.parametrize("step", sorted(STEP_CASES))
 def test_a_step_without_a_permission_it_needs_fails_with_access_denied(
     engine: Any, tmp_path: Path, step: str
@@ -127,8 +134,12 @@ def test_a_step_without_a_permission_it_needs_fails_with_access_denied(
     # THEN that function's call is refused, the execution fails and the DLQ can re-run it
     causes = failure_causes(pipeline, execution["executionArn"])
     assert execution["status"] == "FAILED", causes
+    # (each cause is prefixed with the function its task invoked, which names the step)
     assert refused in causes and function in causes, causes
-    if refused != "(403)":
+    if refused == "(403)":
+        # A HEAD refusal has no body, so no denial message names the role: the call does
+        assert "HeadObject operation: Forbidden" in causes, causes
+    else:
         wording = f"is not authorized to perform: {action.replace('sns:', 'SNS:')} on resource"
         assert wording in causes, causes
     assert dead_letter_for(pipeline, key), "no dead letter for the failed upload"
@@ -136,6 +147,7 @@ def test_a_step_without_a_permission_it_needs_fails_with_access_denied(
         assert pipeline.public_keys(pid) == []
 
 
+@no_iam_on_localstack
 def test_api_without_put_object_hands_out_uploads_s3_refuses(engine: Any, tmp_path: Path) -> None:
     # GIVEN the API function may not s3:PutObject, the grant its presigned POSTs rely on
     template = template_without(tmp_path, "ApiFunction", "s3:PutObject")

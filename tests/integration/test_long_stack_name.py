@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from imgpipe.local.adapters.queue_policy import events_may_send
+from imgpipe.local.adapters.queue_policy import policy_allows
 from tests.helpers import wait_for
-from tests.integration.conftest import Pipeline, deploy_pipeline, photo
+from tests.integration.conftest import Pipeline, deploy_pipeline, localstack_xfail, photo
 
 pytestmark = pytest.mark.engine
 STACK_NAME = "imgpipe-production-eu-west-1-images-blue"  # 40 characters
@@ -37,6 +37,10 @@ def _dlq_rules(pipeline: Pipeline, dlq_arn: str) -> list[dict[str, Any]]:
     return found
 
 
+@localstack_xfail(
+    "EventBridge ignores a target's DeadLetterConfig (the events provider never sends a failed "
+    "delivery to it), so the upload rule's failed StartExecution is lost"
+)
 def test_every_rule_dead_letters_to_the_dlq_under_a_long_stack_name(long_named: Pipeline) -> None:
     sqs = long_named.client("sqs")
     dlq_url = long_named.outputs["DeadLetterQueueUrl"]
@@ -49,8 +53,11 @@ def test_every_rule_dead_letters_to_the_dlq_under_a_long_stack_name(long_named: 
     assert len(rules) == 3, [r["Name"] for r in rules]
     assert all(len(r["Name"]) <= 64 for r in rules)
     assert all(not r["Name"].startswith(f"{STACK_NAME}-") for r in rules)
-    # THEN the queue policy lets each of them send
-    assert [r["Name"] for r in rules if not events_may_send(dlq_arn, r["Arn"])] == []
+    # THEN the queue policy (read through the API, so any engine's) lets each of them send
+    policy = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["Policy"])["Attributes"]
+    assert [
+        r["Name"] for r in rules if not policy_allows(policy["Policy"], dlq_arn, r["Arn"])
+    ] == []
     # AND WHEN an upload's execution cannot start (the state machine is gone)
     long_named.client("stepfunctions").delete_state_machine(
         stateMachineArn=long_named.outputs["StateMachineArn"]

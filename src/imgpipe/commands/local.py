@@ -53,6 +53,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     logs.add_argument("--limit", type=int, default=200)
     logs.set_defaults(func=cmd_logs)
 
+    localstack = sub.add_parser(
+        "localstack", help="LocalStack, the second engine: install, start or stop it (no Docker)"
+    )
+    localstack.add_argument("action", choices=["start", "stop"])
+    localstack.add_argument(
+        "--port", type=int, default=0, help="gateway port (default: a free one)"
+    )
+    localstack.add_argument("--state-dir", type=Path, default=Path(".localstack"))
+    localstack.add_argument("--venv", type=Path, default=Path(".venv-localstack"))
+    localstack.set_defaults(func=cmd_localstack)
+
 
 def cmd_up(args: argparse.Namespace) -> int:
     from imgpipe.local import api_server
@@ -166,6 +177,20 @@ def cmd_logs(args: argparse.Namespace) -> int:
         events = logs.filter_log_events(logGroupName=group, limit=args.limit)["events"]
         for event in sorted(events, key=lambda e: e["timestamp"]):
             print(f"{group}  {event['message'].rstrip()}")
+    return 0
+
+
+def cmd_localstack(args: argparse.Namespace) -> int:
+    from imgpipe.local.localstack import LocalStack, LocalStackError
+
+    localstack = LocalStack(args.state_dir, args.venv)
+    try:
+        if args.action == "start":
+            print(f"endpoint: {localstack.start(args.port)}", flush=True)
+        else:
+            localstack.stop()
+    except LocalStackError as error:
+        raise CliError(str(error)) from error
     return 0
 
 

@@ -30,6 +30,9 @@ from imgpipe.local import build
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 # CloudFormation refuses inline template bodies above this size; larger ones go through S3.
 MAX_TEMPLATE_BODY = 51_200
+# A stack whose creation failed can only be deleted. AWS rolls it back to ROLLBACK_COMPLETE;
+# LocalStack leaves it CREATE_FAILED.
+ONLY_DELETABLE = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
 
 
 class DeployError(Exception):
@@ -228,7 +231,7 @@ class Deployer:
             source = {"TemplateBody": body}
         params = [{"ParameterKey": k, "ParameterValue": v} for k, v in overrides.items()]
         existing = self._stack_status(stack_name)
-        if existing and existing.endswith("ROLLBACK_COMPLETE") and "UPDATE" not in existing:
+        if existing in ONLY_DELETABLE:
             cfn.delete_stack(StackName=stack_name)
             self._wait(stack_name, "DELETE")
             existing = None

@@ -41,11 +41,11 @@ def install() -> None:
         apply_bucket_properties(bucket, cfn.get("Properties", {}), account, region)
         return bucket
 
-    def bucket_update(
-        cls: Any, original: Any, new_name: str, cfn: Any, account: str, region: str
-    ) -> Any:
-        bucket = original_update(cls, original, new_name, cfn, account, region)
-        apply_bucket_properties(bucket, cfn.get("Properties", {}), account, region)
+    # moto passes every argument of an update by keyword (parsing.parse_and_update_resource).
+    def bucket_update(cls: Any, **kw: Any) -> Any:
+        bucket = original_update(cls, **kw)
+        properties = kw["cloudformation_json"].get("Properties", {})
+        apply_bucket_properties(bucket, properties, kw["account_id"], kw["region_name"])
         return bucket
 
     FakeBucket.create_from_cloudformation_json = classmethod(bucket_create)  # type: ignore[assignment,method-assign]
@@ -110,8 +110,14 @@ def _sm_create(
 
 
 def _sm_update(
-    cls: Any, original: Any, new_name: str, cfn: Any, account_id: str, region_name: str
-) -> Any:
+    cls: Any,
+    original_resource: Any,
+    new_resource_name: str,
+    cloudformation_json: Any,
+    account_id: str,
+    region_name: str,
+) -> Any:  # moto's keyword names: it calls updates by keyword
+    original, cfn = original_resource, cloudformation_json
     properties = cfn.get("Properties", {})
     name = properties.get("StateMachineName", original.name)
     if name != original.name:
@@ -478,9 +484,9 @@ def _function_properties() -> None:
     def create(cls: Any, name: str, cfn: Any, account: str, region: str, **kw: Any) -> Any:
         return apply(original_create(cls, name, cfn, account, region, **kw), cfn["Properties"])
 
-    def update(cls: Any, original: Any, name: str, cfn: Any, account: str, region: str) -> Any:
-        updated = original_update(cls, original, name, cfn, account, region)
-        return apply(updated, cfn.get("Properties", {}))
+    def update(cls: Any, **kw: Any) -> Any:  # by keyword, as bucket_update
+        updated = original_update(cls, **kw)
+        return apply(updated, kw["cloudformation_json"].get("Properties", {}))
 
     LambdaFunction.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
     LambdaFunction.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment,method-assign]

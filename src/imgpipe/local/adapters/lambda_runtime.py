@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.core.responses import BaseResponse
 
 from imgpipe.local import build
 from imgpipe.local import faults as fault_plan
@@ -62,7 +63,20 @@ def install() -> None:
         return
     LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
     LambdaFunction._get_layers_data = _get_layers_data  # type: ignore[method-assign,assignment]
+    BaseResponse._enrich_response = staticmethod(_keep_request_id)  # type: ignore[method-assign]
     _installed = True
+
+
+_original_enrich_response = BaseResponse._enrich_response
+
+
+def _keep_request_id(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+    """moto gives every response a new x-amzn-requestid; Invoke's must stay the invocation's."""
+    given = headers.get("x-amzn-requestid")
+    headers, body = _original_enrich_response(headers, body)
+    if given:
+        headers["x-amzn-requestid"] = given
+    return headers, body
 
 
 _original_get_layers_data = LambdaFunction._get_layers_data
@@ -96,6 +110,8 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
         response_headers["x-amz-function-error"] = result.function_error
     response_headers["x-amz-executed-version"] = spec.version
     response_headers["x-amz-request-id"] = result.request_id
+    # What boto3 reads as the RequestId: the handler's context.aws_request_id, as on Lambda.
+    response_headers["x-amzn-requestid"] = result.request_id
     response_headers["x-amz-log-result"] = base64.b64encode(result.log_tail.encode()).decode()
     return bytes(result.payload)
 

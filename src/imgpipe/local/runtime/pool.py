@@ -99,12 +99,20 @@ class LambdaRuntime:
     # -- public -------------------------------------------------------------------------------
 
     def invoke(
-        self, spec: FunctionSpec, payload: bytes, *, client_context: str | None = None
+        self,
+        spec: FunctionSpec,
+        payload: bytes,
+        *,
+        client_context: str | None = None,
+        request_id: str | None = None,
     ) -> InvokeResult:
-        """Run one invocation; blocks while all of the function's workers are busy."""
+        """Run one invocation; blocks while all of the function's workers are busy.
+
+        ``request_id``: the id the engine already gave the caller (LocalStack does), else a new one.
+        """
         if not spec.code_dirs:
             raise ValueError(f"function {spec.name} has no code dirs")
-        request_id = str(uuid.uuid4())
+        request_id = request_id or str(uuid.uuid4())
         worker = self._acquire(spec)
         keep = False
         try:

@@ -1,0 +1,73 @@
+"""Two places where LocalStack in host mode differs from AWS in a way AWS users never see.
+
+Each is patched at start-up (``localstack.hooks.on_infra_start``) so that LocalStack refuses and
+accepts what AWS does; neither makes it kinder than AWS. Without them, imgpipe's own template and
+Lambda's own boto3 fail on LocalStack for LocalStack's reasons, and the second engine would check
+nothing beyond that.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from localstack.runtime import hooks
+
+_LIST_TYPE = re.compile(r"^(CommaDelimitedList|List<[^>]+>)$")
+
+
+@hooks.on_infra_start()
+def imgpipe_hypercorn_continue_reason() -> None:
+    """Send ``100 Continue``, not a bare ``100``, as S3 does.
+
+    hypercorn (the only gateway server that binds just 127.0.0.1) leaves the reason phrase out of
+    the interim response. Older botocore releases, such as 1.40.4 of Lambda's python3.12 runtime,
+    require one: they take the bare ``100`` for a final response, never send the body, and
+    PutObject fails with BadDigest / ConnectionClosedError.
+    """
+    import h11
+    from hypercorn.protocol.h11 import H11Protocol
+
+    send = H11Protocol._send_h11_event
+    if getattr(send, "_imgpipe", False):
+        return
+
+    async def send_h11_event(self: Any, event: Any) -> None:
+        interim = isinstance(event, h11.InformationalResponse) and event.status_code == 100
+        if interim and not event.reason:
+            event = h11.InformationalResponse(
+                status_code=100, headers=event.headers, reason=b"Continue"
+            )
+        await send(self, event)
+
+    send_h11_event._imgpipe = True  # type: ignore[attr-defined]
+    H11Protocol._send_h11_event = send_h11_event
+
+
+@hooks.on_infra_start()
+def imgpipe_cfn_list_parameter_before() -> None:
+    """A list parameter's *previous* value is a list too, as in CloudFormation.
+
+    LocalStack's v2 engine splits a CommaDelimitedList (or List<...>) parameter into a list for
+    the new value only; the stack's stored value stays a string, so on UpdateStack and DeleteStack
+    ``!Join [",", !Ref AllowedOrigins]`` fails with "Invalid arguments list definition for
+    Fn::Join" and the stack can be neither updated nor deleted.
+    """
+    from localstack.services.cloudformation.engine.v2.change_set_model_preproc import (
+        ChangeSetModelPreproc,
+    )
+
+    visit = ChangeSetModelPreproc.visit_node_parameter
+    if getattr(visit, "_imgpipe", False):
+        return
+
+    def visit_node_parameter(self: Any, node_parameter: Any) -> Any:
+        delta = visit(self, node_parameter)
+        if isinstance(delta.before, str):
+            type_ = self.visit(node_parameter.type_).before
+            if isinstance(type_, str) and _LIST_TYPE.match(type_):
+                delta.before = [item.strip() for item in delta.before.split(",")]
+        return delta
+
+    visit_node_parameter._imgpipe = True  # type: ignore[attr-defined]
+    ChangeSetModelPreproc.visit_node_parameter = visit_node_parameter
