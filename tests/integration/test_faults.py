@@ -14,9 +14,13 @@ import pytest
 
 from imgpipe_core import keys
 from tests.helpers import wait_for
-from tests.integration.conftest import Pipeline, deploy_pipeline, photo
+from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
 
-pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("faults")]
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.xdist_group("faults"),
+    embedded_only("fault injection (the engine's fault plan) exists only in the embedded engine"),
+]
 
 
 @pytest.fixture(scope="module")

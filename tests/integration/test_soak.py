@@ -7,8 +7,13 @@ from typing import Any
 import pytest
 
 from bench.soak import SoakConfig, run
+from tests.integration.conftest import embedded_only
 
-pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("soak")]
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.xdist_group("soak"),
+    embedded_only("its fault plan and worker kills act on the embedded engine's processes"),
+]
 
 
 def test_a_burst_under_faults_and_worker_kills_ends_with_nothing_lost(engine: Any) -> None:
