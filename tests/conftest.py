@@ -29,7 +29,14 @@ logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One local AWS engine per test process (moto's backends are process-global)."""
+    """One local AWS engine per test process (moto's backends are process-global), or the
+    running endpoint ``IMGPIPE_TEST_ENDPOINT`` names (LocalStack: `make test-localstack`)."""
+    endpoint = os.environ.get("IMGPIPE_TEST_ENDPOINT")
+    if endpoint:
+        from tests.integration.conftest import EndpointEngine
+
+        yield EndpointEngine(endpoint)
+        return
     from imgpipe.local.engine import Engine
 
     with Engine(state_dir=tmp_path_factory.mktemp("engine")) as running:

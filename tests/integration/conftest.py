@@ -11,7 +11,6 @@ import json
 import os
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,17 +69,6 @@ class EndpointEngine:
             endpoint_url=self.endpoint_url, session=self.session(), log=lambda message: None
         )
         return deployer.deploy(template, stack_name, overrides)
-
-
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if ENDPOINT:
-        yield EndpointEngine(ENDPOINT)
-        return
-    from imgpipe.local.engine import Engine
-
-    with Engine(state_dir=tmp_path_factory.mktemp("engine")) as running:
-        yield running
 
 
 @dataclass
