@@ -22,13 +22,19 @@ from imgpipe_core.models import Status
 from imgpipe_core.records import ProcessingRecord
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def stack_arguments() -> argparse.ArgumentParser:
+    """The options every command that reaches a deployed stack takes (see :func:`connect`)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
         "--stack-name", help="default: the running local engine's stack, or imgpipe"
     )
-    common.add_argument("--endpoint-url", help="e.g. http://localhost:4566 (LocalStack)")
-    common.add_argument("--region")
+    parent.add_argument("--endpoint-url", help="e.g. http://localhost:4566 (LocalStack)")
+    parent.add_argument("--region")
+    return parent
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    common = argparse.ArgumentParser(add_help=False, parents=[stack_arguments()])
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
     status = subparsers.add_parser("status", parents=[common], help="one upload's record")

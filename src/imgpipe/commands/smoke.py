@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 
 import requests
 
-from imgpipe.aws import Stack, StackNotFound
+from imgpipe.aws import Stack
 from imgpipe.cli import CliError
+from imgpipe.commands.ops import connect, stack_arguments
 from imgpipe.commands.upload import Client, UploadError, _error_text
 from imgpipe.local import discovery
 
@@ -29,13 +30,10 @@ NOT_AN_IMAGE = b"%PDF-1.7\n% imgpipe smoke: this is not an image\n"
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "smoke", help="end-to-end check of a deployed stack through its API and delivery URLs"
+        "smoke",
+        parents=[stack_arguments()],
+        help="end-to-end check of a deployed stack through its API and delivery URLs",
     )
-    parser.add_argument(
-        "--stack-name", help="default: the running local engine's stack, or imgpipe"
-    )
-    parser.add_argument("--endpoint-url", help="AWS API endpoint (LocalStack, the local engine)")
-    parser.add_argument("--region")
     parser.add_argument("--api-url", help="default: the stack's ApiUrl (the local API under up)")
     parser.add_argument("--token", help="bearer token when the stack has ApiAuth=JWT")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per upload")
@@ -161,12 +159,7 @@ def api_auth(stack: Stack) -> str:
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
-    try:
-        stack = Stack.connect(
-            stack_name=args.stack_name, endpoint_url=args.endpoint_url, region=args.region
-        )
-    except StackNotFound as error:
-        raise CliError(str(error)) from error
+    stack = connect(args)
     auth = api_auth(stack)
     if auth == "JWT" and not args.token:
         raise CliError("the stack has ApiAuth=JWT: pass --token")

@@ -15,8 +15,9 @@ import time
 from botocore.exceptions import ClientError
 from samtranslator.yaml_helper import yaml_parse
 
-from imgpipe.aws import Stack, StackNotFound
+from imgpipe.aws import Stack
 from imgpipe.cli import CliError
+from imgpipe.commands.ops import connect, stack_arguments
 
 DATA_TYPES = ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::SQS::Queue")
 _ALREADY_GONE = {
@@ -29,13 +30,10 @@ _ALREADY_GONE = {
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "teardown", help="empty the buckets, delete the stack and the data it retains"
+        "teardown",
+        parents=[stack_arguments()],
+        help="empty the buckets, delete the stack and the data it retains",
     )
-    parser.add_argument(
-        "--stack-name", help="default: the running local engine's stack, or imgpipe"
-    )
-    parser.add_argument("--endpoint-url", help="e.g. http://localhost:4566 (LocalStack)")
-    parser.add_argument("--region")
     parser.add_argument(
         "--keep-data", action="store_true", help="delete only the stack; keep its data resources"
     )
@@ -45,12 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        stack = Stack.connect(
-            stack_name=args.stack_name, endpoint_url=args.endpoint_url, region=args.region
-        )
-    except StackNotFound as error:
-        raise CliError(str(error)) from error
+    stack = connect(args)
     resources = data_resources(stack)
     doomed = [(k, i) for k, i, kept in resources if not (kept and args.keep_data)]
     if not args.yes:
