@@ -27,7 +27,9 @@ def long_named(engine: Any) -> Pipeline:
 def _dlq_rules(pipeline: Pipeline, dlq_arn: str) -> list[dict[str, Any]]:
     events = pipeline.client("events")
     found = []
-    for rule in events.list_rules()["Rules"]:
+    # Paginated: the engine is shared by every test module's stacks, so one page may not hold them
+    rules = (r for page in events.get_paginator("list_rules").paginate() for r in page["Rules"])
+    for rule in rules:
         targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
         if any(
             t["Arn"] == dlq_arn or t.get("DeadLetterConfig", {}).get("Arn") == dlq_arn
