@@ -29,7 +29,8 @@ def execution_for_key(sfn: Any, machine_arn: str, key: str, *, finished: bool = 
     """The execution whose input (the S3 event's detail) names this object key."""
 
     def find() -> dict | None:
-        for summary in sfn.list_executions(stateMachineArn=machine_arn)["executions"]:
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn)
+        for summary in (s for page in pages for s in page["executions"]):
             described = sfn.describe_execution(executionArn=summary["executionArn"])
             same_key = json.loads(described["input"])["object"]["key"] == key
             if same_key and (not finished or described["status"] != "RUNNING"):
