@@ -1,4 +1,9 @@
-"""Validation of untrusted uploads: cheap header checks first, one full decode last."""
+"""Validation of untrusted uploads: cheap header checks first, one decode of every byte last.
+
+The decode is as small as the format allows while still running its whole decoder over the
+data (so truncation and corruption are still seen): JPEG at 1/8 scale, a still WebP through
+libwebp's scaler; PNG, GIF, HEIC and AVIF at full size (see :func:`_decode_all`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from PIL import Image, ImageFile
 from pydantic import BaseModel, ConfigDict
 
 from imgpipe_core.errors import ImageRejected, RejectionCode
-from imgpipe_core.imaging import _pillow, isobmff
+from imgpipe_core.imaging import _pillow, _webp, isobmff
 from imgpipe_core.imaging.colour import resamplable, to_srgb
 from imgpipe_core.imaging.geometry import upright
 from imgpipe_core.imaging.limits import Limits
@@ -22,7 +27,8 @@ ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 # Above the limits *and* this many pixels per byte of file: a payload built to expand, not a
 # large photo (deflate tops out near 1032:1 on bytes). Only picks the label; both are refused.
 BOMB_PIXELS_PER_BYTE = 1024
-# Shrinking JPEG decode 8x still runs the whole entropy decoder, so truncation is still seen.
+# Shrinking JPEG decode 8x still runs the whole entropy decoder, so truncation is still seen;
+# libwebp's scaler too decodes every macroblock (or lossless pixel) before it averages rows.
 _VALIDATION_DRAFT_SCALE = 8
 
 
@@ -59,7 +65,7 @@ def inspect_image(
     with _pillow.guarded(limits):
         image, info = open_checked(Path(path), limits, size=size)
         with image:
-            _decode_all(image, info)
+            first = _decode_all(Path(path), image, info)
             image.seek(0)
             # libheif applied the orientation and reset the tag; it keeps the original aside.
             original = image.info.get("original_orientation")
@@ -68,7 +74,7 @@ def inspect_image(
                 orientation=original if isinstance(original, int) else None,
                 include_gps=include_gps,
             )
-            shown = _placeholder(image, info)
+            shown = _placeholder(first, image.info.get("icc_profile") or None, info)
         return info.model_copy(update={"exif": facts, "placeholder": shown})
 
 
@@ -176,14 +182,15 @@ def _describe(
     )
 
 
-def _placeholder(image: ImageFile.ImageFile, info: ImageInfo) -> Placeholder | None:
-    """From the decode validation just made (JPEG: its 1/8 draft), first frame, upright, sRGB."""
+def _placeholder(
+    decoded: Image.Image, icc: bytes | None, info: ImageInfo
+) -> Placeholder | None:
+    """From the decode validation just made (its smallest: JPEG 1/8), first frame, upright, sRGB."""
     try:
-        image.load()
-        small = resamplable(image).resize(
-            _fit(image.size, HASH_SIDE), Image.Resampling.BOX, reducing_gap=2.0
+        small = resamplable(decoded).resize(
+            _fit(decoded.size, HASH_SIDE), Image.Resampling.BOX, reducing_gap=2.0
         )
-        small = upright(to_srgb(small, image.info.get("icc_profile") or None), info.orientation)
+        small = upright(to_srgb(small, icc), info.orientation)
         return placeholder(small)
     except MemoryError:
         raise
@@ -223,24 +230,36 @@ def _check_dimensions(width: int, height: int, size: int, limits: Limits) -> Non
     )
 
 
-def _decode_all(image: ImageFile.ImageFile, info: ImageInfo) -> None:
+def _decode_all(path: Path, image: ImageFile.ImageFile, info: ImageInfo) -> Image.Image:
+    """Run the decoder over every frame's data; returns the first frame, as small as decoded.
+
+    PNG keeps a full decode: any integrity check must inflate the whole zlib stream (its
+    checksum is at the end), which is ~75 % of Pillow's decode, and the placeholder needs
+    the pixels. GIF frames, HEIC and AVIF have no reduced decode to use.
+    """
     try:
+        width, height = image.size
+        reduced = (
+            max(1, width // _VALIDATION_DRAFT_SCALE),
+            max(1, height // _VALIDATION_DRAFT_SCALE),
+        )
+        if info.media_type is MediaType.WEBP and info.frames == 1:
+            # Straight to the placeholder's size: libwebp's scaler averages areas, like BOX.
+            still = _webp.decode(path, _fit(image.size, HASH_SIDE))
+            if still is not None:  # None: animated after all, or no usable libwebp
+                return still
         if info.media_type is MediaType.JPEG:
-            width, height = image.size
-            image.draft(
-                image.mode,
-                (
-                    max(1, width // _VALIDATION_DRAFT_SCALE),
-                    max(1, height // _VALIDATION_DRAFT_SCALE),
-                ),
-            )
+            image.draft(image.mode, reduced)
         for index in range(info.frames):
             image.seek(index)
             image.load()
+        image.seek(0)
+        image.load()
     except MemoryError:
         raise
     except Exception as exc:
         raise _as_rejection(exc, "the image data is truncated or corrupt") from exc
+    return image
 
 
 def _as_rejection(exc: Exception, message: str) -> ImageRejected:
