@@ -16,8 +16,7 @@ from imaging_support import CORPUS, fixture
 from PIL import Image
 
 from imgpipe_core.errors import ImageRejected
-from imgpipe_core.imaging import Limits, inspect_image
-from imgpipe_core.imaging import _pillow
+from imgpipe_core.imaging import Limits, _pillow, inspect_image
 from imgpipe_core.imaging.probe import open_checked
 
 ACCEPTED = "accepted"
@@ -91,7 +90,14 @@ def _source(kind: str) -> bytes:
     return buffer.getvalue()
 
 
-KINDS = ["jpeg", "jpeg-progressive", "png-alpha", "webp-lossy", "webp-lossless-alpha", "gif-animated"]
+KINDS = [
+    "jpeg",
+    "jpeg-progressive",
+    "png-alpha",
+    "webp-lossy",
+    "webp-lossless-alpha",
+    "gif-animated",
+]
 
 
 def _damaged(data: bytes) -> list[tuple[str, bytes]]:

@@ -182,9 +182,7 @@ def _describe(
     )
 
 
-def _placeholder(
-    decoded: Image.Image, icc: bytes | None, info: ImageInfo
-) -> Placeholder | None:
+def _placeholder(decoded: Image.Image, icc: bytes | None, info: ImageInfo) -> Placeholder | None:
     """From the decode validation just made (its smallest: JPEG 1/8), first frame, upright, sRGB."""
     try:
         small = resamplable(decoded).resize(
