@@ -10,11 +10,11 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, PngImagePlugin
 from pydantic import BaseModel, ConfigDict
 
 from imgpipe_core.errors import ImageRejected, RejectionCode
-from imgpipe_core.imaging import _pillow, _webp, isobmff
+from imgpipe_core.imaging import _pillow, _png, _webp, isobmff
 from imgpipe_core.imaging.colour import resamplable, to_srgb
 from imgpipe_core.imaging.geometry import upright
 from imgpipe_core.imaging.limits import Limits
@@ -204,6 +204,10 @@ def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
 def read_orientation(image: Image.Image) -> int:
     """EXIF orientation 1-8; a missing or broken EXIF block counts as upright."""
     try:
+        if isinstance(image, PngImagePlugin.PngImageFile):
+            # Pillow decodes a PNG to find its EXIF (it may follow the pixels): ours is faster,
+            # and a failure here leaves the image undecoded, to fail again where it counts.
+            _png.load(image)
         value = image.getexif().get(EXIF_ORIENTATION, 1)
     except MemoryError:
         raise
@@ -231,9 +235,10 @@ def _check_dimensions(width: int, height: int, size: int, limits: Limits) -> Non
 def _decode_all(path: Path, image: ImageFile.ImageFile, info: ImageInfo) -> Image.Image:
     """Run the decoder over every frame's data; returns the first frame, as small as decoded.
 
-    PNG keeps a full decode: any integrity check must inflate the whole zlib stream (its
-    checksum is at the end), which is ~75 % of Pillow's decode, and the placeholder needs
-    the pixels. GIF frames, HEIC and AVIF have no reduced decode to use.
+    PNG keeps a full decode (inflating on a second thread, :mod:`_png`): any integrity check
+    must inflate the whole zlib stream (its checksum is at the end), which is ~75 % of Pillow's
+    decode, and the placeholder needs the pixels. GIF frames, HEIC and AVIF have no reduced
+    decode to use.
     """
     try:
         width, height = image.size
