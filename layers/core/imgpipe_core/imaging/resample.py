@@ -101,26 +101,44 @@ def _reduce(
 
 
 def _lanczos(image: Image.Image, size: tuple[int, int], box: Box, prepare: _Prepare) -> Image.Image:
+    if prepare is not None:
+        return _lanczos_prepared(image, size, box, prepare)
     left, top, right, bottom = box
-    scale_x, scale_y = (right - left) / size[0], (bottom - top) / size[1]
-    # Rows and columns the kernel reaches beyond a band's region, as Pillow rounds them.
-    margin_x = math.ceil(_LANCZOS_SUPPORT * max(scale_x, 1.0)) + 1
-    margin_y = math.ceil(_LANCZOS_SUPPORT * max(scale_y, 1.0)) + 1
 
     def band(first: int, last: int) -> Image.Image:
+        scale_y = (bottom - top) / size[1]
         region = (left, top + first * scale_y, right, top + last * scale_y)
-        band_size = (size[0], last - first)
-        if prepare is None:
-            return image.resize(band_size, Image.Resampling.LANCZOS, box=region)
-        x0, y0 = max(0, math.floor(region[0]) - margin_x), max(0, math.floor(region[1]) - margin_y)
-        x1 = min(image.width, math.ceil(region[2]) + margin_x)
-        y1 = min(image.height, math.ceil(region[3]) + margin_y)
-        source = prepare(image.crop((x0, y0, x1, y1)))
-        shifted = (region[0] - x0, region[1] - y0, region[2] - x0, region[3] - y0)
-        return source.resize(band_size, Image.Resampling.LANCZOS, box=shifted)
+        return image.resize((size[0], last - first), Image.Resampling.LANCZOS, box=region)
 
-    pixels = (right - left) * (bottom - top)
-    return _in_bands(band, size, int(pixels), prepare is not None)
+    return _in_bands(band, size, int((right - left) * (bottom - top)), False)
+
+
+def _lanczos_prepared(
+    image: Image.Image,
+    size: tuple[int, int],
+    box: Box,
+    prepare: Callable[[Image.Image], Image.Image],
+) -> Image.Image:
+    """Pillow's two passes run apart: the horizontal one over bands of source rows (each
+    prepared once: bands of output rows would prepare and resample the kernel's overlap
+    twice, a third more work at 2-3x), then the vertical one over the narrow intermediate.
+    Pillow keeps its intermediate in 8 bits too, so the pixels are its own."""
+    left, top, right, bottom = box
+    scale_x, scale_y = (right - left) / size[0], (bottom - top) / size[1]
+    # Columns and rows the kernel reaches beyond the box, as Pillow rounds them.
+    margin_x = math.ceil(_LANCZOS_SUPPORT * max(scale_x, 1.0)) + 1
+    margin_y = math.ceil(_LANCZOS_SUPPORT * max(scale_y, 1.0)) + 1
+    x0, x1 = max(0, math.floor(left) - margin_x), min(image.width, math.ceil(right) + margin_x)
+    y0, y1 = max(0, math.floor(top) - margin_y), min(image.height, math.ceil(bottom) + margin_y)
+
+    def rows(first: int, last: int) -> Image.Image:
+        source = prepare(image.crop((x0, y0 + first, x1, y0 + last)))
+        shifted = (left - x0, 0, right - x0, last - first)
+        return source.resize((size[0], last - first), Image.Resampling.LANCZOS, box=shifted)
+
+    source_pixels = (x1 - x0) * (y1 - y0)
+    across = _in_bands(rows, (size[0], y1 - y0), source_pixels, True)
+    return _lanczos(across, size, (0, top - y0, size[0], bottom - y0), None)
 
 
 def _in_bands(
