@@ -5,7 +5,7 @@ on the thread that then unfilters every row. Here a worker inflates the IDAT str
 Python's zlib (which releases the GIL) while Pillow's own decoder, fed the inflated rows as
 stored (uncompressed) deflate blocks, unfilters and unpacks them: same decoder, same pixels,
 same errors, the two halves overlapping. It costs ~15 % more CPU, so it is used only where a
-second core exists to absorb it (as :mod:`resample`'s bands are).
+second core exists to absorb it (:func:`cores`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from PIL import PngImagePlugin
+from PIL import ImageFile, PngImagePlugin
 
 # Compressed bytes the worker inflates per step: large enough to keep Python's overhead out of
 # the profile, small enough that Pillow starts unfiltering early.
@@ -28,10 +28,25 @@ _ZLIB_HEADER = b"\x78\x01"
 _END = object()
 
 
-def usable(image: PngImagePlugin.PngImageFile) -> bool:
-    """A still PNG from a file, not yet decoded, on a machine with a second core to inflate on."""
+# Lambda's CPU share per MB of memory: one full vCPU at 1769 MB, two at twice that.
+_LAMBDA_MB_PER_VCPU = 1769
+
+
+def cores() -> int:
+    """Cores this process can keep busy at once: Lambda shows two at any memory size, but
+    below 3538 MB they share one vCPU's time, and a second thread only adds its overhead."""
+    count = os.cpu_count() or 1
+    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if memory.isdigit():
+        count = min(count, max(1, int(memory) // _LAMBDA_MB_PER_VCPU))
+    return count
+
+
+def usable(image: ImageFile.ImageFile) -> bool:
+    """A still PNG from a file, not yet decoded, with a second core to inflate on."""
     return (
-        (os.cpu_count() or 1) > 1
+        isinstance(image, PngImagePlugin.PngImageFile)
+        and cores() > 1
         and isinstance(image.filename, str | bytes | os.PathLike)
         and bool(image.filename)
         and getattr(image, "n_frames", 1) == 1
@@ -40,7 +55,7 @@ def usable(image: PngImagePlugin.PngImageFile) -> bool:
     )
 
 
-def load(image: PngImagePlugin.PngImageFile) -> None:
+def load(image: ImageFile.ImageFile) -> None:
     """``image.load()``, with the inflate on a worker thread when :func:`usable`.
 
     The worker reads the IDAT chunks through its own file handle and Pillow's file position
@@ -57,10 +72,11 @@ def load(image: PngImagePlugin.PngImageFile) -> None:
         raise
 
 
-def _load(image: PngImagePlugin.PngImageFile) -> None:
+def _load(image: ImageFile.ImageFile) -> None:
     if not usable(image):
         image.load()
         return
+    assert isinstance(image, PngImagePlugin.PngImageFile)
     inflated: queue.Queue[object] = queue.Queue()
     stop = threading.Event()
     first = image.tile[0].offset - 8  # the first IDAT chunk's length and type precede its data
