@@ -11,11 +11,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from imgpipe_core.clients import client
+from imgpipe_core.clients import client, create
 from imgpipe_core.models import Source
 
 CHUNK = 1024 * 1024
@@ -130,7 +129,7 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
 @cache
 def _presigner() -> Any:
     # SigV4: boto3's default for presigned POST is still SigV2, which new regions refuse.
-    return boto3.client("s3", config=Config(signature_version="s3v4"))
+    return create("s3", Config(signature_version="s3v4"))
 
 
 def presign_post(

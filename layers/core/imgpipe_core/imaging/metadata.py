@@ -8,7 +8,8 @@ import math
 from typing import Any
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict
+
+from imgpipe_core.imaging.facts import ExifFacts, Gps
 
 EXIF_ARTIST = 0x013B
 EXIF_COPYRIGHT = 0x8298
@@ -86,31 +87,6 @@ _LENS_MAKE, _LENS_MODEL = 0xA433, 0xA434
 _GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON, _GPS_ALT_REF, _GPS_ALT = 1, 2, 3, 4, 5, 6
 # Text from an upload goes into records and JSON: bounded, printable.
 _MAX_TEXT = 64
-
-
-class Gps(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    latitude: float
-    longitude: float
-    altitude: float | None = None
-
-
-class ExifFacts(BaseModel):
-    """What the camera recorded, for the record and manifest (never copied into a variant)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    make: str | None = None
-    model: str | None = None
-    lens: str | None = None
-    taken_at: str | None = None  # ISO 8601, with the UTC offset when the camera recorded one
-    exposure_time: str | None = None  # seconds, as photographers write it: "1/125"
-    f_number: float | None = None
-    iso: int | None = None
-    focal_length: float | None = None  # mm
-    orientation: int | None = None  # as stored (1-8), before imgpipe turned the image upright
-    gps: Gps | None = None  # only when the stack allows it (ExifGps)
 
 
 def exif_facts(

@@ -17,20 +17,14 @@ import math
 from collections.abc import Sequence
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict
+
+from imgpipe_core.imaging.facts import Placeholder
 
 # ThumbHash's limit on the input; its DCT keeps at most 7 frequencies a side, so more pixels
 # would change nothing visible.
 HASH_SIDE = 100
 # Median-cut palette size for the dominant colour: few enough that similar shades merge.
 _DOMINANT_PALETTE = 8
-
-
-class Placeholder(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    thumbhash: str  # base64 of the ThumbHash bytes
-    dominant_colour: str  # "#rrggbb"
 
 
 def placeholder(image: Image.Image) -> Placeholder:

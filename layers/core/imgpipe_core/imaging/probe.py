@@ -11,16 +11,16 @@ import zlib
 from pathlib import Path
 
 from PIL import Image, ImageFile, PngImagePlugin
-from pydantic import BaseModel, ConfigDict
 
 from imgpipe_core.errors import ImageRejected, RejectionCode
 from imgpipe_core.imaging import _pillow, _png, _webp, isobmff
 from imgpipe_core.imaging.colour import resamplable, to_srgb
+from imgpipe_core.imaging.facts import ImageInfo, Placeholder
 from imgpipe_core.imaging.geometry import upright
 from imgpipe_core.imaging.limits import Limits
 from imgpipe_core.imaging.media import SNIFF_BYTES, MediaType, header_size, sniff
-from imgpipe_core.imaging.metadata import ExifFacts, exif_facts, read_exif
-from imgpipe_core.imaging.placeholder import HASH_SIDE, Placeholder, placeholder
+from imgpipe_core.imaging.metadata import exif_facts, read_exif
+from imgpipe_core.imaging.placeholder import HASH_SIDE, placeholder
 
 EXIF_ORIENTATION = 0x0112
 ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
@@ -30,26 +30,6 @@ BOMB_PIXELS_PER_BYTE = 1024
 # Shrinking JPEG decode 8x still runs the whole entropy decoder, so truncation is still seen;
 # libwebp's scaler too decodes every macroblock (or lossless pixel) before it averages rows.
 _VALIDATION_DRAFT_SCALE = 8
-
-
-class ImageInfo(BaseModel):
-    """What validation learned about an accepted image. Sizes are as displayed (EXIF-rotated)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    media_type: MediaType
-    width: int
-    height: int
-    frames: int
-    animated: bool
-    mode: str
-    has_alpha: bool
-    has_icc: bool
-    orientation: int
-    bytes: int
-    # Filled by inspect_image (validation), not by open_checked:
-    exif: ExifFacts | None = None
-    placeholder: Placeholder | None = None
 
 
 def inspect_image(
