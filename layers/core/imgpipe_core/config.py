@@ -6,7 +6,7 @@ import json
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from imgpipe_core.catalogue import Catalogue, load_catalogue
 from imgpipe_core.imaging import Limits
@@ -59,6 +59,15 @@ class Settings(BaseModel):
     @property
     def catalogue(self) -> Catalogue:
         return _catalogue(self.variants_json)
+
+    @field_validator("variants_json")
+    @classmethod
+    def _valid_catalogue(cls, variants_json: str) -> str:
+        # A bad VariantCatalogue fails the cold start, not the first upload; the packaged
+        # default (empty) is checked by the tests, so a default deployment does not pay for it.
+        if variants_json.strip():
+            _catalogue(variants_json)
+        return variants_json
 
 
 @lru_cache(maxsize=4)

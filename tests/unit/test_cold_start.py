@@ -1,0 +1,87 @@
+"""What a handler's cold start does: fail on bad config, and load only what that handler needs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from imgpipe_core.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+# Imports a handler module in a fresh interpreter, as Lambda's init does, and says whether that
+# loaded Pillow (~40 ms of a cold start).
+_PROBE = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps("PIL" in sys.modules))
+"""
+
+
+def _cold_import(handler: str, **env: str) -> subprocess.CompletedProcess[str]:
+    code = ROOT / "functions" / handler
+    path = os.pathsep.join([str(code), str(ROOT / "layers" / "core")])
+    return subprocess.run(
+        [sys.executable, "-c", _PROBE, str(code / "app.py")],
+        env={**os.environ, "PYTHONPATH": path, "TABLE_NAME": "status", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("handler", "loads_pillow"),
+    [
+        ("register", False),
+        ("publish", False),
+        ("notify", False),
+        ("api", False),
+        ("validate", True),
+        ("resize", True),
+    ],
+)
+def test_only_the_image_handlers_load_pillow_at_cold_start(
+    handler: str, loads_pillow: bool
+) -> None:
+    # WHEN the handler module is imported in a fresh interpreter
+    done = _cold_import(handler)
+
+    # THEN it started, with Pillow only where images are read
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) is loads_pillow
+
+
+def test_a_bad_variant_catalogue_fails_the_cold_start_not_the_first_upload() -> None:
+    # GIVEN a VariantCatalogue with two variants of the same name
+    twice = {"variants": [{"name": "a", "width": 10}, {"name": "a", "width": 20}]}
+
+    # WHEN the Resize handler starts with it
+    done = _cold_import("resize", VARIANTS_JSON=json.dumps(twice))
+
+    # THEN its init fails, naming the setting
+    assert done.returncode != 0
+    assert "VARIANTS_JSON" in done.stderr
+
+
+@pytest.mark.parametrize("variants_json", ["{not json", '{"variants": [{"name": "A"}]}'])
+def test_load_settings_refuses_an_invalid_catalogue(
+    monkeypatch: pytest.MonkeyPatch, variants_json: str
+) -> None:
+    monkeypatch.setenv("VARIANTS_JSON", variants_json)
+
+    with pytest.raises(ValidationError, match="VARIANTS_JSON"):
+        load_settings()
+
+
+def test_load_settings_takes_a_valid_custom_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VARIANTS_JSON", json.dumps({"variants": [{"name": "tiny", "width": 32}]}))
+
+    assert load_settings().catalogue.names == ["tiny"]
