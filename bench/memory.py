@@ -8,12 +8,19 @@ threads it kept busy here (on a loaded machine wall time includes waiting for a 
 then 1, as if single-threaded: conservative for sizes above 1769 MB), and costs that duration x M
 in GB-s. A size is feasible when the case's peak RSS fits with 25 % headroom. Per function
 the pick is the cheapest feasible size whose latency is within 5 % of the fastest.
+
+Register, Publish, Notify and the API only call AWS: per image, the calls each makes (counted
+from the code, default catalogue) cost the client CPU measured here against a local moto
+server from the Lambda Python, plus a typical in-region wait per call that memory does not
+change (assumed: it cannot be measured without AWS). Their peak RSS is a cold start's (handler
+imported, clients built), from bench/coldstart.py. Same rule, same prices.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -21,17 +28,66 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent / "layers" / "core"))
+sys.path[:0] = [str(BENCH), str(BENCH.parent / "layers" / "core")]
+
+import coldstart  # noqa: E402
 
 from imgpipe.pricing import lambda_gb_seconds, load_prices  # noqa: E402
 from imgpipe.samples import DEFAULT_CACHE, INPUTS, generate  # noqa: E402
 from imgpipe_core.catalogue import load_catalogue  # noqa: E402
 
 FULL_VCPU_MB = 1769
-SIZES = (512, 1024, 1536, 1769, 2048, 3008, 3538)
+SIZES = (128, 256, 512, 1024, 1536, 1769, 2048, 3008, 3538)
 HEADROOM = 1.25
 EQUAL_LATENCY = 1.05
 REPEATS = 3
+# Per image (default catalogue: 4 variants), the AWS calls of the functions that only call AWS.
+CALLS = {
+    "register": {"dynamodb.PutItem": 1},  # the claim
+    "publish": {
+        "s3.CopyObject": 4,  # the variants, then the manifest and the staging cleanup
+        "s3.PutObject": 1,
+        "s3.ListObjectsV2": 2,
+        "s3.DeleteObjects": 1,
+    },
+    "notify": {"events.PutEvents": 1, "sns.Publish": 1},
+    "api": {"dynamodb.GetItem": 2},  # POST /uploads signs locally; a status read or two
+}
+# Typical in-region waits per call (assumed, see the docstring); CopyObject copies ~0.3 MB.
+WAIT_S = {"dynamodb": 0.006, "s3": 0.025, "s3.CopyObject": 0.05, "sns": 0.02, "events": 0.02}
+_CALLER = """
+import json, sys, time
+from imgpipe_core import clients
+s3, ddb = clients.client("s3"), clients.client("dynamodb")
+s3.create_bucket(Bucket="bench-bucket")
+s3.put_object(Bucket="bench-bucket", Key="source", Body=b"x" * 300_000)
+ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    BillingMode="PAY_PER_REQUEST")
+topic = clients.client("sns").create_topic(Name="t")["TopicArn"]
+item = {"pk": {"S": "k"}, "status": {"S": "PROCESSING"}, "attempt": {"N": "1"}}
+calls = {
+    "dynamodb.PutItem": lambda: ddb.put_item(TableName="t", Item=item),
+    "dynamodb.GetItem": lambda: ddb.get_item(TableName="t", Key={"pk": {"S": "k"}}),
+    "s3.CopyObject": lambda: s3.copy_object(Bucket="bench-bucket", Key="copy",
+        CopySource={"Bucket": "bench-bucket", "Key": "source"}),
+    "s3.PutObject": lambda: s3.put_object(Bucket="bench-bucket", Key="m", Body=b"{}" * 1000),
+    "s3.ListObjectsV2": lambda: s3.list_objects_v2(Bucket="bench-bucket", Prefix="c"),
+    "s3.DeleteObjects": lambda: s3.delete_objects(Bucket="bench-bucket",
+        Delete={"Objects": [{"Key": "none"}], "Quiet": True}),
+    "sns.Publish": lambda: clients.client("sns").publish(TopicArn=topic, Message="{}"),
+    "events.PutEvents": lambda: clients.client("events").put_events(
+        Entries=[{"Source": "imgpipe", "DetailType": "x", "Detail": "{}"}]),
+}
+cpu = {}
+for name, call in calls.items():
+    call()  # the first call of an operation builds its model: a cold start's cost
+    start = time.process_time()
+    for _ in range(20):
+        call()
+    cpu[name] = (time.process_time() - start) / 20
+print(json.dumps(cpu))
+"""
 
 
 def _run(library: str, source: Path, variant_json: str, output: Path) -> dict[str, Any]:
@@ -63,6 +119,48 @@ def measure(cache: Path, scratch: Path) -> dict[str, list[dict[str, Any]]]:
     return cases
 
 
+def call_cpu() -> dict[str, float]:
+    """Client CPU seconds per AWS call on the Lambda Python (least of 3 runs; moto serves)."""
+    from moto.server import ThreadedMotoServer
+
+    python, paths = coldstart.lambda_paths()
+    server = ThreadedMotoServer(port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        env = {**coldstart.ENVIRONMENT, "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
+        runs = [
+            json.loads(
+                subprocess.run(
+                    [str(python), "-S", "-c", _CALLER],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
+            for _ in range(3)
+        ]
+    finally:
+        server.stop()
+    return {name: min(run[name] for run in runs) for name in runs[0]}
+
+
+def measure_light(per_call: dict[str, float]) -> dict[str, list[dict[str, Any]]]:
+    """One case per function: a warm invocation's calls, with a cold start's peak RSS."""
+    python, paths = coldstart.lambda_paths()
+    cases: dict[str, list[dict[str, Any]]] = {}
+    for function, calls in CALLS.items():
+        peak = max(coldstart.sample(python, paths, function)["peak_rss_mb"] for _ in range(3))
+        cpu = sum(n * per_call[call] for call, n in calls.items())
+        wait = sum(n * WAIT_S.get(call, WAIT_S[call.split(".")[0]]) for call, n in calls.items())
+        case = {"cpu_s": cpu, "wall_s": cpu, "wait_s": wait, "peak_rss_mb": peak}
+        cases[function] = [case]
+        print(f"{function:<8} {_show(case)}, AWS waits {wait * 1000:.0f} ms", flush=True)
+    return cases
+
+
 def _show(case: dict[str, Any]) -> str:
     return (
         f"wall {case['wall_s'] * 1000:6.0f} ms, CPU {case['cpu_s'] * 1000:6.0f} ms, "
@@ -75,7 +173,10 @@ def sweep(cases: list[dict[str, Any]], gb_second_usd: float) -> list[dict[str, A
     rows = []
     for size in SIZES:
         vcpus = size / FULL_VCPU_MB
-        durations = [c["cpu_s"] / min(vcpus, max(1.0, c["cpu_s"] / c["wall_s"])) for c in cases]
+        durations = [
+            c["cpu_s"] / min(vcpus, max(1.0, c["cpu_s"] / c["wall_s"])) + c.get("wait_s", 0.0)
+            for c in cases
+        ]
         peak = max(c["peak_rss_mb"] for c in cases)
         rows.append(
             {
@@ -107,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     price = load_prices()["lambda_gb_second"]
     with tempfile.TemporaryDirectory(prefix="imgpipe-memory-") as scratch:
         cases = measure(args.cache, Path(scratch))
+    cases.update(measure_light(call_cpu()))
     report: dict[str, Any] = {}
     for function, measured in cases.items():
         rows = sweep(measured, price)

@@ -46,3 +46,25 @@ def test_a_size_the_peak_does_not_fit_with_headroom_is_never_picked(memory: Modu
     rows = {r["memory_mb"]: r for r in memory.sweep([_case(0.1, 0.1, 1500)], PRICE)}
     assert not rows[1769]["feasible"] and rows[2048]["feasible"]
     assert memory.pick(list(rows.values()))["memory_mb"] == 2048
+
+
+def test_waiting_on_aws_is_billed_at_any_size_so_io_bound_work_picks_a_small_one(
+    memory: ModuleType,
+) -> None:
+    # GIVEN 1 ms of CPU and 100 ms waiting for AWS per image, 60 MB peak
+    case = {**_case(0.001, 0.001, 60), "wait_s": 0.1}
+
+    rows = {r["memory_mb"]: r for r in memory.sweep([case], PRICE)}
+
+    # THEN the wait is in the latency at every size, and the cheapest size within 5 % of the
+    # fastest wins: 512 MB (256 MB would be 6 % slower)
+    assert rows[1769]["latency_s"] == pytest.approx(0.101)
+    assert rows[256]["latency_s"] == pytest.approx(0.1 + 0.001 * 1769 / 256)
+    assert memory.pick(list(rows.values()))["memory_mb"] == 512
+
+
+def test_more_cpu_between_the_waits_needs_more_memory_for_equal_latency(
+    memory: ModuleType,
+) -> None:
+    case = {**_case(0.02, 0.02, 60), "wait_s": 0.1}
+    assert memory.pick(memory.sweep([case], PRICE))["memory_mb"] == 1536

@@ -38,7 +38,9 @@ def not_found(ident: str) -> ApiError:
 
 
 class ApiModel(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    # defer_build: a request validates one or two of these; building every schema at import
+    # was ~25 ms of the API's cold start (as for imgpipe_core.models.Model).
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", defer_build=True)
 
 
 class ErrorDetail(ApiModel):
