@@ -56,7 +56,7 @@ ENVIRONMENT = {
     "LANG": "C.UTF-8",
 }
 _CHILD = """
-import importlib.util, json, resource, sys, time
+import importlib.util, json, sys, time
 spawned, app, services = float(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
 entered = time.time()
 spec = importlib.util.spec_from_file_location("app", app)
@@ -68,10 +68,13 @@ from imgpipe_core import clients
 for service in services:
     clients.client(service)
 ready = time.time()
+# VmHWM, not ru_maxrss: that one keeps the parent's peak across fork and exec.
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+peak_kb = int(status.split()[0])
 print(json.dumps({"startup": entered - spawned, "import": imported - entered,
                   "clients": ready - imported, "total": ready - spawned,
                   "cpu": time.process_time(), "modules": len(sys.modules),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_kb / 1024}))
 """
 
 

@@ -59,21 +59,22 @@ _CALLER = """
 import json, sys, time
 from imgpipe_core import clients
 s3, ddb = clients.client("s3"), clients.client("dynamodb")
-s3.create_bucket(Bucket="bench-bucket")
-s3.put_object(Bucket="bench-bucket", Key="source", Body=b"x" * 300_000)
-ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+bucket, table = f"bench-{sys.argv[1]}", f"bench-{sys.argv[1]}"
+s3.create_bucket(Bucket=bucket)
+s3.put_object(Bucket=bucket, Key="source", Body=b"x" * 300_000)
+ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
     BillingMode="PAY_PER_REQUEST")
-topic = clients.client("sns").create_topic(Name="t")["TopicArn"]
+topic = clients.client("sns").create_topic(Name=table)["TopicArn"]
 item = {"pk": {"S": "k"}, "status": {"S": "PROCESSING"}, "attempt": {"N": "1"}}
 calls = {
-    "dynamodb.PutItem": lambda: ddb.put_item(TableName="t", Item=item),
-    "dynamodb.GetItem": lambda: ddb.get_item(TableName="t", Key={"pk": {"S": "k"}}),
-    "s3.CopyObject": lambda: s3.copy_object(Bucket="bench-bucket", Key="copy",
-        CopySource={"Bucket": "bench-bucket", "Key": "source"}),
-    "s3.PutObject": lambda: s3.put_object(Bucket="bench-bucket", Key="m", Body=b"{}" * 1000),
-    "s3.ListObjectsV2": lambda: s3.list_objects_v2(Bucket="bench-bucket", Prefix="c"),
-    "s3.DeleteObjects": lambda: s3.delete_objects(Bucket="bench-bucket",
+    "dynamodb.PutItem": lambda: ddb.put_item(TableName=table, Item=item),
+    "dynamodb.GetItem": lambda: ddb.get_item(TableName=table, Key={"pk": {"S": "k"}}),
+    "s3.CopyObject": lambda: s3.copy_object(Bucket=bucket, Key="copy",
+        CopySource={"Bucket": bucket, "Key": "source"}),
+    "s3.PutObject": lambda: s3.put_object(Bucket=bucket, Key="m", Body=b"{}" * 1000),
+    "s3.ListObjectsV2": lambda: s3.list_objects_v2(Bucket=bucket, Prefix="c"),
+    "s3.DeleteObjects": lambda: s3.delete_objects(Bucket=bucket,
         Delete={"Objects": [{"Key": "none"}], "Quiet": True}),
     "sns.Publish": lambda: clients.client("sns").publish(TopicArn=topic, Message="{}"),
     "events.PutEvents": lambda: clients.client("events").put_events(
@@ -133,14 +134,14 @@ def call_cpu() -> dict[str, float]:
         runs = [
             json.loads(
                 subprocess.run(
-                    [str(python), "-S", "-c", _CALLER],
+                    [str(python), "-S", "-c", _CALLER, str(run)],
                     env=env,
                     check=True,
                     capture_output=True,
                     text=True,
                 ).stdout
             )
-            for _ in range(3)
+            for run in range(3)
         ]
     finally:
         server.stop()
