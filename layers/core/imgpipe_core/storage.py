@@ -128,7 +128,7 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
 
 @cache
 def _presigner() -> Any:
-    # SigV4: boto3's default for presigned POST is still SigV2, which new regions refuse.
+    # SigV4: botocore's default for presigned POST is still SigV2, which new regions refuse.
     return create("s3", Config(signature_version="s3v4"))
 
 
