@@ -86,6 +86,15 @@ def resolve_definition(properties: dict[str, Any], account_id: str, region_name:
     return _SUBSTITUTION.sub(lambda m: substitutions.get(m.group(1), m.group(0)), definition)
 
 
+def _camel(value: Any) -> Any:
+    """CloudFormation's PascalCase property keys as the Step Functions API spells them."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
 def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -103,7 +112,7 @@ def _sm_create(
         definition=resolve_definition(properties, account_id, region_name),
         roleArn=properties.get("RoleArn", ""),
         tags=cfn_to_api_tags(properties.get("Tags", [])),
-        loggingConfiguration=properties.get("LoggingConfiguration"),
+        loggingConfiguration=_camel(properties.get("LoggingConfiguration")),
         tracingConfiguration=properties.get("TracingConfiguration"),
         sm_type=properties.get("StateMachineType", "STANDARD"),
     )
