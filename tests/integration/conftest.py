@@ -108,9 +108,9 @@ class Pipeline:
         sfn = self.client("stepfunctions")
         while time.monotonic() < deadline:
             record = self.record(pid)
-            if record and record["status"] != "PROCESSING" and record["attempt"] >= attempt:
-                if self.execution_status(record["executionArns"][-1], sfn) != "RUNNING":
-                    return record
+            done = record and record["status"] != "PROCESSING" and record["attempt"] >= attempt
+            if done and self.execution_status(record["executionArns"][-1], sfn) != "RUNNING":
+                return record
             time.sleep(0.2)
         raise AssertionError(f"{pid} not finished in {timeout}s: {record}")
 

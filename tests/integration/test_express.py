@@ -18,7 +18,9 @@ def express(engine) -> Pipeline:
 
 
 def _entered(events: list[dict]) -> list[str]:
-    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
 
 
 def test_express_upload_is_published_and_its_history_only_in_the_logs(express: Pipeline) -> None:
@@ -66,7 +68,7 @@ def test_express_trace_is_read_from_the_logs_by_cli_and_api(
     names = [s["name"] for s in trace["states"]]
     for state in ("Register Upload", "Validate Upload", "Resize Variants", "Publish Variants"):
         assert state in names
-    assert all(s["durationMs"] is not None for s in trace["states"])
+    assert all(s["duration_ms"] is not None for s in trace["states"])
     # AND the web page's trace (the API's domain function) reads the same logs
     from imgpipe_core.api.images import trace as api_trace
     from imgpipe_core.config import Settings

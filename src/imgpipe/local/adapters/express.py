@@ -56,9 +56,7 @@ def install() -> None:
 
     def list_executions(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
         if _is_express(self.describe_state_machine(state_machine_arn)):
-            from moto.stepfunctions.parser.api import StateMachineTypeNotSupported
-
-            raise StateMachineTypeNotSupported(
+            raise _error("StateMachineTypeNotSupported")(
                 "This operation is not supported by this type of state machine"
             )
         return original_list(self, state_machine_arn, *args, **kwargs)
@@ -81,13 +79,12 @@ def is_express_arn(arn: str) -> bool:
 
 def _refuse_express_arn(arn: str) -> None:
     if is_express_arn(arn):
-        from moto.stepfunctions.parser.api import InvalidArn
-
-        raise InvalidArn("Invalid Arn: 'Resource type not valid in this context: express'")
+        raise _error("InvalidArn")(
+            "Invalid Arn: 'Resource type not valid in this context: express'"
+        )
 
 
 def _refuse_express_definition(definition: str) -> None:
-    from moto.stepfunctions.parser.api import InvalidDefinition
     from moto.stepfunctions.parser.asl.static_analyser.express_static_analyser import (
         ExpressStaticAnalyser,
     )
@@ -95,7 +92,14 @@ def _refuse_express_definition(definition: str) -> None:
     try:
         ExpressStaticAnalyser().analyse(definition)
     except ValueError as error:
-        raise InvalidDefinition(str(error)) from error
+        raise _error("InvalidDefinition")(str(error)) from error
+
+
+def _error(code: str) -> type[Exception]:
+    """An error moto's server answers with this code (its parser's own errors lose it)."""
+    from moto.core.exceptions import AWSError
+
+    return type(code, (AWSError,), {"TYPE": code, "STATUS": 400})
 
 
 def start_execution(
@@ -106,7 +110,8 @@ def start_execution(
     trace_header: str | None = None,
 ) -> Any:
     """moto's start_execution, with Express ARNs, the five-minute limit and execution logs."""
-    from moto.stepfunctions.parser.api import InvalidExecutionInput, StateMachineType
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.parser.api import StateMachineType
     from moto.stepfunctions.parser.backend.execution import Execution
 
     state_machine = self.describe_state_machine(state_machine_arn)
@@ -182,7 +187,9 @@ def _logging_session(execution_arn: str, state_machine: Any) -> Any:
     if len(parts) < 7 or parts[5] != "log-group":
         return None
     include = str(_field(config, "includeExecutionData")).lower() == "true"
-    return LogSession(execution_arn, state_machine.name, parts[4], parts[3], parts[6], level, include)
+    return LogSession(
+        execution_arn, state_machine.name, parts[4], parts[3], parts[6], level, include
+    )
 
 
 def _session_base() -> type:
