@@ -7,9 +7,12 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import Pipeline, deploy_pipeline, photo
+from imgpipe.commands import cost
+from imgpipe_core.catalogue import load_catalogue
+from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
 
 pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("express")]
+VARIANTS = len(load_catalogue().names)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +92,7 @@ def test_express_rejection_is_recorded_with_its_reason(express: Pipeline) -> Non
     record = express.wait_done(pid)
     assert record["status"] == "REJECTED" and record["rejectionCode"] == "UNSUPPORTED_MEDIA_TYPE"
     assert express.public_keys(pid) == []
-    assert "Upload Rejected" in _entered(express.history(record["executionArns"][-1]))
+    assert "Notify Rejection" in _entered(express.history(record["executionArns"][-1]))
 
 
 def test_express_failure_reaches_the_dlq_and_redrive_recovers_it(express: Pipeline) -> None:
@@ -141,3 +144,20 @@ def test_express_refuses_integrations_it_does_not_support(express: Pipeline) -> 
             type="EXPRESS",
         )
     assert refused.value.response["Error"]["Code"] == "InvalidDefinition"
+
+
+@embedded_only("request counts come from its request_counter adapter, in the test's process")
+def test_express_cost_is_measured_from_the_logged_history(express: Pipeline) -> None:
+    # GIVEN the Express stack, WHEN `imgpipe cost`'s measurement runs one upload
+    measured = cost.measure_pipeline(
+        express.engine, express.stack_name, express.outputs, "jpeg", photo(800, 600, "JPEG"), 1
+    )
+    assert measured.extra["statuses"] == ["SUCCEEDED"]
+    usage = measured.usage
+    # THEN the transitions and the Lambda tasks come from the logged history: the REPORT lines
+    # of CloudWatch Logs are exactly its Lambda tasks
+    assert usage.transitions >= 8 + VARIANTS
+    assert measured.reports == measured.lambda_tasks_in_history == 4 + VARIANTS
+    # AND the duration and the bytes Express logs are the execution's own
+    assert 0 < measured.execution_s < 300 and usage.express_gb_s > 0
+    assert usage.express_log_bytes > 1000
