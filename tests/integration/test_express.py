@@ -161,3 +161,33 @@ def test_express_cost_is_measured_from_the_logged_history(express: Pipeline) -> 
     # AND the duration and the bytes Express logs are the execution's own
     assert 0 < measured.execution_s < 300 and usage.express_gb_s > 0
     assert usage.express_log_bytes > 1000
+
+
+def test_express_attempt_nobody_finished_is_dead_lettered_and_redriven(express: Pipeline) -> None:
+    from imgpipe_core import records
+
+    # GIVEN an upload whose execution ended without recording an outcome (what hitting
+    # Express's 5-minute limit leaves): PROCESSING, untouched for longer than STALE_AFTER
+    pid = express.upload("uploads/express-lost.jpg", photo(640, 480, "JPEG"))
+    express.wait_done(pid)
+    long_ago = records.iso(records.now() - records.STALE_AFTER * 2)
+    express.client("dynamodb").update_item(
+        TableName=express.table,
+        Key={"processingId": {"S": pid}},
+        UpdateExpression="SET #s = :p, updatedAt = :t REMOVE completedAt",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":p": {"S": "PROCESSING"}, ":t": {"S": long_ago}},
+    )
+    # WHEN the next upload is registered
+    other = express.upload("uploads/express-next.jpg", photo(320, 240, "JPEG"))
+    assert express.wait_done(other)["status"] == "SUCCEEDED"
+    # THEN the abandoned attempt is FAILED with a reason and has one dead letter
+    lost = express.record(pid)
+    assert lost is not None and lost["status"] == "FAILED" and lost["error"] == "ExecutionAbandoned"
+    letters = [m for m in express.dead_letters() if m.get("processingId") == pid]
+    assert len(letters) == 1 and letters[0]["kind"] == "ProcessingFailed"
+    assert letters[0]["source"]["key"] == "uploads/express-lost.jpg"
+    # AND redriving it processes the upload again
+    assert express.cli("dlq", "redrive") == 0
+    assert express.wait_done(pid, attempt=2)["status"] == "SUCCEEDED"
+    assert express.dead_letters() == []
