@@ -115,11 +115,10 @@ def history_event(logged: dict[str, Any]) -> dict[str, Any]:
         key = "stateExitedEventDetails"
     else:
         key = kind[0].lower() + kind[1:] + "EventDetails"
-    millis = int(logged["event_timestamp"])
     event: dict[str, Any] = {
         "id": int(logged["id"]),
         "type": kind,
-        "timestamp": datetime.datetime.fromtimestamp(millis / 1000, datetime.UTC),
+        "timestamp": _moment(logged["event_timestamp"]),
     }
     previous = int(logged.get("previous_event_id") or 0)
     if previous:
@@ -143,6 +142,15 @@ def describe(execution_arn: str, events: list[dict[str, Any]]) -> dict[str, Any]
     if stop is not None:
         described["stopDate"] = stop
     return described
+
+
+def _moment(value: Any) -> datetime.datetime:
+    """AWS logs epoch milliseconds as a string; an ISO timestamp is read too."""
+    text = str(value)
+    if text.isdigit():
+        return datetime.datetime.fromtimestamp(int(text) / 1000, datetime.UTC)
+    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
 def _parsed(message: str) -> dict[str, Any] | None:

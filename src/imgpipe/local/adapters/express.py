@@ -64,7 +64,7 @@ def install() -> None:
     StepFunctionsParserBackend.create_state_machine = create_state_machine  # type: ignore[method-assign]
     StepFunctionsParserBackend.describe_execution = describe_execution  # type: ignore[method-assign]
     StepFunctionsParserBackend.get_execution_history = get_execution_history  # type: ignore[method-assign]
-    StepFunctionsParserBackend.list_executions = list_executions  # type: ignore[method-assign]
+    StepFunctionsParserBackend.list_executions = list_executions  # type: ignore[method-assign,assignment]
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
     _installed = True
 
