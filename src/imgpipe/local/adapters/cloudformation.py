@@ -53,7 +53,25 @@ def install() -> None:
     _register_models()
     _layer_version_ref()
     _function_properties()
+    _drop_no_value_items()
     _installed = True
+
+
+def _drop_no_value_items() -> None:
+    """CloudFormation removes a list item that resolves to ``AWS::NoValue`` (an ``Fn::If``
+    branch, say); moto keeps it as ``null``, which e.g. IAM would refuse as a statement."""
+    from moto.cloudformation import parsing
+
+    original = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if not isinstance(resource_json, list):
+            return original(resource_json, resources_map)
+        cleaned = [(item, original(item, resources_map)) for item in resource_json]
+        # Only an intrinsic (a dict) can resolve to NoValue; a literal null stays.
+        return [value for item, value in cleaned if value is not None or not isinstance(item, dict)]
+
+    parsing.clean_json = clean_json
 
 
 # -- state machines ------------------------------------------------------------------------
