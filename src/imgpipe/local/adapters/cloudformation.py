@@ -54,7 +54,23 @@ def install() -> None:
     _layer_version_ref()
     _function_properties()
     _drop_no_value_items()
+    _log_group_arn()
     _installed = True
+
+
+def _log_group_arn() -> None:
+    """``Fn::GetAtt LogGroup.Arn`` ends in ``:*`` on AWS (the form IAM evaluates log-group
+    actions such as FilterLogEvents against); moto's lacks it."""
+    from moto.logs.models import LogGroup
+
+    original = LogGroup.get_cfn_attribute
+
+    def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name == "Arn":
+            return f"{self.arn}:*"
+        return original(self, attribute_name)
+
+    LogGroup.get_cfn_attribute = get_cfn_attribute  # type: ignore[method-assign]
 
 
 def _drop_no_value_items() -> None:
