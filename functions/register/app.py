@@ -8,7 +8,7 @@ from imgpipe_core.config import load_settings
 from imgpipe_core.errors import surface_transient
 from imgpipe_core.models import RegisterInput, ReleaseOutput, dump
 from imgpipe_core.observability import logger, metrics, tracer
-from imgpipe_core.register import register, release
+from imgpipe_core.register import register, release, sweep_abandoned
 
 SETTINGS = load_settings()
 
@@ -29,4 +29,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(
         name="DuplicateEvents" if job.duplicate else "Uploads", unit="Count", value=1
     )
+    if SETTINGS.dead_letter_queue_url:  # Express: no status-change events report lost runs
+        swept = sweep_abandoned(SETTINGS)
+        if swept:
+            logger.warning("dead-lettered abandoned attempts", extra={"processingIds": swept})
     return dump(job)

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from imgpipe_core import records, register, reruns
+from imgpipe_core import executions, records, register, reruns
 
 
 @dataclass
@@ -164,12 +164,12 @@ def _release_if_abandoned(letter: DeadLetter, *, table: str, sfn: Any) -> None:
     the re-run would be refused as "already running" until the record is stale."""
     if not (letter.processing_id and letter.execution_arn):
         return
-    try:
-        status = sfn.describe_execution(executionArn=letter.execution_arn)["status"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
-            raise
-        status = "GONE"
+    if executions.is_express(letter.execution_arn):
+        # AWS refuses DescribeExecution for Express. Its letters are sent on the way out (the
+        # ASL's last states, or after it ended), and Express runs five minutes at most.
+        status = "ENDED"
+    else:
+        status = _status(sfn, letter.execution_arn)
     if status == "RUNNING":
         return
     records.release(
@@ -179,3 +179,13 @@ def _release_if_abandoned(letter: DeadLetter, *, table: str, sfn: Any) -> None:
         error=letter.error or letter.kind,
         cause=f"execution {status.lower()} without recording an outcome",
     )
+
+
+def _status(sfn: Any, execution_arn: str) -> str:
+    try:
+        status = sfn.describe_execution(executionArn=execution_arn)["status"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+            raise
+        status = "GONE"
+    return str(status)

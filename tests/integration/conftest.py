@@ -108,12 +108,31 @@ class Pipeline:
         sfn = self.client("stepfunctions")
         while time.monotonic() < deadline:
             record = self.record(pid)
-            if record and record["status"] != "PROCESSING" and record["attempt"] >= attempt:
-                last = sfn.describe_execution(executionArn=record["executionArns"][-1])
-                if last["status"] != "RUNNING":
-                    return record
+            done = record and record["status"] != "PROCESSING" and record["attempt"] >= attempt
+            if done and self.execution_status(record["executionArns"][-1], sfn) != "RUNNING":
+                return record
             time.sleep(0.2)
         raise AssertionError(f"{pid} not finished in {timeout}s: {record}")
+
+    def execution_status(self, arn: str, sfn: Any = None) -> str:
+        """Standard: DescribeExecution. Express (AWS refuses that): its CloudWatch log events."""
+        from imgpipe_core import executions
+
+        if not executions.is_express(arn):
+            sfn = sfn or self.client("stepfunctions")
+            return str(sfn.describe_execution(executionArn=arn)["status"])
+        group = executions.log_group_of(self.outputs["StateMachineArn"])
+        try:
+            return str(executions.read(arn, log_group=group)[0]["status"])
+        except executions.ExecutionGone:
+            return "RUNNING"  # no log event delivered yet
+
+    def history(self, arn: str) -> list[dict]:
+        """The execution's history events, from Step Functions or (Express) from its logs."""
+        from imgpipe_core import executions
+
+        group = executions.log_group_of(self.outputs["StateMachineArn"])
+        return executions.read(arn, log_group=group, sfn=self.client("stepfunctions"))[1]
 
     def public_keys(self, pid: str) -> list[str]:
         listed = self.client("s3").list_objects_v2(

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import datetime
+import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from imgpipe_core import executions
 from imgpipe_core.trace import build_timeline
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -103,3 +110,51 @@ def test_json_timestamps_and_aliases() -> None:
         "durationMs": 250,
         "retries": 0,
     }
+
+
+class _Logs:
+    """A CloudWatch Logs client holding log events, oldest first, across two pages."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.pages = [messages[:3], messages[3:]]
+        self.calls: list[dict[str, Any]] = []
+
+    def get_paginator(self, name: str) -> _Logs:
+        assert name == "filter_log_events"
+        return self
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        self.calls.append(kwargs)
+        return [{"events": [{"message": m} for m in page]} for page in self.pages]
+
+
+def test_express_execution_is_read_back_from_its_log_events() -> None:
+    # GIVEN an Express execution's log events in AWS's format, another execution's among them
+    logged = json.loads((FIXTURES / "express_log_events.json").read_text())
+    arn = logged[0]["execution_arn"]
+    other = {**logged[1], "execution_arn": arn.replace(":e1:", ":e2:"), "id": "99"}
+    logs = _Logs([json.dumps(e) for e in [*logged[:4], other, *logged[4:]]] + ["START x"])
+    # WHEN it is read for its trace
+    described, events = executions.read(arn, log_group="/aws/vendedlogs/states/s", logs=logs)
+    # THEN the log group is filtered on the execution, and only its events come back, in order
+    assert logs.calls[0]["filterPattern"] == f'{{ $.execution_arn = "{arn}" }}'
+    assert [e["id"] for e in events] == list(range(1, 9))
+    assert described["status"] == "SUCCEEDED"
+    assert (described["stopDate"] - described["startDate"]).total_seconds() == 2.7
+    # AND the timeline is the one a Standard history gives: the retry and its error included
+    (span,) = build_timeline(events)
+    assert (span.name, span.retries, span.duration_ms, span.error) == (
+        "Validate Upload",
+        1,
+        2500,
+        None,
+    )
+
+
+def test_an_express_execution_without_log_events_is_gone() -> None:
+    with pytest.raises(executions.ExecutionGone):
+        executions.read(
+            "arn:aws:states:us-east-1:123456789012:express:pipeline:e1:0b1c",
+            log_group="g",
+            logs=_Logs([]),
+        )

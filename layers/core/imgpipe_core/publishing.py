@@ -79,7 +79,7 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
         # All or nothing: withdraw what this attempt copied; the record never points at it.
         storage.delete_keys(settings.public_bucket, created)
         raise
-    _cleanup(settings, job.processing_id, job.attempt, keep=set(created) | {manifest_key})
+    _cleanup(settings, task, keep=set(created) | {manifest_key})
     return PublishOutput(
         variants=published,
         manifestKey=manifest_key,
@@ -103,10 +103,13 @@ def _manifest(task: PublishInput, variants: list[dict[str, Any]]) -> dict[str, A
     return manifest
 
 
-def _cleanup(settings: Settings, pid: str, attempt: int, keep: set[str]) -> None:
-    staging = storage.list_keys(settings.private_bucket, f"{settings.staging_prefix}{pid}/")
-    storage.delete_keys(settings.private_bucket, staging)
-    # Variants of earlier attempts are no longer referenced by the record.
+def _cleanup(settings: Settings, task: PublishInput, keep: set[str]) -> None:
+    # This attempt's staged variants by key, no LIST ($5 per million uploads each): what
+    # earlier attempts left in staging expires by the bucket's staging lifecycle rule.
+    storage.delete_keys(settings.private_bucket, [v.staging_key for v in task.variants])
+    if task.job.attempt == 1:
+        return  # only an earlier attempt can have published variants the record dropped
+    pid = task.job.processing_id
     stale = [
         k for k in storage.list_keys(settings.public_bucket, f"images/{pid}/") if k not in keep
     ]

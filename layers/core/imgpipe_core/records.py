@@ -275,6 +275,21 @@ def release(table: str, pid: str, execution_arn: str, *, error: str, cause: str)
     )
 
 
+def abandoned(table: str, *, limit: int = 5) -> list[ProcessingRecord]:
+    """PROCESSING records nobody touched since the stale cutoff, oldest first (one Query)."""
+    response = client("dynamodb").query(
+        TableName=table,
+        IndexName=STATUS_INDEX,
+        KeyConditionExpression="#status = :processing AND updatedAt < :stale",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=_to_item(
+            {":processing": Status.PROCESSING.value, ":stale": stale_cutoff()}
+        ),
+        Limit=limit,
+    )
+    return [from_item(item) for item in response.get("Items", [])]
+
+
 def get(table: str, pid: str) -> ProcessingRecord | None:
     item = (
         client("dynamodb")

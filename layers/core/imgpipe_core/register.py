@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from imgpipe_core import keys, records
+from imgpipe_core import deadletters, keys, records
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import ImgpipeError
 from imgpipe_core.models import Job, ObjectCreatedEvent, RegisterInput, RerunRequest, Source
@@ -44,6 +44,43 @@ def release(request: RegisterInput, settings: Settings) -> Job | None:
         error=str(failure.get("Error") or "RegistrationFailed"),
         cause=str(failure.get("Cause") or ""),
     )
+
+
+ABANDONED = "ExecutionAbandoned"
+
+
+def sweep_abandoned(settings: Settings) -> list[str]:
+    """End attempts nobody finished as FAILED and dead-letter them; their processingIds.
+
+    For Express workflows: an execution that hits the 5-minute limit (or fails where no Catch
+    reaches) ends without recording an outcome, and Express sends no status-change event a
+    rule could dead-letter. Its record stays PROCESSING; past ``records.STALE_AFTER`` the
+    next registration finds it here. The conditional release makes one sweeper the owner.
+    """
+    swept = []
+    for record in records.abandoned(settings.table_name):
+        arn = record.execution_arns[-1] if record.execution_arns else ""
+        cause = f"no outcome recorded within {records.STALE_AFTER}: the execution ended early"
+        job = records.release(
+            settings.table_name, record.processing_id, arn, error=ABANDONED, cause=cause
+        )
+        if job is None:
+            continue  # another sweeper, or the attempt itself, got there first
+        deadletters.send(
+            settings.dead_letter_queue_url,
+            "ProcessingFailed",
+            {
+                "processingId": job.processing_id,
+                "attempt": job.attempt,
+                "source": job.source.model_dump(mode="json", by_alias=True, exclude_none=True),
+                "error": ABANDONED,
+                "cause": cause,
+                "executionArn": arn,
+                "failedAt": records.iso(records.now()),
+            },
+        )
+        swept.append(job.processing_id)
+    return swept
 
 
 def identify(raw: dict[str, Any]) -> tuple[str, Source, bool]:

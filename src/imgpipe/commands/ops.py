@@ -17,7 +17,7 @@ from typing import Any
 from imgpipe.aws import Stack, StackNotFound
 from imgpipe.cli import CliError
 from imgpipe.text import table
-from imgpipe_core import clients, records, reruns
+from imgpipe_core import clients, executions, records, reruns
 from imgpipe_core.models import Status
 from imgpipe_core.records import ProcessingRecord
 
@@ -259,15 +259,13 @@ def cmd_trace(args: argparse.Namespace) -> int:
         index = (args.attempt - 1) if args.attempt else len(arns) - 1
         execution_arn = arns[index]
     sfn = stack.client("stepfunctions")
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            break
-        kwargs["nextToken"] = page["nextToken"]
-    described = sfn.describe_execution(executionArn=execution_arn)
+    log_group = executions.log_group_of(stack.output("StateMachineArn"), sfn=sfn)
+    try:
+        described, events = executions.read(
+            execution_arn, log_group=log_group, sfn=sfn, logs=stack.client("logs")
+        )
+    except executions.ExecutionGone as error:
+        raise CliError(f"no history left for {execution_arn}") from error
     spans = build_timeline(events)
     data = {
         "executionArn": execution_arn,

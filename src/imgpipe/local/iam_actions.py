@@ -352,6 +352,14 @@ def _states(request: Request) -> list[Check]:
     return [Check(action, "*")]
 
 
+def _logs(request: Request) -> list[Check]:
+    operation, params = operation_and_params(request)
+    group = params.get("logGroupName")
+    if group:  # log-group actions are authorised against "log-group:<name>:*"
+        return [Check(f"logs:{operation}", _arn(request, "logs", f"log-group:{group}:*"))]
+    return [Check(f"logs:{operation}", "*")]
+
+
 def _sts(request: Request) -> list[Check]:
     operation, params = operation_and_params(request)
     if operation == "GetCallerIdentity":
@@ -423,6 +431,7 @@ _SERVICES = {
     "sns": _sns,
     "events": _events,
     "states": _states,
+    "logs": _logs,
     "sts": _sts,
     "lambda": _lambda,
     "cloudfront": _cloudfront,

@@ -160,7 +160,7 @@ def trace(settings: Settings, ident: str) -> TraceResponse:
         raise not_found(ident)
     arn = record.execution_arns[-1]
     try:
-        described, events = executions.read(arn)
+        described, events = executions.read(arn, log_group=settings.pipeline_log_group)
     except executions.ExecutionGone as error:
         raise ApiError(
             HTTPStatus.NOT_FOUND, "EXECUTION_NOT_FOUND", "the execution has expired"

@@ -53,7 +53,41 @@ def install() -> None:
     _register_models()
     _layer_version_ref()
     _function_properties()
+    _drop_no_value_items()
+    _log_group_arn()
     _installed = True
+
+
+def _log_group_arn() -> None:
+    """``Fn::GetAtt LogGroup.Arn`` ends in ``:*`` on AWS (the form IAM evaluates log-group
+    actions such as FilterLogEvents against); moto's lacks it."""
+    from moto.logs.models import LogGroup
+
+    original = LogGroup.get_cfn_attribute
+
+    def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name == "Arn":
+            return f"{self.arn}:*"
+        return original(self, attribute_name)
+
+    LogGroup.get_cfn_attribute = get_cfn_attribute  # type: ignore[method-assign]
+
+
+def _drop_no_value_items() -> None:
+    """CloudFormation removes a list item that resolves to ``AWS::NoValue`` (an ``Fn::If``
+    branch, say); moto keeps it as ``null``, which e.g. IAM would refuse as a statement."""
+    from moto.cloudformation import parsing
+
+    original = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if not isinstance(resource_json, list):
+            return original(resource_json, resources_map)
+        cleaned = [(item, original(item, resources_map)) for item in resource_json]
+        # Only an intrinsic (a dict) can resolve to NoValue; a literal null stays.
+        return [value for item, value in cleaned if value is not None or not isinstance(item, dict)]
+
+    parsing.clean_json = clean_json
 
 
 # -- state machines ------------------------------------------------------------------------
@@ -86,6 +120,15 @@ def resolve_definition(properties: dict[str, Any], account_id: str, region_name:
     return _SUBSTITUTION.sub(lambda m: substitutions.get(m.group(1), m.group(0)), definition)
 
 
+def _camel(value: Any) -> Any:
+    """CloudFormation's PascalCase property keys as the Step Functions API spells them."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
 def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -103,7 +146,7 @@ def _sm_create(
         definition=resolve_definition(properties, account_id, region_name),
         roleArn=properties.get("RoleArn", ""),
         tags=cfn_to_api_tags(properties.get("Tags", [])),
-        loggingConfiguration=properties.get("LoggingConfiguration"),
+        loggingConfiguration=_camel(properties.get("LoggingConfiguration")),
         tracingConfiguration=properties.get("TracingConfiguration"),
         sm_type=properties.get("StateMachineType", "STANDARD"),
     )

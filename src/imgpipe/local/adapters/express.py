@@ -1,0 +1,273 @@
+"""Express workflows as AWS runs them, and execution logs delivered to CloudWatch Logs.
+
+moto executes every state machine as if it were Standard and never delivers execution logs.
+AWS differs for ``EXPRESS`` (Step Functions developer guide, "Standard vs. Express"):
+
+* an execution's ARN is ``...:express:<machine>:<name>:<id>``; names are not idempotent;
+* ``DescribeExecution`` and ``GetExecutionHistory`` refuse its ARN, ``ListExecutions`` refuses
+  the machine: the history exists only as the log events of its ``LoggingConfiguration``;
+* an execution runs for at most five minutes;
+* ``.sync`` and ``.waitForTaskToken`` integrations and activities are refused at creation;
+* no "Execution Status Change" events reach EventBridge (``adapters/eventbridge`` skips them).
+
+For both types, history events the configured ``Level`` selects are written to the log group as
+JSON in AWS's format (``id``, ``type``, ``details``, ``previous_event_id``, ``event_timestamp``
+in epoch ms as a string, ``execution_arn``, ``redrive_count``), one stream per execution. As on
+AWS, nothing is delivered when the log group does not exist.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import logging
+import uuid
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+EXPRESS_MAX_SECONDS = 300
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original_create = StepFunctionsParserBackend.create_state_machine
+    original_describe = StepFunctionsParserBackend.describe_execution
+    original_history = StepFunctionsParserBackend.get_execution_history
+    original_list = StepFunctionsParserBackend.list_executions
+
+    def create_state_machine(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(kwargs.get("sm_type") or "STANDARD").upper() == "EXPRESS":
+            _refuse_express_definition(str(kwargs.get("definition", "")))
+        return original_create(self, *args, **kwargs)
+
+    def describe_execution(self: Any, execution_arn: str) -> Any:
+        _refuse_express_arn(execution_arn)
+        return original_describe(self, execution_arn)
+
+    def get_execution_history(self: Any, execution_arn: str) -> Any:
+        _refuse_express_arn(execution_arn)
+        return original_history(self, execution_arn)
+
+    def list_executions(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+        if _is_express(self.describe_state_machine(state_machine_arn)):
+            raise _error("StateMachineTypeNotSupported")(
+                "This operation is not supported by this type of state machine"
+            )
+        return original_list(self, state_machine_arn, *args, **kwargs)
+
+    StepFunctionsParserBackend.create_state_machine = create_state_machine  # type: ignore[method-assign]
+    StepFunctionsParserBackend.describe_execution = describe_execution  # type: ignore[method-assign]
+    StepFunctionsParserBackend.get_execution_history = get_execution_history  # type: ignore[method-assign]
+    StepFunctionsParserBackend.list_executions = list_executions  # type: ignore[method-assign,assignment]
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+    _installed = True
+
+
+def _is_express(state_machine: Any) -> bool:
+    return str(getattr(state_machine, "type", "STANDARD")).upper() == "EXPRESS"
+
+
+def is_express_arn(arn: str) -> bool:
+    return arn.split(":")[5:6] == ["express"]
+
+
+def _refuse_express_arn(arn: str) -> None:
+    if is_express_arn(arn):
+        raise _error("InvalidArn")(
+            "Invalid Arn: 'Resource type not valid in this context: express'"
+        )
+
+
+def _refuse_express_definition(definition: str) -> None:
+    from moto.stepfunctions.parser.asl.static_analyser.express_static_analyser import (
+        ExpressStaticAnalyser,
+    )
+
+    try:
+        ExpressStaticAnalyser().analyse(definition)
+    except ValueError as error:
+        raise _error("InvalidDefinition")(str(error)) from error
+
+
+def _error(code: str) -> type[Exception]:
+    """An error moto's server answers with this code (its parser's own errors lose it)."""
+    from moto.core.exceptions import AWSError
+
+    return type(code, (AWSError,), {"TYPE": code, "STATUS": 400})
+
+
+def start_execution(
+    self: Any,
+    state_machine_arn: str,
+    name: str | None = None,
+    execution_input: str | None = None,
+    trace_header: str | None = None,
+) -> Any:
+    """moto's start_execution, with Express ARNs, the five-minute limit and execution logs."""
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.parser.api import StateMachineType
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    state_machine = self.describe_state_machine(state_machine_arn)
+    express = _is_express(state_machine)
+    if not express:  # StartExecution is idempotent by name for Standard only
+        existing = state_machine._handle_name_input_idempotency(name, execution_input)
+        if existing is not None:
+            return existing
+    # A snapshot of the definition: share, not copy, live executions and the backend
+    # (moto's own start_execution does the same, getmoto/moto#10077).
+    clone = copy.deepcopy(
+        state_machine,
+        {id(state_machine.executions): [], id(state_machine.backend): state_machine.backend},
+    )
+    input_data = "{}" if execution_input is None else execution_input
+    try:
+        json.loads(input_data)
+    except ValueError as error:
+        raise InvalidExecutionInput(str(error)) from error
+    name = name or str(uuid.uuid4())
+    if express:
+        arn = (
+            f"arn:{self.partition}:states:{self.region_name}:{self.account_id}:express:"
+            f"{state_machine.name}:{name}:{uuid.uuid4()}"
+        )
+        clone.definition = _capped(clone.definition, EXPRESS_MAX_SECONDS)
+        clone.sm_type = StateMachineType.EXPRESS
+    else:
+        arn = (
+            f"arn:{self.partition}:states:{self.region_name}:{self.account_id}:execution:"
+            f"{state_machine.name}:{name}"
+        )
+    execution = Execution(
+        name=name,
+        sm_type=clone.sm_type,
+        role_arn=clone.roleArn,
+        exec_arn=arn,
+        account_id=self.account_id,
+        region_name=self.region_name,
+        state_machine=clone,
+        start_date=datetime.datetime.now(tz=datetime.UTC),
+        cloud_watch_logging_session=_logging_session(arn, state_machine),
+        input_data=input_data,
+        trace_header=trace_header,
+        activity_store={},
+    )
+    state_machine.executions.append(execution)
+    execution.start()
+    return execution
+
+
+def _capped(definition: str, seconds: int) -> str:
+    """Express executions end at five minutes whatever the definition's TimeoutSeconds says."""
+    parsed = json.loads(definition)
+    parsed["TimeoutSeconds"] = min(int(parsed.get("TimeoutSeconds", seconds)), seconds)
+    return json.dumps(parsed)
+
+
+def _field(config: dict[str, Any], name: str) -> Any:
+    """LoggingConfiguration as the API (camelCase) or CloudFormation (PascalCase) spells it."""
+    return config.get(name, config.get(name[0].upper() + name[1:]))
+
+
+def _logging_session(execution_arn: str, state_machine: Any) -> Any:
+    config = getattr(state_machine, "loggingConfiguration", None) or {}
+    level = str(_field(config, "level") or "OFF").upper()
+    destinations = _field(config, "destinations") or []
+    if level == "OFF" or len(destinations) != 1:
+        return None
+    group = _field(destinations[0], "cloudWatchLogsLogGroup") or {}
+    group_arn = str(_field(group, "logGroupArn") or "")
+    parts = group_arn.split(":")
+    if len(parts) < 7 or parts[5] != "log-group":
+        return None
+    include = str(_field(config, "includeExecutionData")).lower() == "true"
+    return LogSession(
+        execution_arn, state_machine.name, parts[4], parts[3], parts[6], level, include
+    )
+
+
+def _session_base() -> type:
+    from moto.stepfunctions.parser.asl.eval.event.logging import CloudWatchLoggingSession
+
+    return CloudWatchLoggingSession
+
+
+class LogSession(_session_base()):  # type: ignore[misc]
+    """moto's logging session, delivering each event as AWS formats it."""
+
+    def __init__(
+        self,
+        execution_arn: str,
+        machine: str,
+        account: str,
+        region: str,
+        group: str,
+        level: str,
+        include_execution_data: bool,
+    ) -> None:
+        from moto.stepfunctions.parser.api import LogLevel
+        from moto.stepfunctions.parser.asl.eval.event.logging import (
+            CloudWatchLoggingConfiguration,
+        )
+
+        configuration = CloudWatchLoggingConfiguration(
+            state_machine_arn=execution_arn,
+            log_account_id=account,
+            log_region=region,
+            log_group_name=group,
+            log_level=LogLevel(level),
+            include_execution_data=include_execution_data,
+        )
+        super().__init__(execution_arn=execution_arn, configuration=configuration)
+        day = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d-%H-%M")
+        self.stream = f"states/{machine}/{day}/{uuid.uuid4().hex[:8]}"
+
+    def publish_history_log(self, history_log: dict[str, Any]) -> None:
+        try:
+            self._publish(history_log)
+        except Exception:  # a log that cannot be delivered never fails the execution
+            LOG.exception("could not deliver a log event of %s", self.execution_arn)
+
+    def _publish(self, history_log: dict[str, Any]) -> None:
+        from moto.logs.models import logs_backends
+        from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+        millis = _millis(history_log["event_timestamp"])
+        message: dict[str, Any] = {
+            "id": str(history_log["id"]),
+            "type": str(getattr(history_log["type"], "value", history_log["type"])),
+            "details": history_log.get("details") or {},
+            "previous_event_id": str(history_log["previous_event_id"]),
+            "event_timestamp": str(millis),
+            "execution_arn": self.execution_arn,
+            "redrive_count": "0",
+        }
+        config = self.configuration
+        backend = logs_backends[config.log_account_id][config.log_region]
+        if config.log_group_name not in backend.groups:
+            return  # AWS drops the delivery too
+        group = backend.groups[config.log_group_name]
+        if self.stream not in group.streams:
+            group.create_log_stream(self.stream)
+        group.put_log_events(self.stream, [{"timestamp": millis, "message": to_json_str(message)}])
+
+
+def _millis(moment: Any) -> int:
+    if isinstance(moment, datetime.datetime):
+        return int(moment.timestamp() * 1000)
+    if isinstance(moment, int | float):
+        return int(moment)
+    text = str(moment)
+    try:
+        return int(float(text))
+    except ValueError:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        return int(parsed.timestamp() * 1000)

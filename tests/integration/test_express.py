@@ -1,0 +1,198 @@
+"""WorkflowType=EXPRESS through the real event path: outcomes, the DLQ, and traces from logs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from imgpipe.commands import cost
+from imgpipe_core.catalogue import load_catalogue
+from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
+
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.xdist_group("express"),
+    # Not yet run against LocalStack, whose Express log events need not match AWS's format.
+    embedded_only("Express as adapters/express.py runs it: AWS's log format, refused APIs"),
+]
+VARIANTS = len(load_catalogue().names)
+
+
+@pytest.fixture(scope="module")
+def express(engine) -> Pipeline:
+    return deploy_pipeline(engine, "express", {"WorkflowType": "EXPRESS"})
+
+
+def _entered(events: list[dict]) -> list[str]:
+    return [
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    ]
+
+
+def test_express_upload_is_published_and_its_history_only_in_the_logs(express: Pipeline) -> None:
+    # GIVEN an Express stack, WHEN an upload lands in the private bucket
+    pid = express.upload("uploads/express.jpg", photo(900, 600, "JPEG"))
+    record = express.wait_done(pid)
+    # THEN it is published like a Standard upload, by an Express execution
+    assert record["status"] == "SUCCEEDED", record
+    assert len(express.public_keys(pid)) == len(record["variants"]) + 1  # + manifest
+    arn = record["executionArns"][-1]
+    assert arn.split(":")[5] == "express"
+    events, sns = express.notifications(pid)
+    assert [e["detail-type"] for e in events] == ["Image Processed"] and len(sns) == 1
+    # AND Step Functions refuses its history, as AWS does for Express
+    sfn = express.client("stepfunctions")
+    for call in (sfn.describe_execution, sfn.get_execution_history):
+        with pytest.raises(ClientError) as refused:
+            call(executionArn=arn)
+        assert refused.value.response["Error"]["Code"] == "InvalidArn"
+    with pytest.raises(ClientError) as listing:
+        sfn.list_executions(stateMachineArn=express.outputs["StateMachineArn"])
+    assert listing.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
+    # AND the log group holds every event, in AWS's log format, with the execution's data
+    history = express.history(arn)
+    assert history[0]["type"] == "ExecutionStarted" and history[-1]["type"] == "ExecutionSucceeded"
+    assert "Publish Variants" in _entered(history) and "Resize Variant" in _entered(history)
+    group = f"/aws/vendedlogs/states/{express.stack_name}-pipeline"
+    logged = express.client("logs").filter_log_events(logGroupName=group)["events"]
+    first = json.loads(next(e["message"] for e in logged if arn in e["message"]))
+    assert set(first) >= {"id", "type", "details", "previous_event_id", "event_timestamp"}
+    assert first["execution_arn"] == arn and first["event_timestamp"].isdigit()
+
+
+def test_express_trace_is_read_from_the_logs_by_cli_and_api(
+    express: Pipeline, capsys: pytest.CaptureFixture
+) -> None:
+    pid = express.upload("uploads/traced.jpg", photo(500, 400, "JPEG"))
+    express.wait_done(pid)
+    capsys.readouterr()
+    # WHEN the operator traces it
+    assert express.cli("trace", pid, "--json") == 0
+    trace = json.loads(capsys.readouterr().out)
+    # THEN the timeline comes from the log events: every state, each with its duration
+    assert trace["status"] == "SUCCEEDED" and trace["executionArn"].split(":")[5] == "express"
+    names = [s["name"] for s in trace["states"]]
+    for state in ("Register Upload", "Validate Upload", "Resize Variants", "Publish Variants"):
+        assert state in names
+    assert all(s["duration_ms"] is not None for s in trace["states"])
+    # AND the web page's trace (the API's domain function) reads the same logs
+    from imgpipe_core.api.images import trace as api_trace
+    from imgpipe_core.config import Settings
+
+    settings = Settings.model_validate(
+        {
+            "TABLE_NAME": express.table,
+            "PIPELINE_LOG_GROUP": f"/aws/vendedlogs/states/{express.stack_name}-pipeline",
+        }
+    )
+    response = api_trace(settings, pid)
+    assert response.status == "SUCCEEDED" and response.end is not None
+    assert [s.name for s in response.states] == names
+
+
+def test_express_rejection_is_recorded_with_its_reason(express: Pipeline) -> None:
+    pid = express.upload("uploads/express.svg", b'<svg xmlns="http://www.w3.org/2000/svg"></svg>')
+    record = express.wait_done(pid)
+    assert record["status"] == "REJECTED" and record["rejectionCode"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert express.public_keys(pid) == []
+    assert "Notify Rejection" in _entered(express.history(record["executionArns"][-1]))
+
+
+def test_express_failure_reaches_the_dlq_and_redrive_recovers_it(express: Pipeline) -> None:
+    lam = express.client("lambda")
+    resources = express.client("cloudformation").describe_stack_resources(
+        StackName=express.stack_name
+    )["StackResources"]
+    resize = next(
+        r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "ResizeFunction"
+    )
+    # GIVEN the resize function with too little memory for a 12 MP PNG
+    lam.update_function_configuration(FunctionName=resize, MemorySize=128)
+    try:
+        pid = express.upload("uploads/express-heavy.png", photo(4000, 3000, "PNG"))
+        record = express.wait_done(pid)
+        # THEN the ASL's own catch recorded it and sent one letter (no status-change event
+        # exists for Express, so nothing else would)
+        assert record["status"] == "FAILED" and record["error"] == "Runtime.OutOfMemory"
+        letters = [m for m in express.dead_letters() if m.get("processingId") == pid]
+        assert len(letters) == 1 and letters[0]["executionArn"].split(":")[5] == "express"
+    finally:
+        lam.update_function_configuration(FunctionName=resize, MemorySize=2048)
+    # WHEN the operator redrives the DLQ
+    assert express.cli("dlq", "redrive") == 0
+    # THEN attempt 2 succeeds and the DLQ is empty
+    recovered = express.wait_done(pid, attempt=2)
+    assert recovered["status"] == "SUCCEEDED"
+    assert express.dead_letters() == []
+
+
+def test_express_refuses_integrations_it_does_not_support(express: Pipeline) -> None:
+    # Express has no .sync or .waitForTaskToken integrations: AWS refuses them at creation
+    definition = {
+        "StartAt": "Wait For Token",
+        "States": {
+            "Wait For Token": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": "q", "MessageBody.$": "$$.Task.Token"},
+                "End": True,
+            }
+        },
+    }
+    with pytest.raises(ClientError) as refused:
+        express.client("stepfunctions").create_state_machine(
+            name=f"{express.stack_name}-refused",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/any",
+            type="EXPRESS",
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidDefinition"
+
+
+@embedded_only("request counts come from its request_counter adapter, in the test's process")
+def test_express_cost_is_measured_from_the_logged_history(express: Pipeline) -> None:
+    # GIVEN the Express stack, WHEN `imgpipe cost`'s measurement runs one upload
+    measured = cost.measure_pipeline(
+        express.engine, express.stack_name, express.outputs, "jpeg", photo(800, 600, "JPEG"), 1
+    )
+    assert measured.extra["statuses"] == ["SUCCEEDED"]
+    usage = measured.usage
+    # THEN the transitions and the Lambda tasks come from the logged history: the REPORT lines
+    # of CloudWatch Logs are exactly its Lambda tasks
+    assert usage.transitions >= 8 + VARIANTS
+    assert measured.reports == measured.lambda_tasks_in_history == 4 + VARIANTS
+    # AND the duration and the bytes Express logs are the execution's own
+    assert 0 < measured.execution_s < 300 and usage.express_gb_s > 0
+    assert usage.express_log_bytes > 1000
+
+
+def test_express_attempt_nobody_finished_is_dead_lettered_and_redriven(express: Pipeline) -> None:
+    from imgpipe_core import records
+
+    # GIVEN an upload whose execution ended without recording an outcome (what hitting
+    # Express's 5-minute limit leaves): PROCESSING, untouched for longer than STALE_AFTER
+    pid = express.upload("uploads/express-lost.jpg", photo(640, 480, "JPEG"))
+    express.wait_done(pid)
+    long_ago = records.iso(records.now() - records.STALE_AFTER * 2)
+    express.client("dynamodb").update_item(
+        TableName=express.table,
+        Key={"processingId": {"S": pid}},
+        UpdateExpression="SET #s = :p, updatedAt = :t REMOVE completedAt",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":p": {"S": "PROCESSING"}, ":t": {"S": long_ago}},
+    )
+    # WHEN the next upload is registered
+    other = express.upload("uploads/express-next.jpg", photo(320, 240, "JPEG"))
+    assert express.wait_done(other)["status"] == "SUCCEEDED"
+    # THEN the abandoned attempt is FAILED with a reason and has one dead letter
+    lost = express.record(pid)
+    assert lost is not None and lost["status"] == "FAILED" and lost["error"] == "ExecutionAbandoned"
+    letters = [m for m in express.dead_letters() if m.get("processingId") == pid]
+    assert len(letters) == 1 and letters[0]["kind"] == "ProcessingFailed"
+    assert letters[0]["source"]["key"] == "uploads/express-lost.jpg"
+    # AND redriving it processes the upload again
+    assert express.cli("dlq", "redrive") == 0
+    assert express.wait_done(pid, attempt=2)["status"] == "SUCCEEDED"
+    assert express.dead_letters() == []
