@@ -39,6 +39,7 @@ class Settings(BaseModel):
     # HTTP API (functions/api): re-runs, CDN invalidation on delete, presigned POST lifetime,
     # and the origins its CORS answers (comma-separated, "*" for any).
     state_machine_arn: str = Field(default="", alias="STATE_MACHINE_ARN")
+    backfill_state_machine_arn: str = Field(default="", alias="BACKFILL_STATE_MACHINE_ARN")
     cdn_distribution_id: str = Field(default="", alias="CDN_DISTRIBUTION_ID")
     presign_expires: int = Field(default=300, ge=1, le=604800, alias="PRESIGN_EXPIRES")
     allowed_origins: str = Field(default="*", alias="ALLOWED_ORIGINS")

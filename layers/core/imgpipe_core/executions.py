@@ -39,3 +39,24 @@ def read(execution_arn: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             raise ExecutionGone(execution_arn) from error
         raise
     return described, events
+
+
+def describe(execution_arn: str) -> dict[str, Any] | None:
+    """An execution's description; None if there is no such execution."""
+    try:
+        return dict(client("stepfunctions").describe_execution(executionArn=execution_arn))
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return None
+        raise
+
+
+def map_runs(execution_arn: str) -> list[dict[str, Any]]:
+    """Each Map Run of an execution, described (item counts, status)."""
+    sfn = client("stepfunctions")
+    listed = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
+    return [dict(sfn.describe_map_run(mapRunArn=run["mapRunArn"])) for run in listed]
+
+
+def redrive(execution_arn: str) -> None:
+    client("stepfunctions").redrive_execution(executionArn=execution_arn)

@@ -1,0 +1,269 @@
+"""Distributed Map as AWS runs it, where moto's interpreter stops short.
+
+moto reads the items (ItemReader s3:getObject / listObjectsV2) and runs one child per item, but:
+
+- it ignores ``ToleratedFailurePercentage`` / ``ToleratedFailureCount``: any number of failed
+  children still ends the Map SUCCEEDED. AWS fails the Map Run with
+  ``States.ExceedToleratedFailureThreshold`` once the failed share exceeds the threshold (here
+  it is decided when every child has ended, not as soon as the threshold is crossed);
+- its ResultWriter writes a ``manifest.json`` that lists no result files. AWS writes the
+  children's outcomes to ``<Prefix>/<map run id>/SUCCEEDED_0.json`` / ``FAILED_0.json`` (one
+  JSON array each, an entry per child execution: ARN, name, input, output or error and cause,
+  dates, status) and lists them in the manifest with their sizes;
+- it counts an item only once its child starts: AWS counts every item read in ``total`` and
+  as ``pending`` until then (DescribeMapRun is how a backfill's progress is read);
+- its S3 readers and writer use fixed keys: imported here before the ``iam`` adapter, so they
+  call with the state machine's role and its policies decide, as on AWS.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+_installed = False
+_lock = threading.Lock()
+# Map Run ARN → the outcome of each child execution, in completion order.
+_outcomes: dict[str, list[ChildOutcome]] = {}
+
+THRESHOLD_CAUSE = "The specified tolerated failure threshold was exceeded"
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    execution_arn: str
+    name: str
+    state_machine_arn: str
+    input: Any
+    output: Any
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    error: str | None
+    cause: str | None
+    start: datetime.datetime
+    stop: datetime.datetime
+
+    def entry(self) -> dict[str, Any]:
+        """The child as AWS lists it in a result file."""
+        entry: dict[str, Any] = {
+            "ExecutionArn": self.execution_arn,
+            "Input": json.dumps(self.input),
+            "InputDetails": {"Included": True},
+            "Name": self.name,
+            "RedriveCount": 0,
+            "RedriveStatus": "NOT_REDRIVABLE" if self.status == "SUCCEEDED" else "REDRIVABLE",
+            "StartDate": _iso(self.start),
+            "StateMachineArn": self.state_machine_arn,
+            "Status": self.status,
+            "StopDate": _iso(self.stop),
+        }
+        if self.status == "SUCCEEDED":
+            entry["Output"] = json.dumps(self.output)
+            entry["OutputDetails"] = {"Included": True}
+        else:
+            entry["Error"] = self.error or ""
+            entry["Cause"] = self.cause or ""
+        return entry
+
+
+def exceeds_threshold(total: int, failed: int, percentage: float, count: int) -> bool:
+    """AWS's rule: fail when failures exceed the count, or their share exceeds the percentage.
+
+    A count of 0 with a percentage of 0 (the defaults) tolerates no failure at all.
+    """
+    if failed == 0 or total == 0:
+        return False
+    if count and failed > count:
+        return True
+    if percentage and failed * 100 > percentage * total:
+        return True
+    return not count and not percentage
+
+
+def outcomes(map_run_arn: str) -> list[ChildOutcome]:
+    with _lock:
+        return list(_outcomes.get(map_run_arn, []))
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    _patch_children()
+    _patch_threshold()
+    _patch_result_writer()
+    _installed = True
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _patch_children() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (  # noqa: E501
+        distributed_item_processor_worker as worker_module,
+    )
+    from moto.stepfunctions.parser.asl.eval.program_state import (
+        ProgramEnded,
+        ProgramError,
+        ProgramStopped,
+        ProgramTimedOut,
+    )
+
+    worker_class = worker_module.DistributedItemProcessorWorker
+    original = worker_class._eval_job
+
+    def eval_job(self: Any, env: Any, job: Any) -> None:
+        start = _now()
+        counter = self._map_run_record.item_counter
+        # Counted pending (and in the total) when the items were read; moto counts it again.
+        counter.pending.offset(-1)
+        counter.total.offset(-1)
+        original(self, env, job)
+        state = env.program_state()
+        error = cause = None
+        if isinstance(state, ProgramEnded) and job.job_output is not None:
+            status = "SUCCEEDED"
+        elif isinstance(state, ProgramStopped):
+            status, error, cause = "ABORTED", state.error, state.cause
+        elif isinstance(state, ProgramTimedOut):
+            status, error = "TIMED_OUT", "States.Timeout"
+        else:
+            status = "FAILED"
+            details = state.error if isinstance(state, ProgramError) else None
+            error = (details or {}).get("error") or "States.Runtime"
+            cause = (details or {}).get("cause")
+        record = self._map_run_record
+        name = uuid.uuid4().hex
+        child_machine = record.map_state_machine_arn
+        arn = f"{child_machine.replace(':stateMachine:', ':execution:')}:{name}"
+        outcome = ChildOutcome(
+            execution_arn=arn,
+            name=name,
+            state_machine_arn=child_machine,
+            input=job.job_input,
+            output=job.job_output,
+            status=status,
+            error=error,
+            cause=cause,
+            start=start,
+            stop=_now(),
+        )
+        with _lock:
+            _outcomes.setdefault(record.map_run_arn, []).append(outcome)
+
+    worker_class._eval_job = eval_job  # type: ignore[method-assign]
+
+
+def _patch_threshold() -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        distributed_iteration_component as component_module,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    component_class = component_module.DistributedIterationComponent
+    original = component_class._map_run
+
+    def map_run(self: Any, env: Any, eval_input: Any) -> None:
+        record = eval_input.map_run_record
+        # AWS counts every item read as pending (and in the total) until its child starts.
+        items = len(env.stack[-1])
+        record.item_counter.total.count(items)
+        record.item_counter.pending.count(items)
+        original(self, env, eval_input)
+        done = outcomes(record.map_run_arn)
+        failed = sum(1 for one in done if one.status != "SUCCEEDED")
+        if not exceeds_threshold(
+            len(done),
+            failed,
+            float(record.tolerated_failure_percentage or 0),
+            int(record.tolerated_failure_count or 0),
+        ):
+            return
+        error_name = StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold)
+        raise FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=error_name,
+                event_type=HistoryEventType.ExecutionFailed,
+                event_details=EventDetails(
+                    mapRunFailedEventDetails=MapRunFailedEventDetails(
+                        error=error_name.error_name, cause=THRESHOLD_CAUSE
+                    )
+                ),
+            )
+        )
+
+    component_class._map_run = map_run  # type: ignore[method-assign]
+
+
+def _patch_result_writer() -> None:
+    # Imported now so the iam adapter, installed after this one, gives them the role's keys.
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
+        resource_eval_s3 as _reader,  # noqa: F401
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (  # noqa: E501
+        resource_eval_s3 as writer_module,
+    )
+
+    writer_class = writer_module.ResourceEvalS3
+
+    def put_object(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+        parameters = env.stack.pop()
+        env.stack.pop()  # the children's outputs: written from their recorded outcomes
+        s3 = writer_module.boto_client_for(
+            service="s3", region=resource_runtime_part.region, state_credentials=state_credentials
+        )
+        record = env.map_run_record_pool_manager.get_all()[-1]
+        bucket = parameters["Bucket"]
+        prefix = parameters.get("Prefix") or ""
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        base = f"{prefix}{record.map_run_arn.split(':')[-1]}/"
+        files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+        done = outcomes(record.map_run_arn)
+        for status in ("SUCCEEDED", "FAILED"):
+            entries = [
+                one.entry()
+                for one in done
+                if (one.status == "SUCCEEDED") == (status == "SUCCEEDED")
+            ]
+            if not entries:
+                continue
+            key = f"{base}{status}_0.json"
+            body = json.dumps(entries).encode()
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            files[status].append({"Key": key, "Size": len(body)})
+        manifest = {
+            "DestinationBucket": bucket,
+            "MapRunArn": record.map_run_arn,
+            "ResultFiles": files,
+        }
+        key = f"{base}manifest.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode())
+        env.stack.append(
+            {
+                "MapRunArn": record.map_run_arn,
+                "ResultWriterDetails": {"Bucket": bucket, "Key": key},
+            }
+        )
+
+    writer_class._handle_put_object = staticmethod(put_object)  # type: ignore[assignment]
