@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import threading
 import uuid
 from dataclasses import dataclass
@@ -94,6 +95,10 @@ def install() -> None:
         return
     _patch_children()
     _patch_threshold()
+    # moto warns the threshold has no effect: with this adapter it has.
+    logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor").addFilter(
+        lambda entry: "ToleratedFailure" not in entry.getMessage()
+    )
     _patch_result_writer()
     _installed = True
 
