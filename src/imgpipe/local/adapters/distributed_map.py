@@ -12,8 +12,12 @@ moto reads the items (ItemReader s3:getObject / listObjectsV2) and runs one chil
   dates, status) and lists them in the manifest with their sizes;
 - it counts an item only once its child starts: AWS counts every item read in ``total`` and
   as ``pending`` until then (DescribeMapRun is how a backfill's progress is read);
-- its S3 readers and writer use fixed keys: imported here before the ``iam`` adapter, so they
-  call with the state machine's role and its policies decide, as on AWS.
+- its ResultWriter reads ``Parameters`` paths from the children's outputs; AWS reads them
+  from the Map state's input, like every other field of the state;
+- its grammar refuses an integer ``ToleratedFailurePercentage`` (AWS takes any number 0-100):
+  the definition is read with the integer as a decimal;
+- its S3 reader and writer call with fixed fake keys, which IAM lets through: here they call
+  with the state machine's role (the ``iam`` adapter's client), so its policies decide.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -93,6 +98,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    _patch_parser()
     _patch_children()
     _patch_threshold()
     # moto warns the threshold has no effect: with this adapter it has.
@@ -109,6 +115,20 @@ def _iso(moment: datetime.datetime) -> str:
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+_INTEGER_PERCENTAGE = re.compile(r'("ToleratedFailurePercentage"\s*:\s*)(\d+)(?=\s*[,}\]])')
+
+
+def _patch_parser() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original = AmazonStateLanguageParser.parse
+
+    def parse(definition: str) -> Any:
+        return original(_INTEGER_PERCENTAGE.sub(r"\1\2.0", definition))
+
+    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
 
 
 def _patch_children() -> None:
@@ -221,13 +241,35 @@ def _patch_threshold() -> None:
 
 
 def _patch_result_writer() -> None:
-    # Imported now so the iam adapter, installed after this one, gives them the role's keys.
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
-        resource_eval_s3 as _reader,  # noqa: F401
+        resource_eval_s3 as reader_module,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (  # noqa: E501
         resource_eval_s3 as writer_module,
     )
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    def role_client(*args: Any, **kwargs: Any) -> Any:
+        # Looked up per call: the iam adapter replaces it with one holding the role's keys.
+        return boto_client.boto_client_for(*args, **kwargs)
+
+    reader_module.boto_client_for = role_client  # type: ignore[assignment]
+    writer_module.boto_client_for = role_client  # type: ignore[assignment]
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer import (
+        result_writer_decl,
+    )
+
+    def eval_body(self: Any, env: Any) -> None:
+        outputs = env.stack.pop()
+        env.stack.append(env.states.get_input())
+        self.parargs.eval(env=env)
+        parameters = env.stack.pop()
+        env.stack.pop()
+        env.stack.extend([outputs, parameters])
+        self.resource_eval.eval_resource(env=env)
+
+    result_writer_decl.ResultWriter._eval_body = eval_body  # type: ignore[method-assign]
 
     writer_class = writer_module.ResourceEvalS3
 
