@@ -151,3 +151,87 @@ def test_item_reader_reads_with_the_state_machine_role(engine: Any, setup: dict[
     assert described["status"] == "FAILED", described
     history = sfn.get_execution_history(executionArn=described["executionArn"])["events"]
     assert "AccessDenied" in json.dumps(history, default=str)
+
+
+def test_a_redrive_runs_again_only_the_children_that_did_not_succeed(
+    engine: Any, setup: dict[str, str]
+) -> None:
+    # GIVEN children that count their runs in a table, and fail unless their item is "ok"
+    dynamodb, sfn = engine.client("dynamodb"), engine.client("stepfunctions")
+    table = f"{setup['bucket']}-runs"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "n", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "n", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for item in ITEMS:
+        ok = {"BOOL": item["n"] != 3}
+        dynamodb.put_item(TableName=table, Item={"n": {"N": str(item["n"])}, "ok": ok})
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:UpdateItem",
+                "Resource": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}",
+            }
+        ],
+    }
+    engine.client("iam").put_role_policy(
+        RoleName=setup["bucket"], PolicyName="runs", PolicyDocument=json.dumps(policy)
+    )
+    text = json.loads(definition(None))
+    text["States"]["Each"]["ItemProcessor"]["States"] = {
+        "Count": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::dynamodb:updateItem",
+            "Parameters": {
+                "TableName": table,
+                "Key": {"n": {"N.$": "States.Format('{}', $.n)"}},
+                "UpdateExpression": "ADD runs :one",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+                "ReturnValues": "ALL_NEW",
+            },
+            "Next": "Ok?",
+        },
+        "Ok?": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.Attributes.ok.BOOL", "BooleanEquals": True, "Next": "Fine"}
+            ],
+            "Default": "Boom",
+        },
+        "Boom": {"Type": "Fail", "Error": "Boom", "Cause": "not ok"},
+        "Fine": {"Type": "Succeed"},
+    }
+    text["States"]["Each"]["ItemProcessor"]["StartAt"] = "Count"
+    described, _ = run(engine, setup, json.dumps(text))
+    assert described["status"] == "FAILED"
+    assert described["error"] == "States.ExceedToleratedFailureThreshold"
+    # WHEN the cause is fixed and the execution redriven
+    dynamodb.put_item(
+        TableName=table, Item={"n": {"N": "3"}, "ok": {"BOOL": True}, "runs": {"N": "1"}}
+    )
+    arn = described["executionArn"]
+    sfn.redrive_execution(executionArn=arn)
+    deadline = time.monotonic() + 60
+    while (again := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    # THEN it succeeds, and only the child that had failed ran a second time
+    assert again["status"] == "SUCCEEDED", again
+    runs = {
+        int(item["n"]["N"]): int(item["runs"]["N"])
+        for item in dynamodb.scan(TableName=table)["Items"]
+    }
+    assert runs == {1: 1, 2: 1, 3: 2, 4: 1}
+    # AND the results list all four as succeeded
+    details = json.loads(again["output"])["ResultWriterDetails"]
+    manifest = read(engine, details["Bucket"], details["Key"])
+    (ok_file,) = manifest["ResultFiles"]["SUCCEEDED"]
+    assert len(read(engine, setup["bucket"], ok_file["Key"])) == 4
+    assert manifest["ResultFiles"]["FAILED"] == []
+    # AND a succeeded execution cannot be redriven
+    with pytest.raises(Exception, match="ExecutionNotRedrivable"):
+        sfn.redrive_execution(executionArn=arn)

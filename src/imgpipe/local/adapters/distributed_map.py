@@ -16,6 +16,9 @@ moto reads the items (ItemReader s3:getObject / listObjectsV2) and runs one chil
   from the Map state's input, like every other field of the state;
 - its grammar refuses an integer ``ToleratedFailurePercentage`` (AWS takes any number 0-100):
   the definition is read with the integer as a decimal;
+- it has no ``RedriveExecution``: here a FAILED, TIMED_OUT or ABORTED execution is redriven
+  from the state it stopped in, with that state's input, and a Distributed Map there runs
+  again only the children that did not succeed (the others keep their recorded outcome);
 - its S3 reader and writer call with fixed fake keys, which IAM lets through: here they call
   with the state machine's role (the ``iam`` adapter's client), so its policies decide.
 """
@@ -35,6 +38,11 @@ _installed = False
 _lock = threading.Lock()
 # Map Run ARN → the outcome of each child execution, in completion order.
 _outcomes: dict[str, list[ChildOutcome]] = {}
+# Map Run ARN → the execution it belongs to.
+_map_run_execution: dict[str, str] = {}
+# Execution ARN being redriven → its children that succeeded before, by their input.
+_succeeded_before: dict[str, dict[str, ChildOutcome]] = {}
+REDRIVABLE = {"FAILED", "TIMED_OUT", "ABORTED"}
 
 THRESHOLD_CAUSE = "The specified tolerated failure threshold was exceeded"
 
@@ -99,6 +107,7 @@ def install() -> None:
     if _installed:
         return
     _patch_parser()
+    _patch_redrive()
     _patch_children()
     _patch_threshold()
     # moto warns the threshold has no effect: with this adapter it has.
@@ -131,6 +140,93 @@ def _patch_parser() -> None:
     AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
 
 
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _patch_redrive() -> None:
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser.asl.eval.evaluation_details import (
+        EvaluationDetails,
+        ExecutionDetails,
+        StateMachineDetails,
+    )
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.responses import ActionResult, StepFunctionResponse
+
+    class ExecutionNotRedrivable(AWSError):
+        TYPE = "ExecutionNotRedrivable"
+        STATUS = 400
+
+    class RedriveWorker(ExecutionWorker):
+        """Runs the definition from the redriven state, with that state's recorded input."""
+
+        state_input: Any = None
+
+        def _get_evaluation_environment(self) -> Any:
+            env = super()._get_evaluation_environment()
+            env.states.reset(self.state_input)
+            return env
+
+    def redrive(execution: Any) -> None:
+        status = str(getattr(execution.exec_status, "value", execution.exec_status))
+        if status not in REDRIVABLE or execution.exec_worker is None:
+            raise ExecutionNotRedrivable(f"Execution is {status} and cannot be redriven")
+        env = execution.exec_worker.env
+        entered = [
+            event
+            for event in env.event_manager.get_event_history()
+            if event["type"].endswith("StateEntered")
+        ]
+        if not entered:
+            raise ExecutionNotRedrivable("Execution stopped before its first state")
+        details = entered[-1]["stateEnteredEventDetails"]
+        definition = json.loads(execution.state_machine.definition)
+        definition["StartAt"] = details["name"]
+        with _lock:
+            previous = [
+                one
+                for run, done in _outcomes.items()
+                if _map_run_execution.get(run) == execution.exec_arn
+                for one in done
+                if one.status == "SUCCEEDED"
+            ]
+            _succeeded_before[execution.exec_arn] = {_key(one.input): one for one in previous}
+        worker = RedriveWorker(
+            evaluation_details=EvaluationDetails(
+                aws_execution_details=execution._get_start_aws_execution_details(),
+                execution_details=ExecutionDetails(
+                    arn=execution.exec_arn,
+                    name=execution.name,
+                    role_arn=execution.role_arn,
+                    inpt=execution.input_data,
+                    start_time=execution.start_date,
+                ),
+                state_machine_details=StateMachineDetails(
+                    arn=execution.state_machine.arn,
+                    name=execution.state_machine.name,
+                    typ=execution.state_machine.sm_type,
+                    definition=json.dumps(definition),
+                ),
+            ),
+            exec_comm=execution._get_start_execution_worker_comm(),
+            cloud_watch_logging_session=execution._cloud_watch_logging_session,
+            activity_store=execution._activity_store,
+        )
+        worker.state_input = json.loads(details.get("input") or "{}")
+        execution.exec_worker = worker
+        execution.exec_status = type(execution.exec_status)("RUNNING")
+        execution.stop_date = execution.error = execution.cause = None
+        worker.start()
+
+    def redrive_execution(self: Any) -> Any:
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        redrive(execution)
+        return ActionResult({"redriveDate": _now()})
+
+    StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
+
+
 def _patch_children() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (  # noqa: E501
         distributed_item_processor_worker as worker_module,
@@ -147,9 +243,21 @@ def _patch_children() -> None:
 
     def eval_job(self: Any, env: Any, job: Any) -> None:
         start = _now()
-        counter = self._map_run_record.item_counter
+        record = self._map_run_record
+        counter = record.item_counter
         # Counted pending (and in the total) when the items were read; moto counts it again.
         counter.pending.offset(-1)
+        with _lock:
+            _map_run_execution[record.map_run_arn] = record.execution_arn
+            before = _succeeded_before.get(record.execution_arn, {}).get(_key(job.job_input))
+        if before is not None:
+            # A redrive runs only the children that did not succeed.
+            counter.succeeded.count()
+            counter.results_written.count()
+            job.job_output = before.output
+            with _lock:
+                _outcomes.setdefault(record.map_run_arn, []).append(before)
+            return
         counter.total.offset(-1)
         original(self, env, job)
         state = env.program_state()
@@ -165,7 +273,6 @@ def _patch_children() -> None:
             details = state.error if isinstance(state, ProgramError) else None
             error = (details or {}).get("error") or "States.Runtime"
             cause = (details or {}).get("cause")
-        record = self._map_run_record
         name = uuid.uuid4().hex
         child_machine = record.map_state_machine_arn
         arn = f"{child_machine.replace(':stateMachine:', ':execution:')}:{name}"
