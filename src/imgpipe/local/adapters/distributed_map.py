@@ -19,6 +19,8 @@ moto reads the items (ItemReader s3:getObject / listObjectsV2) and runs one chil
 - it has no ``RedriveExecution``: here a FAILED, TIMED_OUT or ABORTED execution is redriven
   from the state it stopped in, with that state's input, and a Distributed Map there runs
   again only the children that did not succeed (the others keep their recorded outcome);
+- its DescribeMapRun fails (500) while any execution of the account is just starting (its
+  environment does not exist yet): those are skipped here;
 - its S3 reader and writer call with fixed fake keys, which IAM lets through: here they call
   with the state machine's role (the ``iam`` adapter's client), so its policies decide.
 """
@@ -225,6 +227,19 @@ def _patch_redrive() -> None:
         return ActionResult({"redriveDate": _now()})
 
     StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
+
+    from moto.stepfunctions.exceptions import ResourceNotFound
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    def describe_map_run(self: Any, map_run_arn: str) -> dict[str, Any]:
+        for execution in self._get_executions():
+            env = execution.exec_worker.env if execution.exec_worker else None
+            found = env.map_run_record_pool_manager.get(map_run_arn) if env else None
+            if found is not None:
+                return dict(found.describe())
+        raise ResourceNotFound(map_run_arn)
+
+    StepFunctionsParserBackend.describe_map_run = describe_map_run  # type: ignore[method-assign]
 
 
 def _patch_children() -> None:
