@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 from imgpipe_core import executions, publishing, records, reruns, storage
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import BackfillItemSkipped, VariantNotFound
+from imgpipe_core.imaging import ImageInfo
 from imgpipe_core.models import Job, Model, PublishInput, ResizeInput, Status
 from imgpipe_core.resizing import resize
 
@@ -152,7 +153,7 @@ def render_item(item: ItemInput, settings: Settings) -> RenderOutput:
         executionArn=record.execution_arns[-1] if record.execution_arns else "backfill",
         uploadId=record.upload_id,
     )
-    image = record.image
+    image = ImageInfo.model_validate(record.image) if record.image else None
     rendered = [
         resize(ResizeInput(job=job, variant=name, image=image), settings) for name in item.variants
     ]

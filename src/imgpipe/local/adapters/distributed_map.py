@@ -351,7 +351,7 @@ def _patch_threshold() -> None:
                 env=env,
                 error_name=error_name,
                 event_type=HistoryEventType.ExecutionFailed,
-                event_details=EventDetails(
+                event_details=EventDetails(  # type: ignore[typeddict-item]
                     mapRunFailedEventDetails=MapRunFailedEventDetails(
                         error=error_name.error_name, cause=THRESHOLD_CAUSE
                     )
@@ -398,7 +398,7 @@ def _patch_result_writer() -> None:
     def put_object(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
         parameters = env.stack.pop()
         env.stack.pop()  # the children's outputs: written from their recorded outcomes
-        s3 = writer_module.boto_client_for(
+        s3: Any = writer_module.boto_client_for(
             service="s3", region=resource_runtime_part.region, state_credentials=state_credentials
         )
         record = env.map_run_record_pool_manager.get_all()[-1]
