@@ -5,7 +5,7 @@
 Deploys the stack, uploads N photo-like JPEGs through the real event path, waits for them, then
 runs ``imgpipe backfill --wait`` over them and reports: the wall time, each child execution's
 duration (from the engine's Distributed Map records), the state transitions a child bills
-(Choice, Start Re-run, 3 per poll of Wait/Read Record/Re-run Finished?, Succeed) and the
+(Choice, Start Re-run, 4 per poll of Count Poll/Wait/Read Record/Re-run Finished?, Succeed) and the
 backfill's own cost per 10 000 images. The re-runs themselves cost what a pipeline run costs
 (README "Cost"); they are not repeated here.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import math
 import statistics
 import sys
@@ -42,6 +43,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=20)
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     sys.path.insert(0, str(ROOT / "src"))
     from imgpipe.cli import main as cli
     from imgpipe.local.adapters import distributed_map
@@ -79,7 +81,7 @@ def main() -> int:
         children = distributed_map.outcomes(run["mapRunArn"])
     durations = [(c.stop - c.start).total_seconds() for c in children]
     polls = statistics.mean(max(1, math.ceil(d / POLL_SECONDS)) for d in durations)
-    transitions = 3 + 3 * polls
+    transitions = 3 + 4 * polls
     rerun_gb_s = 0.2 * RERUN_MEMORY_MB / 1024  # billed ~200 ms (two reads, a write, a start)
     usage = Usage(
         transitions=transitions,
