@@ -14,7 +14,9 @@ from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only,
 
 pytestmark = [
     pytest.mark.engine,
-    embedded_only("moto's Distributed Map with the engine's adapters; LocalStack's is not checked"),
+    # Checked once on LocalStack 2026.3.0: the backfill runs and raises every attempt, but its
+    # ResultWriter writes a manifest that lists no result files.
+    embedded_only("LocalStack's ResultWriter lists no result files; the engine's adapters do"),
 ]
 
 BEFORE = {
