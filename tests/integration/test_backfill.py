@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
+from tests.integration.test_least_privilege import template_without
 
 pytestmark = [
     pytest.mark.engine,
@@ -141,3 +143,20 @@ def test_variant_backfill_adds_one_variant_without_rendering_the_others(
             assert image.format == "PNG" and max(image.size) <= 64
     # AND the older variants' objects are the very same (not withdrawn, not written again)
     assert {key: written(key) for key in old_objects} == old_objects
+
+
+def test_without_its_manifest_grant_the_backfill_reads_nothing_and_reruns_nothing(
+    engine: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the backfill state machine may not s3:GetObject its manifest (the ItemReader's call)
+    template = template_without(tmp_path, "BackfillStateMachine", "s3:GetObject")
+    pipeline = deploy_pipeline(engine, "lp-backfill", template=template)
+    pid = pipeline.upload("uploads/lp.jpg", photo(320, 240, "JPEG"))
+    assert pipeline.wait_done(pid)["status"] == "SUCCEEDED"
+    # WHEN a backfill runs
+    code, out = run_cli(pipeline, capsys, "--wait", "--timeout", "120")
+    # THEN it fails on the ItemReader's refused read, and no image was re-run
+    assert code == 1 and out["status"] == "FAILED", out
+    assert "AccessDenied" in (out.get("cause") or ""), out
+    assert out["total"] == 0
+    assert pipeline.record(pid)["attempt"] == 1
