@@ -421,6 +421,46 @@ async function refreshList(append = false) {
   }
 }
 
+// -- backfill ----------------------------------------------------------------------------------
+
+async function startBackfill(event) {
+  event.preventDefault();
+  const box = document.getElementById("backfill-progress");
+  const text = box.querySelector(".backfill-text");
+  const since = document.getElementById("backfill-since").value;
+  const variants = document
+    .getElementById("backfill-variants")
+    .value.split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
+  const request = { statuses: [document.getElementById("backfill-status").value], variants };
+  if (since) request.since = new Date(since).toISOString();
+  box.hidden = false;
+  try {
+    const { body } = await api("/backfills", { method: "POST", body: JSON.stringify(request) });
+    followBackfill(body.backfillId);
+  } catch (error) {
+    text.textContent = error.message;
+  }
+}
+
+async function followBackfill(id) {
+  const box = document.getElementById("backfill-progress");
+  const bar = box.querySelector("progress");
+  const text = box.querySelector(".backfill-text");
+  for (;;) {
+    const { body } = await api(`/backfills/${id}`);
+    const done = body.succeeded + body.failed;
+    bar.max = Math.max(body.total, 1);
+    bar.value = body.status === "SUCCEEDED" && body.total === 0 ? 1 : done;
+    const failed = body.failed ? `, ${body.failed} failed` : "";
+    text.textContent = `${id}: ${body.status} ${done}/${body.total}${failed}`;
+    box.dataset.status = body.status;
+    if (body.status !== "RUNNING") return;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
 // -- wiring ------------------------------------------------------------------------------------
 
 function wire() {
@@ -443,6 +483,7 @@ function wire() {
   document.getElementById("status-filter").addEventListener("change", () => refreshList());
   document.getElementById("refresh").addEventListener("click", () => refreshList());
   document.getElementById("more").addEventListener("click", () => refreshList(true));
+  document.getElementById("backfill-form").addEventListener("submit", startBackfill);
 }
 
 loadConfig().then(() => {

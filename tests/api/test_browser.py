@@ -91,3 +91,19 @@ def test_upload_on_the_page_shows_variants_and_trace(api: Api, page: Any, tmp_pa
     keep = ROOT / "out" / "screenshots"
     keep.mkdir(parents=True, exist_ok=True)
     shutil.copy(screenshot, keep / "test_browser_upload.png")
+
+
+def test_a_backfill_started_on_the_page_shows_its_progress(api: Api, page: Any) -> None:
+    # GIVEN the page, and a backfill that selects records updated in the future (none)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(api.url + "/", wait_until="networkidle")
+    page.fill("#backfill-since", "2999-01-01T00:00")
+    # WHEN the user starts it
+    page.click("#backfill-form button[type=submit]")
+    # THEN the progress bar follows it to its end
+    page.locator("#backfill-progress[data-status='SUCCEEDED']").wait_for(timeout=60_000)
+    text = page.locator("#backfill-progress .backfill-text").inner_text()
+    assert text.startswith("backfill-") and text.endswith("SUCCEEDED 0/0"), text
+    assert page.locator("#backfill-progress progress").get_attribute("value") == "1"
+    assert errors == []

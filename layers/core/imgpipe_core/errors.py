@@ -63,6 +63,10 @@ class StagedVariantMissing(ImgpipeError):
     """A variant listed in the task input is not in staging (lost or tampered with)."""
 
 
+class BackfillItemSkipped(ImgpipeError):
+    """A backfill item cannot be processed: its record is gone or not in a state to render."""
+
+
 class TransientError(Exception):
     """A failure worth retrying (throttling, a dependency briefly unavailable).
 

@@ -103,7 +103,7 @@ def read_from_logs(
     if not found:
         raise ExecutionGone(execution_arn)
     events = [found[i] for i in sorted(found)]
-    return describe(execution_arn, events), events
+    return description_from(execution_arn, events), events
 
 
 def history_event(logged: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def history_event(logged: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def describe(execution_arn: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+def description_from(execution_arn: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     """What DescribeExecution would say, from the history events."""
     status, stop = "RUNNING", None
     for event in events:
@@ -159,3 +159,24 @@ def _parsed(message: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def describe(execution_arn: str) -> dict[str, Any] | None:
+    """An execution's description; None if there is no such execution."""
+    try:
+        return dict(client("stepfunctions").describe_execution(executionArn=execution_arn))
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return None
+        raise
+
+
+def map_runs(execution_arn: str) -> list[dict[str, Any]]:
+    """Each Map Run of an execution, described (item counts, status)."""
+    sfn = client("stepfunctions")
+    listed = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
+    return [dict(sfn.describe_map_run(mapRunArn=run["mapRunArn"])) for run in listed]
+
+
+def redrive(execution_arn: str) -> None:
+    client("stepfunctions").redrive_execution(executionArn=execution_arn)

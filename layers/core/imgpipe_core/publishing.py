@@ -11,7 +11,13 @@ from imgpipe_core import keys, records, responsive, storage
 from imgpipe_core.clients import client
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import PublishError, StagedVariantMissing
-from imgpipe_core.models import PublishedVariant, PublishInput, PublishOutput, dump
+from imgpipe_core.models import (
+    PublishedVariant,
+    PublishInput,
+    PublishOutput,
+    VariantResult,
+    dump,
+)
 
 # Content-addressed keys never change content, so caches may keep them forever.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -32,40 +38,8 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
     created: list[str] = []
     try:
         for variant in task.variants:
-            key = keys.public_key(
-                job.processing_id, variant.variant, variant.checksum, variant.extension
-            )
-            try:
-                s3.copy_object(
-                    Bucket=settings.public_bucket,
-                    Key=key,
-                    CopySource={"Bucket": settings.private_bucket, "Key": variant.staging_key},
-                    MetadataDirective="REPLACE",
-                    ContentType=variant.content_type,
-                    CacheControl=IMMUTABLE,
-                    Metadata={"processing-id": job.processing_id, "sha256": variant.checksum},
-                )
-            except ClientError as error:
-                if error.response["Error"]["Code"] not in ("NoSuchKey", "404"):
-                    raise
-                # A retry of an invocation that published and cleaned staging, then died
-                # before replying: the content-addressed copy is already there.
-                published_meta = storage.metadata(settings.public_bucket, key) or {}
-                if published_meta.get("sha256") != variant.checksum:
-                    raise StagedVariantMissing(variant.staging_key) from error
-            created.append(key)
-            published.append(
-                PublishedVariant(
-                    variant=variant.variant,
-                    key=key,
-                    url=public_url(settings, key),
-                    width=variant.width,
-                    height=variant.height,
-                    bytes=variant.bytes,
-                    format=variant.format,
-                    contentType=variant.content_type,
-                )
-            )
+            published.append(_copy(s3, settings, job.processing_id, variant))
+            created.append(published[-1].key)
         manifest_key = keys.manifest_key(job.processing_id)
         manifest = _manifest(task, [dump(p) for p in published])
         s3.put_object(
@@ -84,6 +58,72 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
         variants=published,
         manifestKey=manifest_key,
         manifestUrl=public_url(settings, manifest_key),
+    )
+
+
+def _copy(s3: Any, settings: Settings, pid: str, variant: VariantResult) -> PublishedVariant:
+    """One staged variant → its content-addressed public key."""
+    key = keys.public_key(pid, variant.variant, variant.checksum, variant.extension)
+    try:
+        s3.copy_object(
+            Bucket=settings.public_bucket,
+            Key=key,
+            CopySource={"Bucket": settings.private_bucket, "Key": variant.staging_key},
+            MetadataDirective="REPLACE",
+            ContentType=variant.content_type,
+            CacheControl=IMMUTABLE,
+            Metadata={"processing-id": pid, "sha256": variant.checksum},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+            raise
+        # A retry of an invocation that published and cleaned staging, then died
+        # before replying: the content-addressed copy is already there.
+        published_meta = storage.metadata(settings.public_bucket, key) or {}
+        if published_meta.get("sha256") != variant.checksum:
+            raise StagedVariantMissing(variant.staging_key) from error
+    return PublishedVariant(
+        variant=variant.variant,
+        key=key,
+        url=public_url(settings, key),
+        width=variant.width,
+        height=variant.height,
+        bytes=variant.bytes,
+        format=variant.format,
+        contentType=variant.content_type,
+    )
+
+
+def merge(
+    task: PublishInput, existing: list[PublishedVariant], settings: Settings
+) -> PublishOutput:
+    """Publish ``task.variants`` next to the ``existing`` ones (a variant backfill).
+
+    Variants of other names keep their keys and bytes; one of the same name is replaced, and
+    its old object withdrawn only after the new manifest no longer names it.
+    """
+    job = task.job
+    if not task.variants:
+        raise PublishError("nothing to publish: no variants were rendered")
+    s3 = client("s3")
+    fresh = [_copy(s3, settings, job.processing_id, variant) for variant in task.variants]
+    names = {variant.variant for variant in fresh}
+    kept = [variant for variant in existing if variant.variant not in names]
+    merged = kept + fresh
+    manifest_key = keys.manifest_key(job.processing_id)
+    s3.put_object(
+        Bucket=settings.public_bucket,
+        Key=manifest_key,
+        Body=json.dumps(_manifest(task, [dump(p) for p in merged]), indent=2).encode(),
+        ContentType="application/json",
+        CacheControl=MANIFEST_CACHE,
+    )
+    current = {variant.key for variant in merged}
+    replaced = [v.key for v in existing if v.variant in names and v.key not in current]
+    storage.delete_keys(settings.public_bucket, replaced)
+    storage.delete_keys(settings.private_bucket, [v.staging_key for v in task.variants])
+    return PublishOutput(
+        variants=merged, manifestKey=manifest_key, manifestUrl=public_url(settings, manifest_key)
     )
 
 

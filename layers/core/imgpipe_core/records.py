@@ -490,3 +490,52 @@ def _index_key(record: ProcessingRecord) -> dict[str, Any]:
         "status": {"S": record.status.value},
         "updatedAt": {"S": record.updated_at},
     }
+
+
+def select(table: str, status: Status, since: str | None = None) -> list[ProcessingRecord]:
+    """Every record of one status from the status index, updated at or after ``since``."""
+    condition = "#status = :s"
+    values: dict[str, Any] = {":s": {"S": status.value}}
+    if since:
+        condition += " AND updatedAt >= :since"
+        values[":since"] = {"S": since}
+    found: list[ProcessingRecord] = []
+    paginator = client("dynamodb").get_paginator("query")
+    for page in paginator.paginate(
+        TableName=table,
+        IndexName=STATUS_INDEX,
+        KeyConditionExpression=condition,
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=values,
+    ):
+        found.extend(from_item(item) for item in page.get("Items", []))
+    return found
+
+
+def merge_variants(
+    table: str, record: ProcessingRecord, variants: list[PublishedVariant], manifest_url: str
+) -> bool:
+    """Replace a SUCCEEDED record's variants; False if another attempt took it meanwhile."""
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"processingId": {"S": record.processing_id}},
+            UpdateExpression="SET variantsJson = :variants, manifestUrl = :manifest",
+            ConditionExpression="#status = :succeeded AND attempt = :attempt",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":variants": json.dumps(
+                        [v.model_dump(mode="json", by_alias=True) for v in variants]
+                    ),
+                    ":manifest": manifest_url,
+                    ":succeeded": Status.SUCCEEDED.value,
+                    ":attempt": record.attempt,
+                }
+            ),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -107,6 +108,15 @@ def put_staging(bucket: str, key: str, data: bytes, content_type: str) -> str:
         Metadata={"sha256": checksum},
     )
     return checksum
+
+
+def put_json(bucket: str, key: str, document: Any) -> None:
+    client("s3").put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=json.dumps(document).encode(),
+        ContentType="application/json",
+    )
 
 
 def delete_keys(bucket: str, keys: list[str]) -> None:

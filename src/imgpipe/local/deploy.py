@@ -225,7 +225,11 @@ class Deployer:
         source: dict[str, str]
         if len(body) > MAX_TEMPLATE_BODY:
             key = self._upload(bucket, stack_name, body.encode(), ".template.json")
-            url = f"{self.client('s3').meta.endpoint_url}/{bucket}/{key}"
+            endpoint = str(self.client("s3").meta.endpoint_url)
+            # moto reads a TemplateURL path-style only when its host says "localhost"; for any
+            # other host it takes the first label as the bucket ("127" of 127.0.0.1).
+            endpoint = endpoint.replace("://127.0.0.1", "://localhost")
+            url = f"{endpoint}/{bucket}/{key}"
             source = {"TemplateURL": url}
         else:
             source = {"TemplateBody": body}

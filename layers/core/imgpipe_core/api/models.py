@@ -6,8 +6,9 @@ document (api/openapi.json) is generated from them.
 
 from __future__ import annotations
 
+import datetime
 from http import HTTPStatus
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -135,3 +136,49 @@ class TraceResponse(ApiModel):
 
 class Health(ApiModel):
     status: Literal["ok"] = "ok"
+
+
+BACKFILL_ID_PATTERN: Final = r"^backfill-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$"
+VariantName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class BackfillBody(ApiModel):
+    """``POST /backfills``: which stored images to re-process, and how."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    statuses: list[Status] = Field(
+        default_factory=lambda: [Status.SUCCEEDED],
+        min_length=1,
+        max_length=len(Status),
+        description="Records in these statuses (default SUCCEEDED).",
+    )
+    since: datetime.datetime | None = Field(
+        default=None, description="Only records updated at or after this time (ISO 8601)."
+    )
+    variants: list[VariantName] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Render only these catalogue variants and merge them into each manifest; "
+        "empty: re-run each image through the pipeline (a new attempt).",
+    )
+
+
+class BackfillStarted(ApiModel):
+    backfill_id: str = Field(alias="backfillId")
+    status_url: str = Field(alias="statusUrl")
+
+
+class BackfillView(ApiModel):
+    """A backfill's progress: its execution's status and its Map Run's item counts."""
+
+    backfill_id: str = Field(alias="backfillId")
+    status: str
+    total: int
+    succeeded: int
+    failed: int
+    running: int
+    pending: int
+    error: str | None = None
+    cause: str | None = None
+    results: str | None = Field(default=None, description="s3:// of the ResultWriter manifest")

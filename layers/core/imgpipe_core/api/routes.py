@@ -12,9 +12,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
-from imgpipe_core.api import images, uploads
+from imgpipe_core.api import backfills, images, uploads
 from imgpipe_core.api.inputs import ID_PATTERN, MAX_CURSOR_CHARS, MAX_ID_CHARS
 from imgpipe_core.api.models import (
+    BACKFILL_ID_PATTERN,
+    BackfillBody,
+    BackfillStarted,
+    BackfillView,
     ErrorBody,
     GatewayMessage,
     Health,
@@ -201,5 +205,50 @@ def images_router(settings: Settings) -> Router:
     return router
 
 
+BackfillId = Annotated[
+    str, Path(max_length=40, pattern=BACKFILL_ID_PATTERN, description="From POST /backfills.")
+]
+
+
+def backfills_router(settings: Settings) -> Router:
+    router = Router()
+
+    @router.post(
+        "/backfills",
+        operation_id="startBackfill",
+        summary="Re-process stored images in bulk (the backfill state machine)",
+        description=(
+            "Selects records from the status index into a manifest in S3; a Distributed Map "
+            "then re-runs each image (a new attempt), or renders only the named `variants` and "
+            "merges them into its manifest. Follow it with `GET /backfills/{backfill_id}`."
+        ),
+        responses=documented({202: ("Backfill started", BackfillStarted)}, 400),
+    )
+    def start_backfill(request: Annotated[BackfillBody, Body()]) -> Response[Any]:
+        return json_response(backfills.start(settings, request), 202)
+
+    @router.get(
+        "/backfills/<backfill_id>",
+        operation_id="getBackfill",
+        summary="A backfill's progress: status and item counts",
+        responses={
+            **documented({200: ("The backfill", BackfillView)}, 400),
+            404: {
+                "description": "No backfill with this id",
+                "content": {"application/json": {"model": ErrorBody}},
+            },
+        },
+    )
+    def get_backfill(backfill_id: BackfillId) -> Response[Any]:
+        return json_response(backfills.progress(settings, backfill_id))
+
+    return router
+
+
 def all_routers(settings: Settings) -> list[Router]:
-    return [health_router(), uploads_router(settings), images_router(settings)]
+    return [
+        health_router(),
+        uploads_router(settings),
+        images_router(settings),
+        backfills_router(settings),
+    ]

@@ -20,6 +20,7 @@ ADAPTERS = (
     "s3_post_policy",  # presigned POST policies enforced as S3 does
     "cfn_rules",  # a template's Rules refuse CreateStack/UpdateStack as CloudFormation does
     "dynamodb_atomic",  # requests one at a time, so a conditional write has one winner
+    "distributed_map",  # Distributed Map: tolerated failures, ResultWriter result files
     # Before iam: AWS authorises a request before it throttles it.
     "faults",  # the engine's fault plan: S3/DynamoDB throttling in front of moto's server
     "throughput",  # work moto repeats on every request or task, done once

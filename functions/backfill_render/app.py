@@ -1,0 +1,25 @@
+"""Render Named Variants: one backfill item, only the variants it names, merged in place."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imgpipe_core.backfill import ItemInput, render_item
+from imgpipe_core.config import load_settings
+from imgpipe_core.errors import surface_transient
+from imgpipe_core.models import dump
+from imgpipe_core.observability import logger, metrics, tracer
+
+SETTINGS = load_settings()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@surface_transient
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    item = ItemInput.model_validate(event)
+    logger.append_keys(processingId=item.processing_id)
+    result = render_item(item, SETTINGS)
+    metrics.add_metric(name="BackfillRendered", unit="Count", value=len(result.rendered))
+    return dump(result)
