@@ -20,7 +20,6 @@ from imgpipe_core.config import Settings
 from imgpipe_core.errors import BackfillItemSkipped, VariantNotFound
 from imgpipe_core.imaging import ImageInfo
 from imgpipe_core.models import Job, Model, PublishInput, ResizeInput, Status
-from imgpipe_core.resizing import resize
 
 MANIFEST_PREFIX = "backfills/"
 Mode = Literal["rerun", "render"]
@@ -138,6 +137,9 @@ def rerun_item(item: ItemInput, settings: Settings, reason: str = "backfill") ->
 
 
 def render_item(item: ItemInput, settings: Settings) -> RenderOutput:
+    # Imported here: the API and the other backfill steps use this module without Pillow.
+    from imgpipe_core.resizing import resize
+
     record = records.get(settings.table_name, item.processing_id)
     if record is None or record.source is None or record.status is not Status.SUCCEEDED:
         state = record.status.value if record else "missing"
