@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     print("starting the local engine…", flush=True)
     with Engine() as engine:
-        result = engine.deploy(args.template, "imgpipe-demo")
+        result = engine.deploy(args.template, "imgpipe-demo", prewarm=True)
         outputs = result.outputs
         print(f"deployed {args.template.name} in {result.seconds:.1f}s at {engine.endpoint_url}")
         clients.configure(engine.client)

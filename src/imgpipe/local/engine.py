@@ -139,7 +139,11 @@ class Engine:
         template: Path,
         stack_name: str,
         parameter_overrides: dict[str, str] | None = None,
+        *,
+        prewarm: bool = False,
     ) -> DeployResult:
+        """Deploy the template; ``prewarm``: start and initialise one worker per function of
+        the stack too (``local up``, ``demo``), so the first upload pays no cold start."""
         # Refuse before deploying, with the reason, rather than fail every later Invoke.
         from imgpipe.local.runtime import InterpreterNotFoundError, find_interpreter
 
@@ -155,7 +159,21 @@ class Engine:
         from imgpipe.local.adapters import lambda_runtime
 
         lambda_runtime.prepare(DEFAULT_ACCOUNT_ID, self.region)
+        if prewarm:
+            lambda_runtime.prewarm(
+                DEFAULT_ACCOUNT_ID, self.region, self.stack_functions(stack_name)
+            )
         return result
+
+    def stack_functions(self, stack_name: str) -> list[str]:
+        """The physical names of the stack's Lambda functions."""
+        pages = self.client("cloudformation").get_paginator("list_stack_resources")
+        return [
+            resource["PhysicalResourceId"]
+            for page in pages.paginate(StackName=stack_name)
+            for resource in page["StackResourceSummaries"]
+            if resource["ResourceType"] == "AWS::Lambda::Function"
+        ]
 
 
 def fake_session(region: str = REGION) -> boto3.Session:
