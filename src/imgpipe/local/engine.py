@@ -49,6 +49,8 @@ class Engine:
         self.port = 0
         self._server: Any = None
         self.runtime: Any = None
+        self._session: boto3.Session | None = None
+        self._client_lock = threading.Lock()
         # Faults to inject (empty until a test or `local up --faults` loads a plan).
         self.faults = faults.active()
 
@@ -131,8 +133,13 @@ class Engine:
         return fake_session(self.region)
 
     def client(self, service: str) -> Any:
-        session: Any = self.session()
-        return session.client(service, endpoint_url=self.endpoint_url)
+        # One session for the engine's clients: a new one parses botocore's endpoint and
+        # service models again (~0.1 s of CPU). Sessions are not thread-safe, hence the lock.
+        with self._client_lock:
+            if self._session is None:
+                self._session = self.session()
+            session: Any = self._session
+            return session.client(service, endpoint_url=self.endpoint_url)
 
     def deploy(
         self,
