@@ -40,9 +40,15 @@ class Engine:
     """Start with ``with Engine() as engine:``; ``engine.endpoint_url`` serves every service."""
 
     def __init__(
-        self, port: int = 0, *, state_dir: Path | None = None, region: str = REGION
+        self,
+        port: int = 0,
+        *,
+        state_dir: Path | None = None,
+        region: str = REGION,
+        max_workers_per_function: int = 10,
     ) -> None:
         self.requested_port = port
+        self.max_workers_per_function = max_workers_per_function
         self.region = region
         self._own_state_dir = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="imgpipe-engine-"))
@@ -102,7 +108,15 @@ class Engine:
             "AWS_SECRET_ACCESS_KEY": "testing",
         }.items():
             os.environ.setdefault(key, value)
-        self.runtime = LambdaRuntime(self.state_dir / "logs", log_sink=adapters.forward_logs)
+        # Objects over 256 KiB live in (unlinked) temporary files, not in this process's heap:
+        # moto keeps every version of every object, and a burst's images grew the engine by
+        # ~3 MB per upload (500 uploads: out of memory on a shared machine).
+        os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(256 * 1024))
+        self.runtime = LambdaRuntime(
+            self.state_dir / "logs",
+            log_sink=adapters.forward_logs,
+            max_workers_per_function=self.max_workers_per_function,
+        )
         lambda_runtime.attach(lambda_runtime.Host(self.runtime, self.endpoint_url))
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
