@@ -18,7 +18,9 @@ _factory: Callable[[str], Any] | None = None
 def configure(factory: Callable[[str], Any] | None) -> None:
     """Let a caller outside Lambda (the CLI) bind the domain code to its own stack/endpoint."""
     global _factory
-    _factory = factory
+    # One client per service, as in a Lambda: a factory may build a session per call, and each
+    # new session parses botocore's JSON models again (~0.1 s of CPU per client).
+    _factory = cache(factory) if factory is not None else None
     _default.cache_clear()
 
 

@@ -26,6 +26,10 @@ class ObjectMissing(Exception):
 
 
 class ObjectTooLarge(Exception):
+    """More bytes than the caller allowed: bounds reads whose size nothing checked first (a
+    bucket watermark; Resize turns it into RenderError). An upload's version is sized by
+    HeadObject before it is read, so no upload can reach it."""
+
     def __init__(self, size: int) -> None:
         super().__init__(f"object is {size} bytes")
         self.size = size

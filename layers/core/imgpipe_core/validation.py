@@ -40,8 +40,8 @@ def _validate(job: Job, settings: Settings) -> ValidateOutput:
             info = inspect_image(path, limits, size=size, include_gps=settings.exif_gps)
     except ImageRejected as rejected:
         return _reject(rejected.code, rejected.message)
-    except storage.ObjectTooLarge as too_large:
-        return _reject(RejectionCode.FILE_TOO_LARGE, f"the upload grew to {too_large.size} bytes")
+    # No ObjectTooLarge here: the event names a version of a versioned bucket, and a version's
+    # bytes never change, so the HeadObject size above is the size downloaded.
     except storage.ObjectMissing:
         return _reject(RejectionCode.SOURCE_NOT_FOUND, "the uploaded object no longer exists")
     return ValidateOutput(

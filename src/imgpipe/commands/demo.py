@@ -7,6 +7,7 @@ import io
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,12 @@ SAMPLES: list[tuple[str, Callable[[], bytes]]] = [
 ]
 
 
+def _seconds_since(sent: float, record: Any) -> float:
+    """From the upload to the record's terminal time (completedAt, else its last update)."""
+    stamp = record.completed_at or record.updated_at
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - sent
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -77,31 +84,33 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     print("starting the local engine…", flush=True)
     with Engine() as engine:
-        result = engine.deploy(args.template, "imgpipe-demo")
+        result = engine.deploy(args.template, "imgpipe-demo", prewarm=True)
         outputs = result.outputs
         print(f"deployed {args.template.name} in {result.seconds:.1f}s at {engine.endpoint_url}")
         clients.configure(engine.client)
         s3 = engine.client("s3")
         bucket = outputs["PrivateBucketName"]
+        # Made before the first upload: encoding a 6 MP JPEG must not count as pipeline time.
+        bodies = [(name, make()) for name, make in SAMPLES]
         uploads: list[tuple[str, str, float]] = []
-        for name, make in SAMPLES:
+        for name, data in bodies:
             key = f"uploads/{uuid.uuid4().hex}"  # server-generated, as the API does
-            response = s3.put_object(
-                Bucket=bucket, Key=key, Body=make(), Metadata={"filename": name}
-            )
+            sent = time.time()
+            response = s3.put_object(Bucket=bucket, Key=key, Body=data, Metadata={"filename": name})
             pid = keys.processing_id(bucket, key, response.get("VersionId"))
-            uploads.append((name, pid, time.monotonic()))
+            uploads.append((name, pid, sent))
             print(f"uploaded {name:<22} → processingId {pid}", flush=True)
 
         pending = {pid for _, pid, _ in uploads}
         finished: dict[str, tuple[dict[str, Any], float]] = {}
         deadline = time.monotonic() + args.timeout
         while pending and time.monotonic() < deadline:
-            for name, pid, t0 in uploads:
+            for name, pid, sent in uploads:
                 if pid in pending:
                     found = records.get(outputs["StatusTableName"], pid)
                     if found and found.status is not Status.PROCESSING:
-                        finished[pid] = (found.plain(), time.monotonic() - t0)
+                        # Upload to terminal as the pipeline recorded it, not as this loop saw it.
+                        finished[pid] = (found.plain(), _seconds_since(sent, found))
                         pending.discard(pid)
                         print(f"  {name}: {found.status.value}", flush=True)
             time.sleep(0.2)
@@ -129,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             rows.append((name, pid, status, f"{elapsed:.1f}s", ", ".join(variants) or "-"))
         print()
-        print("\n".join(table(rows, ["UPLOAD", "PROCESSING ID", "STATUS", "ELAPSED", "VARIANTS"])))
+        headers = ["UPLOAD", "PROCESSING ID", "STATUS", "UPLOAD→DONE", "VARIANTS"]
+        print("\n".join(table(rows, headers)))
         print(f"\nvariants written to {args.out.resolve()}/<upload>/<variant>.<ext>")
         print(f"total {time.monotonic() - started:.1f}s; engine stopped, nothing left running")
     return 0

@@ -90,7 +90,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             try:
                 overrides = parse_overrides(args.parameter_overrides)
                 overrides = _with_local_api(args.template, overrides)
-                result = engine.deploy(args.template, args.stack_name, overrides)
+                result = engine.deploy(args.template, args.stack_name, overrides, prewarm=True)
             except DeployError as error:
                 raise CliError(str(error)) from error
             outputs = result.outputs

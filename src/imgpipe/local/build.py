@@ -127,7 +127,9 @@ def unpack(data: bytes, compile_with: Path | None = None, *, sha256: str = "") -
     the same lock-and-rename as builds, it is shared by every engine and test process.
     """
     tag = compile_with.name if compile_with else "source"
-    digest = hashlib.sha256(data).hexdigest()[:32]
+    # The caller's digest when it has one (moto keeps each zip's): Invoke calls this every time,
+    # and hashing a 30 MB layer costs more CPU than the rest of the call.
+    digest = (_hex_digest(sha256) if sha256 else hashlib.sha256(data).hexdigest())[:32]
     root = cache_root().parent / "unpacked"
     target = root / f"{digest}-{tag}"
     if target.is_dir():

@@ -40,15 +40,23 @@ class Engine:
     """Start with ``with Engine() as engine:``; ``engine.endpoint_url`` serves every service."""
 
     def __init__(
-        self, port: int = 0, *, state_dir: Path | None = None, region: str = REGION
+        self,
+        port: int = 0,
+        *,
+        state_dir: Path | None = None,
+        region: str = REGION,
+        max_workers_per_function: int = 10,
     ) -> None:
         self.requested_port = port
+        self.max_workers_per_function = max_workers_per_function
         self.region = region
         self._own_state_dir = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="imgpipe-engine-"))
         self.port = 0
         self._server: Any = None
         self.runtime: Any = None
+        self._session: boto3.Session | None = None
+        self._client_lock = threading.Lock()
         # Faults to inject (empty until a test or `local up --faults` loads a plan).
         self.faults = faults.active()
 
@@ -100,7 +108,15 @@ class Engine:
             "AWS_SECRET_ACCESS_KEY": "testing",
         }.items():
             os.environ.setdefault(key, value)
-        self.runtime = LambdaRuntime(self.state_dir / "logs", log_sink=adapters.forward_logs)
+        # Objects over 256 KiB live in (unlinked) temporary files, not in this process's heap:
+        # moto keeps every version of every object, and a burst's images grew the engine by
+        # ~3 MB per upload (500 uploads: out of memory on a shared machine).
+        os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(256 * 1024))
+        self.runtime = LambdaRuntime(
+            self.state_dir / "logs",
+            log_sink=adapters.forward_logs,
+            max_workers_per_function=self.max_workers_per_function,
+        )
         lambda_runtime.attach(lambda_runtime.Host(self.runtime, self.endpoint_url))
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
@@ -131,15 +147,24 @@ class Engine:
         return fake_session(self.region)
 
     def client(self, service: str) -> Any:
-        session: Any = self.session()
-        return session.client(service, endpoint_url=self.endpoint_url)
+        # One session for the engine's clients: a new one parses botocore's endpoint and
+        # service models again (~0.1 s of CPU). Sessions are not thread-safe, hence the lock.
+        with self._client_lock:
+            if self._session is None:
+                self._session = self.session()
+            session: Any = self._session
+            return session.client(service, endpoint_url=self.endpoint_url)
 
     def deploy(
         self,
         template: Path,
         stack_name: str,
         parameter_overrides: dict[str, str] | None = None,
+        *,
+        prewarm: bool = False,
     ) -> DeployResult:
+        """Deploy the template; ``prewarm``: start and initialise one worker per function of
+        the stack too (``local up``, ``demo``), so the first upload pays no cold start."""
         # Refuse before deploying, with the reason, rather than fail every later Invoke.
         from imgpipe.local.runtime import InterpreterNotFoundError, find_interpreter
 
@@ -155,7 +180,21 @@ class Engine:
         from imgpipe.local.adapters import lambda_runtime
 
         lambda_runtime.prepare(DEFAULT_ACCOUNT_ID, self.region)
+        if prewarm:
+            lambda_runtime.prewarm(
+                DEFAULT_ACCOUNT_ID, self.region, self.stack_functions(stack_name)
+            )
         return result
+
+    def stack_functions(self, stack_name: str) -> list[str]:
+        """The physical names of the stack's Lambda functions."""
+        pages = self.client("cloudformation").get_paginator("list_stack_resources")
+        return [
+            resource["PhysicalResourceId"]
+            for page in pages.paginate(StackName=stack_name)
+            for resource in page["StackResourceSummaries"]
+            if resource["ResourceType"] == "AWS::Lambda::Function"
+        ]
 
 
 def fake_session(region: str = REGION) -> boto3.Session:

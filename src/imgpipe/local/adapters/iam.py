@@ -538,12 +538,22 @@ def _patch_step_functions_clients() -> None:
     from moto.stepfunctions.parser.asl.utils import boto_client as origin
 
     original = origin.boto_client_for
+    clients: dict[tuple[str, str, str, str], Any] = {}
+    lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         role_arn = getattr(state_credentials, "role_arn", None)
         if not role_arn:
             return original(region, service, state_credentials)
         credentials = role_credentials(str(role_arn), "StepFunctions", region)
+        # One client per role session and service: building one costs more CPU than the call.
+        key = (region, service, str(moto_server_port()), credentials["AWS_ACCESS_KEY_ID"])
+        with lock:
+            if key not in clients:
+                clients[key] = _role_client(region, service, credentials)
+            return clients[key]
+
+    def _role_client(region: str, service: str, credentials: dict[str, str]) -> Any:
         return boto3.client(
             service,  # type: ignore[call-overload]
             region_name=region,

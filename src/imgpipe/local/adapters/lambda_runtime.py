@@ -13,6 +13,7 @@ The engine attaches its runtime with :func:`attach` (this module never imports t
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import datetime
 import functools
 import hashlib
@@ -154,6 +155,25 @@ def prepare(account_id: str, region: str) -> None:
     for fn in list(lambda_backends[account_id][region].list_functions()):
         if (fn.run_time or "python3.12").startswith("python"):
             function_spec(fn, _current())
+
+
+def prewarm(account_id: str, region: str, names: list[str]) -> dict[str, bool]:
+    """One warm worker per named function, initialised in parallel; {name: warm}.
+
+    After ``local up`` or ``demo`` the first upload should cost what a warm one does, not
+    seven cold starts in a row on the critical path.
+    """
+    host = _current()
+    backend = lambda_backends[account_id][region]
+    functions = [backend.get_function(name) for name in names]
+    specs = [
+        function_spec(fn, host)
+        for fn in functions
+        if (fn.run_time or "python3.12").startswith("python")
+    ]
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(specs))) as pool:
+        warm = list(pool.map(host.runtime.prewarm, specs))
+    return {spec.name: ok for spec, ok in zip(specs, warm, strict=True)}
 
 
 def worker_credentials(fn: LambdaFunction) -> dict[str, str]:

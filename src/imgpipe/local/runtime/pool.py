@@ -129,6 +129,45 @@ class LambdaRuntime:
                 _log.exception("log sink failed for %s %s", spec.name, request_id)
         return result
 
+    def prewarm(self, spec: FunctionSpec) -> bool:
+        """Start one execution environment of the function and run its init phase now.
+
+        What a deploy calls so that the first invocation finds a warm worker instead of paying
+        the cold start (interpreter, boto3, Powertools, the handler's imports). Does nothing if
+        the function already has a worker; returns whether a warm worker is idle afterwards.
+        An init that fails is not kept: the first invocation then fails as Lambda's would.
+        """
+        if not spec.code_dirs:
+            raise ValueError(f"function {spec.name} has no code dirs")
+        key = _spec_key(spec)
+        with self._cond:
+            if self._closed:
+                return False
+            stale: list[Worker] = []
+            pool = self._current_pool(spec, key, stale)
+            if pool.size:
+                return bool(pool.idle)
+            pool.size += 1
+        for w in stale:
+            w.close()
+        try:
+            worker = Worker(spec, key, *self._sandbox(spec.runtime))
+        except BaseException:
+            with self._cond:
+                pool.size -= 1
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._busy.add(worker)  # so that shutdown() kills it while it initialises
+        lines: list[tuple[int, str]] = []
+        _, outcome = self._init(worker, spec, "prewarm", lines)
+        ready = outcome is None
+        if ready:
+            # Shown in the first invocation's log, as the INIT phase precedes its START.
+            worker.init_lines = lines
+        self._release(spec, worker, ready)
+        return ready
+
     def logs(self, function_name: str, request_id: str | None = None) -> str:
         """Kept log of one invocation, or of all of a function's invocations, oldest first."""
         base = self.log_dir / _safe(function_name)
@@ -168,6 +207,16 @@ class LambdaRuntime:
                 self._sandboxes[runtime] = found
         return found
 
+    def _current_pool(self, spec: FunctionSpec, key: str, stale: list[Worker]) -> _Pool:
+        """The function's pool for this spec (call with the lock held); a redeploy (code, env,
+        memory) retires the old environments into ``stale``, for the caller to close."""
+        pool = self._pools.get((spec.name, spec.version))
+        if pool is None or pool.key != key:
+            if pool is not None:
+                stale.extend(pool.idle)
+            pool = self._pools[(spec.name, spec.version)] = _Pool(key)
+        return pool
+
     def _acquire(self, spec: FunctionSpec) -> Worker:
         key = _spec_key(spec)
         stale: list[Worker] = []
@@ -176,12 +225,7 @@ class LambdaRuntime:
                 while True:
                     if self._closed:
                         raise RuntimeError("LambdaRuntime is shut down")
-                    pool = self._pools.get((spec.name, spec.version))
-                    if pool is None or pool.key != key:
-                        # Redeployed (code, env, memory): retire the old environments.
-                        if pool is not None:
-                            stale.extend(pool.idle)
-                        pool = self._pools[(spec.name, spec.version)] = _Pool(key)
+                    pool = self._current_pool(spec, key, stale)
                     while pool.idle:
                         worker = pool.idle.pop()  # most recently used: keeps one worker hot
                         if worker.alive():
@@ -242,21 +286,11 @@ class LambdaRuntime:
         outcome: reporting.Outcome | None = None
 
         if worker.init_ms is None:
-            lines.append((worker.spawned_ms, f"INIT_START Runtime Version: {spec.runtime}"))
-            kind, header, body = worker.await_reply(
-                worker.spawned_at + INIT_TIMEOUT_S + spec.timeout_s, limit_kb
-            )
-            init_ms = (time.monotonic() - worker.spawned_at) * 1000
-            if kind == "reply" and header and header["type"] == "ready":
-                worker.init_ms = init_ms
-                lines.extend(worker.take_lines())
-            elif kind == "reply":
-                worker.kill()
-                lines.extend(worker.take_lines())
-                outcome, init_report = reporting.init_failure(body, init_ms)
-                lines.append((now_ms(), init_report))
-            else:
-                outcome = self._sandbox_failure(worker, spec, request_id, kind, lines)
+            init_ms, outcome = self._init(worker, spec, request_id, lines)
+        else:
+            # A pre-warmed worker: its init already ran, outside of any invocation's duration.
+            lines.extend(worker.init_lines)
+            worker.init_lines = []
 
         start_ms = now_ms()
         started = time.monotonic()
@@ -301,6 +335,27 @@ class LambdaRuntime:
             log_stream=worker.log_stream,
         )
         return result, lines, outcome.keep_worker
+
+    def _init(
+        self, worker: Worker, spec: FunctionSpec, request_id: str, lines: list[tuple[int, str]]
+    ) -> tuple[float, reporting.Outcome | None]:
+        """The init phase of a new worker: (its duration, the failure outcome or None)."""
+        lines.append((worker.spawned_ms, f"INIT_START Runtime Version: {spec.runtime}"))
+        kind, header, body = worker.await_reply(
+            worker.spawned_at + INIT_TIMEOUT_S + spec.timeout_s, spec.memory_mb * 1024
+        )
+        init_ms = (time.monotonic() - worker.spawned_at) * 1000
+        if kind == "reply" and header and header["type"] == "ready":
+            worker.init_ms = init_ms
+            lines.extend(worker.take_lines())
+            return init_ms, None
+        if kind == "reply":
+            worker.kill()
+            lines.extend(worker.take_lines())
+            outcome, init_report = reporting.init_failure(body, init_ms)
+            lines.append((now_ms(), init_report))
+            return init_ms, outcome
+        return init_ms, self._sandbox_failure(worker, spec, request_id, kind, lines)
 
     @staticmethod
     def _sandbox_failure(

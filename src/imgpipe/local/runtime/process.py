@@ -86,6 +86,7 @@ class Worker:
         self.log_stream = f"{datetime.now(UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         self.marker = ("\x1eimgpipe-sync-" + secrets.token_hex(8)).encode()
         self.init_ms: float | None = None  # None until the handler module is imported
+        self.init_lines: list[tuple[int, str]] = []  # a pre-warmed worker's INIT phase log
         self.peak_kb = 0
         self._messages = 0
         self._markers = 0
