@@ -7,7 +7,7 @@ document (api/openapi.json) is generated from them.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ from imgpipe_core.trace import StateSpan
 ContentType = Literal[
     "image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/heif", "image/avif"
 ]
+CONTENT_TYPES: Final[tuple[str, ...]] = get_args(ContentType)
 PENDING: Final = "PENDING"  # uploaded (or about to be), not registered by the pipeline yet
 ImageStatus = Literal["PENDING", "PROCESSING", "SUCCEEDED", "REJECTED", "FAILED"]
 assert set(ImageStatus.__args__) == {PENDING, *Status}  # type: ignore[attr-defined]
@@ -76,6 +77,14 @@ class UploadResponse(ApiModel):
     key: str
     upload: PresignedPost
     expires_at: str = Field(alias="expiresAt")
+    max_bytes: int = Field(alias="maxBytes")
+    status_url: str = Field(alias="statusUrl")
+
+
+class DirectUploadResponse(ApiModel):
+    upload_id: str = Field(alias="uploadId")
+    key: str
+    size: int
     max_bytes: int = Field(alias="maxBytes")
     status_url: str = Field(alias="statusUrl")
 
