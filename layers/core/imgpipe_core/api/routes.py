@@ -60,7 +60,9 @@ def json_response(model: BaseModel, status: int = 200) -> Response[Any]:
 RAW_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("/uploads/direct", "post"): {
         "required": True,
-        "content": {kind: {"schema": {"type": "string", "format": "binary"}} for kind in CONTENT_TYPES},
+        "content": {
+            kind: {"schema": {"type": "string", "format": "binary"}} for kind in CONTENT_TYPES
+        },
     }
 }
 
@@ -147,7 +149,9 @@ def uploads_router(settings: Settings) -> Router:
             "(`uploads/<uploadId>`); the object is stored in the private bucket and processed "
             "as any upload."
         ),
-        responses=documented({201: ("Stored: processing starts", DirectUploadResponse)}, 400, 413, 415),
+        responses=documented(
+            {201: ("Stored: processing starts", DirectUploadResponse)}, 400, 413, 415
+        ),
     )
     def upload_direct(
         filename: Annotated[
