@@ -146,10 +146,11 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
             title="imgpipe upload and management API",
             version="1.0",
             description=(
-                "Upload images straight to S3 with a presigned POST, watch their processing, "
-                "list, re-run, trace and delete them. Served by functions/api behind an API "
-                "Gateway HTTP API; authorisation is chosen at deploy time (ApiAuth: IAM, JWT "
-                'or NONE). Every error has the body `{"error": {"code", "message"}}`.'
+                "Upload images straight to S3 with a presigned POST (or small ones in the "
+                "request body), watch their processing, list, re-run, trace and delete them. "
+                "Served by functions/api behind an API Gateway HTTP API; authorisation is chosen "
+                "at deploy time (ApiAuth: IAM, JWT, API_KEY as `x-api-key`, or NONE). Every "
+                'error has the body `{"error": {"code", "message"}}`.'
             ),
         )
     )
