@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import requests
 from imgpipe import cli
 from imgpipe.local import api_server
 from tests.api.conftest import ROOT, image_bytes
+from tests.api.test_api_gateway import _upload_on_the_page, page  # noqa: F401 (a fixture)
 
 pytestmark = [
     pytest.mark.engine,
@@ -157,3 +159,28 @@ def test_a_browser_preflight_may_send_x_api_key(key_api: KeyApi) -> None:
     )
     assert response.status_code == 204
     assert "x-api-key" in response.headers["Access-Control-Allow-Headers"].split(",")
+
+
+@pytest.mark.browser
+def test_page_sends_the_key_it_asks_for(
+    key_api: KeyApi,
+    page: Any,  # noqa: F811 (the imported fixture)
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN the page on an ApiAuth=API_KEY API, with a created key typed in
+    key = key_api.create(capsys, "browser")["key"]
+    card = _upload_on_the_page(page, key_api.url, tmp_path, {"#api-key": key})
+    # THEN presign and status polling pass the authorizer
+    assert card.get_attribute("data-status") == "SUCCEEDED", card.inner_text()
+
+
+@pytest.mark.browser
+def test_page_without_a_key_shows_the_refusal(
+    key_api: KeyApi,
+    page: Any,  # noqa: F811 (the imported fixture)
+    tmp_path: Path,
+) -> None:
+    card = _upload_on_the_page(page, key_api.url, tmp_path, {})
+    assert card.get_attribute("data-status") == "ERROR"
+    assert "Unauthorized (auth API_KEY)" in card.locator(".detail").inner_text()
