@@ -17,6 +17,7 @@ from imgpipe import cli
 from imgpipe.local import api_server
 from tests.api.conftest import ROOT, image_bytes
 from tests.api.test_api_gateway import _upload_on_the_page, page  # noqa: F401 (a fixture)
+from tests.unit.test_api_keys import secret_of
 
 pytestmark = [
     pytest.mark.engine,
@@ -91,7 +92,7 @@ def test_a_created_key_is_accepted_and_stored_only_hashed(
     # AND the table holds neither the key nor its secret
     items = key_api.engine.client("dynamodb").scan(TableName=key_api.outputs["ApiKeyTableName"])
     stored = json.dumps(items["Items"])
-    secret = key.rsplit("_", 1)[1]
+    secret = secret_of(key)
     assert created["keyId"] in stored
     assert secret not in stored and key not in stored
     # AND `keys list` shows it active, without any secret

@@ -17,6 +17,12 @@ TABLE = "keys"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:authorizer"
 
 
+def secret_of(key: str) -> str:
+    parts = api_keys.parse(key)
+    assert parts is not None, key
+    return parts[1]
+
+
 @pytest.fixture
 def table() -> Iterator[str]:
     with mock_aws():
@@ -34,14 +40,19 @@ def test_a_created_key_checks_and_only_its_digest_is_stored(table: str) -> None:
     record = api_keys.check(table, issued.key)
     assert record is not None and record.key_id == issued.record.key_id and record.name == "ci"
     item = boto3.client("dynamodb").get_item(TableName=table, Key={"keyId": {"S": record.key_id}})
-    secret = issued.key.rsplit("_", 1)[1]
+    secret = secret_of(issued.key)
     assert secret not in str(item) and item["Item"]["secretSha256"]["S"] == api_keys.digest(secret)
+
+
+def test_a_secret_may_hold_the_separator_and_still_parses(table: str) -> None:
+    key = "ipk_0123456789abcdef_" + "a_b-" * 10 + "xyz"
+    assert api_keys.parse(key) == ("0123456789abcdef", "a_b-" * 10 + "xyz")
 
 
 def test_two_keys_never_share_an_id_or_a_secret(table: str) -> None:
     first, second = api_keys.create(table), api_keys.create(table)
     assert first.record.key_id != second.record.key_id
-    assert first.key.rsplit("_", 1)[1] != second.key.rsplit("_", 1)[1]
+    assert secret_of(first.key) != secret_of(second.key)
 
 
 @pytest.mark.parametrize(

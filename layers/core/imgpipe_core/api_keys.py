@@ -45,19 +45,25 @@ def create(table: str, name: str = "") -> IssuedKey:
     return IssuedKey(f"ipk_{key_id}_{secret}", record)
 
 
+def parse(presented: str) -> tuple[str, str] | None:
+    """(keyId, secret) of a key in the issued format, else None."""
+    match = _KEY.match(presented)
+    return (match.group(1), match.group(2)) if match else None
+
+
 def matches(presented: str, record: ApiKeyRecord | None) -> bool:
     """Whether a presented key is the record's live key (constant time in the secret)."""
-    match = _KEY.match(presented)
-    secret = match.group(2) if match else ""
+    parts = parse(presented)
+    secret = parts[1] if parts else ""
     expected = record.secret_sha256 if record is not None else _NO_SECRET
     same = hmac.compare_digest(digest(secret), expected)
-    return bool(match) and record is not None and record.revoked_at is None and same
+    return parts is not None and record is not None and record.revoked_at is None and same
 
 
 def check(table: str, presented: str) -> ApiKeyRecord | None:
     """The live key record a presented key proves, else None."""
-    match = _KEY.match(presented)
-    record = key_store.get(table, match.group(1)) if match else None
+    parts = parse(presented)
+    record = key_store.get(table, parts[0]) if parts else None
     return record if matches(presented, record) else None
 
 
