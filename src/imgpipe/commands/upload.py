@@ -31,7 +31,8 @@ FINAL = {"SUCCEEDED", "REJECTED", "FAILED"}
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "upload", help="upload images through the HTTP API (presigned POST or --direct), optionally wait"
+        "upload",
+        help="upload images through the HTTP API (presigned POST or --direct), optionally wait",
     )
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.add_argument(
