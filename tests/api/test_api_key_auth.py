@@ -17,7 +17,7 @@ from imgpipe import cli
 from imgpipe.local import api_server
 from tests.api.conftest import ROOT, image_bytes
 from tests.api.test_api_gateway import _upload_on_the_page, page  # noqa: F401 (a fixture)
-from tests.unit.test_api_keys import secret_of
+from tests.unit.test_api_key_store import secret_of
 
 pytestmark = [
     pytest.mark.engine,
