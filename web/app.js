@@ -6,10 +6,10 @@ const FINAL = new Set(["SUCCEEDED", "REJECTED", "FAILED"]);
 const POLL_MS = 700;
 let apiUrl = "";
 let listCursor = null;
-// The API's auth (config.json "auth": NONE, JWT or IAM) and the region IAM signatures name.
+// The API's auth (config.json "auth": NONE, JWT, API_KEY or IAM) and the region IAM signatures name.
 let authKind = "NONE";
 let region = "us-east-1";
-const STORE = { jwt: "imgpipe.jwt", aws: "imgpipe.aws" }; // sessionStorage: gone with the tab
+const STORE = { jwt: "imgpipe.jwt", aws: "imgpipe.aws", apiKey: "imgpipe.apikey" }; // sessionStorage: gone with the tab
 
 async function loadConfig() {
   let config = {};
@@ -32,6 +32,8 @@ function showAuthForm() {
   form.hidden = authKind === "NONE";
   document.getElementById("auth-jwt").hidden = authKind !== "JWT";
   document.getElementById("auth-iam").hidden = authKind !== "IAM";
+  document.getElementById("auth-apikey").hidden = authKind !== "API_KEY";
+  document.getElementById("api-key").value = sessionStorage.getItem(STORE.apiKey) || "";
   const aws = JSON.parse(sessionStorage.getItem(STORE.aws) || "{}");
   document.getElementById("jwt-token").value = sessionStorage.getItem(STORE.jwt) || "";
   document.getElementById("aws-key").value = aws.accessKeyId || "";
@@ -40,6 +42,7 @@ function showAuthForm() {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     sessionStorage.setItem(STORE.jwt, document.getElementById("jwt-token").value.trim());
+    sessionStorage.setItem(STORE.apiKey, document.getElementById("api-key").value.trim());
     const creds = {
       accessKeyId: document.getElementById("aws-key").value.trim(),
       secretAccessKey: document.getElementById("aws-secret").value.trim(),
@@ -116,6 +119,10 @@ async function authorize(method, url, headers, body) {
   if (authKind === "JWT") {
     const token = sessionStorage.getItem(STORE.jwt);
     return token ? { ...headers, Authorization: `Bearer ${token}` } : headers;
+  }
+  if (authKind === "API_KEY") {
+    const key = sessionStorage.getItem(STORE.apiKey);
+    return key ? { ...headers, "x-api-key": key } : headers;
   }
   if (authKind === "IAM") {
     const creds = JSON.parse(sessionStorage.getItem(STORE.aws) || "null");

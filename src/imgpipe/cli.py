@@ -11,6 +11,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "imgpipe.commands.local",
     "imgpipe.commands.ops",
+    "imgpipe.commands.keys",
     "imgpipe.commands.render",
     "imgpipe.commands.upload",
     "imgpipe.commands.demo",

@@ -323,3 +323,47 @@ def test_a_body_that_is_not_json_is_a_415_in_the_error_shape(app: Any, content_t
     body = {"filename": "a.png", "contentType": "image/png", "size": 10}
     status, _, result = _call(app, "POST", "/uploads", body, {"Content-Type": content_type})
     assert (status, result["error"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+def _direct(data: bytes, content_type: str, query: str = "?filename=a.png") -> dict[str, Any]:
+    return to_event(
+        "POST",
+        f"/uploads/direct{query}",
+        {"Host": "api.test", "Content-Type": content_type},
+        data,
+        host="api.test",
+        source_ip="1.2.3.4",
+    )
+
+
+def test_a_direct_upload_stores_the_decoded_bytes_under_a_server_key(app: Any) -> None:
+    data = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    event = _direct(data, "image/png; charset=binary", "?filename=..%2Fme.png")
+    assert event["isBase64Encoded"] is True  # a binary type is encoded, as API Gateway does
+    status, _, body = from_result(app.resolve(event, _Context()))
+    created = json.loads(body)
+    assert status == 201 and created["key"] == f"uploads/{created['uploadId']}"
+    assert created["statusUrl"] == f"{API_BASE_URL}/images/{created['uploadId']}"
+    stored = boto3.client("s3").get_object(Bucket=BUCKET, Key=created["key"])
+    assert stored["Body"].read() == data
+    assert (stored["ContentType"], stored["Metadata"]) == ("image/png", {"filename": "me.png"})
+
+
+def test_a_direct_upload_over_max_upload_bytes_is_413(app: Any) -> None:
+    event = _direct(b"\xff" * 1001, "image/jpeg")
+    status, _, body = from_result(app.resolve(event, _Context()))
+    assert (status, json.loads(body)["error"]["code"]) == (413, "FILE_TOO_LARGE")
+
+
+def test_a_direct_upload_whose_body_is_not_base64_is_a_400(app: Any) -> None:
+    event = _direct(b"\xff\xfe", "image/png")
+    event["body"] = "not base64!"
+    status, _, body = from_result(app.resolve(event, _Context()))
+    assert (status, json.loads(body)["error"]["code"]) == (400, "INVALID_BODY")
+
+
+def test_the_direct_limit_is_the_smaller_of_the_payload_quota_and_max_upload_bytes() -> None:
+    small = Settings.model_validate({"MAX_UPLOAD_BYTES": "1000"})
+    large = Settings.model_validate({"MAX_UPLOAD_BYTES": str(25 * 1024 * 1024)})
+    assert uploads.direct_limit(small) == 1000
+    assert uploads.direct_limit(large) == uploads.DIRECT_MAX_BYTES == 4_694_016

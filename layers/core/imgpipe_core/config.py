@@ -85,3 +85,15 @@ def _catalogue(variants_json: str) -> Catalogue:
 def load_settings() -> Settings:
     """Parse the environment (call once per cold start; tests call it after setting env)."""
     return Settings.model_validate(dict(os.environ))
+
+
+class AuthorizerSettings(BaseModel):
+    """functions/authorizer (ApiAuth=API_KEY): the key table is all it reads."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    api_key_table: str = Field(min_length=1, alias="API_KEY_TABLE")
+
+
+def load_authorizer_settings() -> AuthorizerSettings:
+    return AuthorizerSettings.model_validate(dict(os.environ))

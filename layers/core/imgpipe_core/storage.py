@@ -175,3 +175,15 @@ def delete_all_versions(bucket: str, key: str) -> None:
         s3.delete_objects(
             Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True}
         )
+
+
+def put_upload(bucket: str, key: str, data: bytes, content_type: str, filename: str) -> None:
+    """An original received through the API itself, stored as a presigned POST would store it
+    (same key scheme, Content-Type and ``x-amz-meta-filename``), so the pipeline cannot tell."""
+    client("s3").put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=data,
+        ContentType=content_type,
+        Metadata={"filename": filename},
+    )

@@ -1,7 +1,9 @@
-"""``imgpipe upload FILE...``: the HTTP API's client flow (presign → POST to S3 → poll).
+"""``imgpipe upload FILE...``: the HTTP API's client flow (presign → POST to S3 → poll), or
+with ``--direct`` the bytes in one API request (``POST /uploads/direct``, small files only).
 
 It uses only the public API, like any client would: no AWS credentials are needed unless the
-API is deployed with ``ApiAuth=IAM`` (then ``--sign``) or ``ApiAuth=JWT`` (then ``--token``).
+API is deployed with ``ApiAuth=IAM`` (then ``--sign``); ``ApiAuth=JWT`` takes ``--token``,
+``ApiAuth=API_KEY`` takes ``--api-key``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +31,8 @@ FINAL = {"SUCCEEDED", "REJECTED", "FAILED"}
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
-        "upload", help="upload images through the HTTP API (presigned POST), optionally wait"
+        "upload",
+        help="upload images through the HTTP API (presigned POST or --direct), optionally wait",
     )
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.add_argument(
@@ -39,6 +43,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--parallel", type=int, default=4, help="uploads at once")
     parser.add_argument("--sign", action="store_true", help="SigV4-sign API calls (ApiAuth=IAM)")
     parser.add_argument("--token", help="bearer token for API calls (ApiAuth=JWT)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("IMGPIPE_API_KEY"),
+        help="x-api-key for API calls (ApiAuth=API_KEY); default: $IMGPIPE_API_KEY",
+    )
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="send each file in the API request itself (POST /uploads/direct; small files)",
+    )
     parser.set_defaults(func=cmd_upload)
 
 
@@ -84,16 +98,41 @@ class Progress:
 
 
 class Client:
-    def __init__(self, base_url: str, *, sign: bool, token: str | None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        sign: bool,
+        token: str | None,
+        api_key: str | None = None,
+        direct: bool = False,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
+        if api_key:
+            self.session.headers["x-api-key"] = api_key
         self.auth = _SigV4(self.base_url) if sign else None
+        self.direct = direct
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         response = self.session.request(
-            method, self.base_url + path, json=body, auth=self.auth, timeout=30
+            method,
+            self.base_url + path,
+            json=body,
+            data=data,
+            headers=headers,
+            auth=self.auth,
+            timeout=30 if data is None else 300,
         )
         return response
 
@@ -105,8 +144,20 @@ class Client:
             raise UploadError(_error_text(response))
         return dict(response.json())
 
+    def send_direct(self, filename: str, data: bytes, content_type: str) -> str:
+        """The bytes in the API request: the API stores them under a key of its own."""
+        query = urllib.parse.urlencode({"filename": filename})
+        response = self.call(
+            "POST", f"/uploads/direct?{query}", data=data, headers={"Content-Type": content_type}
+        )
+        if response.status_code != 201:
+            raise UploadError(_error_text(response))
+        return str(response.json()["uploadId"])
+
     def send(self, filename: str, data: bytes, content_type: str) -> str:
         """The client flow: a presigned POST from the API, then the bytes straight to S3."""
+        if self.direct:
+            return self.send_direct(filename, data, content_type)
         upload = self.presign(filename, content_type, len(data))
         sent = requests.post(
             upload["upload"]["url"],
@@ -133,7 +184,10 @@ class UploadError(Exception):
 
 def _error_text(response: requests.Response) -> str:
     try:
-        error = response.json()["error"]
+        body = response.json()
+        if "message" in body and "error" not in body:  # API Gateway's own refusal
+            return f"HTTP {response.status_code}: {body['message']}"
+        error = body["error"]
         return f"{error['code']}: {error['message']}"
     except (ValueError, KeyError, TypeError):
         return f"HTTP {response.status_code}: {response.text[:200]}"
@@ -217,7 +271,7 @@ def _one(client: Client, item: Item, progress: Progress, wait: bool, deadline: f
     try:
         data = item.path.read_bytes()
         content_type = content_type_of(item.path)
-        progress.update(item, "presigning")
+        progress.update(item, "sending" if client.direct else "presigning")
         item.upload_id = client.send(item.path.name, data, content_type)
         progress.update(item, "uploaded", item.upload_id)
         while wait:
@@ -249,7 +303,13 @@ def cmd_upload(args: argparse.Namespace) -> int:
     for path in args.files:
         if not path.is_file():
             raise CliError(f"not a file: {path}")
-    client = Client(_api_url(args.api_url), sign=args.sign, token=args.token)
+    client = Client(
+        _api_url(args.api_url),
+        sign=args.sign,
+        token=args.token,
+        api_key=args.api_key,
+        direct=args.direct,
+    )
     items = [Item(path) for path in args.files]
     out = sys.stdout
     progress = Progress(items, out)

@@ -7,6 +7,11 @@
 * IAM: the request must be SigV4-signed for ``execute-api`` in the engine's region with
   credentials the engine issued (``imgpipe.local.credentials``); else 403 with API Gateway's
   messages. The caller's ``execute-api:Invoke`` permission is not evaluated.
+* Lambda (request authorizer, payload 2.0, simple responses): a request without every identity
+  source header is 401 ``Unauthorized`` without calling the function; otherwise the deployed
+  authorizer function runs (through the engine's Lambda Invoke, like the API function) and
+  ``isAuthorized: false`` is 403 ``Forbidden``; a failing or malformed answer is 500. Its
+  decision is cached per identity-source values for the authorizer's TTL, as API Gateway does.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import hmac
 import json
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +33,7 @@ from botocore.awsrequest import AWSRequest, HTTPHeaders
 from botocore.credentials import Credentials
 
 from imgpipe.local import credentials
-from imgpipe.local.api_definition import Jwt
+from imgpipe.local.api_definition import Jwt, LambdaAuthorizer
 
 # API Gateway's quotas for the authorizer's calls to the issuer (HTTP API quotas page).
 DISCOVERY_TIMEOUT_SECONDS = 1.5
@@ -215,3 +221,53 @@ def check_sigv4(
     if not hmac.compare_digest(expected, signature):
         raise Denied(403, _SIGNATURE_MISMATCH)
     return issued
+
+
+# -- Lambda (request authorizer) ---------------------------------------------------------------
+
+
+class AuthorizerFailed(Exception):
+    """The authorizer function failed or answered something that is not a simple response."""
+
+
+class LambdaDecisions:
+    """API Gateway's authorizer result cache: (function, identity values) → decision, per TTL."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._cached: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def decide(
+        self,
+        config: LambdaAuthorizer,
+        headers: Mapping[str, str],
+        invoke: Callable[[list[str]], Any],
+    ) -> dict[str, Any]:
+        """The authorizer's context for the integration, or Denied (401/403)."""
+        identity = [headers.get(name, "") for name in config.identity_headers]
+        if not all(identity):
+            raise Denied(401, "Unauthorized")
+        key = (config.function, tuple(identity))
+        now = self._clock()
+        with self._lock:
+            cached = self._cached.get(key)
+        if cached is not None and cached[0] > now:
+            decision = cached[1]
+        else:
+            decision = _simple_response(invoke(identity))
+            if config.ttl_seconds > 0:
+                with self._lock:
+                    self._cached[key] = (now + config.ttl_seconds, decision)
+        if not decision["isAuthorized"]:
+            raise Denied(403, "Forbidden")
+        return dict(decision.get("context") or {})
+
+
+def _simple_response(result: Any) -> dict[str, Any]:
+    if not isinstance(result, dict) or not isinstance(result.get("isAuthorized"), bool):
+        raise AuthorizerFailed(f"not a simple response: {str(result)[:200]}")
+    context = result.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise AuthorizerFailed("the context of a simple response must be an object")
+    return result

@@ -8,17 +8,29 @@ a copy of it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _ANY = "x-amazon-apigateway-any-method"
+_FUNCTION_IN_URI = re.compile(r"/functions/(.+?)/invocations$")
+_HEADER_SOURCE = "$request.header."
 
 
 @dataclass(frozen=True)
 class Jwt:
     issuer: str
     audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LambdaAuthorizer:
+    """An HTTP API Lambda authorizer (payload 2.0, simple responses) on request headers."""
+
+    function: str  # the function's ARN, from authorizerUri
+    identity_headers: tuple[str, ...]  # lower-cased names of the $request.header.* sources
+    ttl_seconds: int  # authorizerResultTtlInSeconds: 0 = every request asks the function
 
 
 @dataclass(frozen=True)
@@ -35,8 +47,9 @@ class Cors:
 class Route:
     method: str  # an HTTP method or ANY
     path: str  # e.g. /images/{id} or /{proxy+}
-    auth: str = "NONE"  # NONE | IAM | JWT
+    auth: str = "NONE"  # NONE | IAM | JWT | LAMBDA
     jwt: Jwt | None = None
+    authorizer: LambdaAuthorizer | None = None
 
     @property
     def key(self) -> str:
@@ -99,19 +112,39 @@ def parse(body: dict[str, Any]) -> ApiDefinition:
     return ApiDefinition(tuple(routes), _cors(body.get("x-amazon-apigateway-cors")))
 
 
-def _authorizer(security: list[Any], schemes: dict[str, Any]) -> tuple[str, Jwt | None]:
+def _authorizer(
+    security: list[Any], schemes: dict[str, Any]
+) -> tuple[str, Jwt | None, LambdaAuthorizer | None]:
     for requirement in security:
         for name in requirement or {}:
             scheme = schemes.get(name) or {}
             if scheme.get("x-amazon-apigateway-authtype") == "awsSigv4":
-                return "IAM", None
+                return "IAM", None, None
             authorizer = scheme.get("x-amazon-apigateway-authorizer") or {}
             if authorizer.get("type") == "jwt":
                 config = authorizer.get("jwtConfiguration") or {}
                 audiences = tuple(a for a in _as_list(config.get("audience")) if a)
-                return "JWT", Jwt(str(config.get("issuer") or ""), audiences)
+                return "JWT", Jwt(str(config.get("issuer") or ""), audiences), None
+            if authorizer.get("type") == "request":
+                return "LAMBDA", None, _lambda_authorizer(name, authorizer)
             raise ValueError(f"security scheme {name!r} is not emulated by the local API server")
-    return "NONE", None
+    return "NONE", None, None
+
+
+def _lambda_authorizer(name: str, config: dict[str, Any]) -> LambdaAuthorizer:
+    # Only what the template uses is emulated; anything else must not pass silently.
+    simple = config.get("enableSimpleResponses") is True
+    if str(config.get("authorizerPayloadFormatVersion")) != "2.0" or not simple:
+        raise ValueError(f"authorizer {name!r}: only payload 2.0 with simple responses is emulated")
+    match = _FUNCTION_IN_URI.search(str(config.get("authorizerUri") or ""))
+    if match is None:
+        raise ValueError(f"authorizer {name!r} has no Lambda function in its authorizerUri")
+    sources = _as_list(config.get("identitySource"))
+    if not sources or not all(s.startswith(_HEADER_SOURCE) for s in sources):
+        raise ValueError(f"authorizer {name!r}: only $request.header.* identity sources")
+    headers = tuple(s[len(_HEADER_SOURCE) :].lower() for s in sources)
+    ttl = int(config.get("authorizerResultTtlInSeconds") or 0)
+    return LambdaAuthorizer(match.group(1), headers, ttl)
 
 
 def _cors(config: dict[str, Any] | None) -> Cors | None:

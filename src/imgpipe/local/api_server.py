@@ -36,7 +36,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
 
 from imgpipe.local import api_auth
-from imgpipe.local.api_definition import ApiDefinition, Cors, Route
+from imgpipe.local.api_definition import ApiDefinition, Cors, LambdaAuthorizer, Route
 from imgpipe.local.api_definition import load as load_definition
 
 WEB_ROOT = Path(__file__).resolve().parents[3] / "web"
@@ -94,6 +94,13 @@ def stop_all() -> None:
         server = _running.pop()
         server.shutdown()
         server.server_close()
+
+
+def _auth_name(route: Route) -> str:
+    """The ApiAuth a route's authorizer stands for (the page asks for what it needs)."""
+    if route.authorizer is not None and route.authorizer.identity_headers == ("x-api-key",):
+        return "API_KEY"
+    return route.auth
 
 
 def _url(server: BaseWSGIServer) -> str:
@@ -176,6 +183,7 @@ class _Gateway:
         self.definition = definition
         self.region = engine.region
         self.jwks = api_auth.JwksCache()
+        self.decisions = api_auth.LambdaDecisions()
         session = engine.session()
         # No SDK retries: a failed invoke must surface once, as API Gateway's 502 would.
         config = Config(read_timeout=120, retries={"max_attempts": 0})
@@ -186,7 +194,7 @@ class _Gateway:
 
     @property
     def auth(self) -> str:
-        kinds = sorted({route.auth for route in self.definition.routes})
+        kinds = sorted({_auth_name(route) for route in self.definition.routes})
         return ",".join(kinds) or "NONE"
 
     def respond(self, environ: dict[str, Any]) -> Response:
@@ -226,11 +234,6 @@ class _Gateway:
                 return Response(status=204, headers=_preflight_headers(cors, origin, headers))
             return _with_cors(_gateway_error(404, "Not Found"), cors, origin)
         route, params = found
-        try:
-            authorizer = self._authorize(route, method, raw_uri, headers, body)
-        except api_auth.Denied as denied:
-            refusal = _gateway_error(denied.status, denied.message, denied.headers)
-            return _with_cors(refusal, cors, origin)
         event = to_event(
             method,
             raw_uri,
@@ -240,13 +243,33 @@ class _Gateway:
             source_ip=str(environ.get("REMOTE_ADDR") or "127.0.0.1"),
             route_key=route.key,
             path_parameters=params,
-            authorizer=authorizer,
         )
+        try:
+            authorizer = self._authorize(route, method, raw_uri, headers, body, event)
+        except api_auth.Denied as denied:
+            refusal = _gateway_error(denied.status, denied.message, denied.headers)
+            return _with_cors(refusal, cors, origin)
+        except api_auth.AuthorizerFailed:
+            return _with_cors(_gateway_error(500, "Internal Server Error"), cors, origin)
+        if authorizer is not None:
+            event["requestContext"]["authorizer"] = authorizer
         return _with_cors(self._invoke(event), cors, origin, replace=True)
 
     def _authorize(
-        self, route: Route, method: str, raw_uri: str, headers: dict[str, str], body: bytes
+        self,
+        route: Route,
+        method: str,
+        raw_uri: str,
+        headers: dict[str, str],
+        body: bytes,
+        event: dict[str, Any],
     ) -> dict[str, Any] | None:
+        if route.auth == "LAMBDA" and route.authorizer is not None:
+            config = route.authorizer
+            context = self.decisions.decide(
+                config, headers, lambda identity: self._ask_authorizer(config, event, identity)
+            )
+            return {"lambda": context}
         if route.auth == "JWT" and route.jwt is not None:
             claims = api_auth.check_jwt(route.jwt, headers, self.jwks)
             scopes = str(claims.get("scope") or "").split() or None
@@ -264,10 +287,46 @@ class _Gateway:
             }
         return None
 
-    def _invoke(self, event: dict[str, Any]) -> Response:
-        response = self.lambda_client.invoke(
-            FunctionName=self.function, Payload=json.dumps(event).encode()
+    def _ask_authorizer(
+        self, config: LambdaAuthorizer, event: dict[str, Any], identity: list[str]
+    ) -> Any:
+        """The authorizer function's answer to a payload 2.0 REQUEST event (no body)."""
+        context = event["requestContext"]
+        request = {
+            key: value for key, value in event.items() if key not in ("body", "isBase64Encoded")
+        }
+        request.update(
+            type="REQUEST",
+            identitySource=identity,
+            routeArn=(
+                f"arn:aws:execute-api:{self.region}:{ACCOUNT_ID}:{context['apiId']}/"
+                f"{context['stage']}/{context['http']['method']}{context['http']['path']}"
+            ),
         )
+        try:
+            response = self.lambda_client.invoke(
+                FunctionName=config.function, Payload=json.dumps(request).encode()
+            )
+        except ClientError as error:
+            raise api_auth.AuthorizerFailed(str(error)) from error
+        payload = response["Payload"].read()
+        if response.get("FunctionError"):
+            raise api_auth.AuthorizerFailed(payload.decode(errors="replace")[:500])
+        try:
+            return json.loads(payload or b"null")
+        except ValueError as error:
+            raise api_auth.AuthorizerFailed("the authorizer's answer is not JSON") from error
+
+    def _invoke(self, event: dict[str, Any]) -> Response:
+        try:
+            response = self.lambda_client.invoke(
+                FunctionName=self.function, Payload=json.dumps(event).encode()
+            )
+        except ClientError as error:
+            # The event (the body base64-encoded) over Lambda's 6 MiB synchronous payload.
+            if error.response["Error"]["Code"] == "RequestEntityTooLargeException":
+                return _gateway_error(413, "Request Entity Too Large")
+            raise
         payload = response["Payload"].read()
         if response.get("FunctionError"):
             return _gateway_error(502, "Internal Server Error")
@@ -431,11 +490,7 @@ def to_event(
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
     now = datetime.datetime.now(datetime.UTC)
-    try:
-        text: str | None = body.decode() if body else None
-        encoded = False
-    except UnicodeDecodeError:
-        text, encoded = base64.b64encode(body).decode(), True
+    text, encoded = _event_body(body, lowered.get("content-type", ""))
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
@@ -474,6 +529,23 @@ def to_event(
     if text is not None:
         event["body"] = text
     return event
+
+
+_TEXT_TYPES = re.compile(r"^(text/.*|application/(.+\+)?(json|xml|javascript))$")
+
+
+def _event_body(body: bytes, content_type: str) -> tuple[str | None, bool]:
+    """The event's body and isBase64Encoded: text media types (or none) as UTF-8 text, any
+    other type, an image for instance, base64-encoded: it then takes 4/3 of its size."""
+    if not body:
+        return None, False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if not media_type or _TEXT_TYPES.match(media_type):
+        try:
+            return body.decode(), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode(), True
 
 
 def from_result(result: Any) -> tuple[int, dict[str, str], bytes]:

@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 
 from imgpipe_core.api.inputs import parse_body
 from imgpipe_core.api.models import ApiError
-from imgpipe_core.api.routes import all_routers
+from imgpipe_core.api.routes import RAW_BODIES, all_routers
 from imgpipe_core.config import Settings
 
 __all__ = ["ApiError", "create_app", "error_response", "openapi_document"]
@@ -146,10 +146,11 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
             title="imgpipe upload and management API",
             version="1.0",
             description=(
-                "Upload images straight to S3 with a presigned POST, watch their processing, "
-                "list, re-run, trace and delete them. Served by functions/api behind an API "
-                "Gateway HTTP API; authorisation is chosen at deploy time (ApiAuth: IAM, JWT "
-                'or NONE). Every error has the body `{"error": {"code", "message"}}`.'
+                "Upload images straight to S3 with a presigned POST (or small ones in the "
+                "request body), watch their processing, list, re-run, trace and delete them. "
+                "Served by functions/api behind an API Gateway HTTP API; authorisation is chosen "
+                "at deploy time (ApiAuth: IAM, JWT, API_KEY as `x-api-key`, or NONE). Every "
+                'error has the body `{"error": {"code", "message"}}`.'
             ),
         )
     )
@@ -161,6 +162,8 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
             responses.get("204", {}).pop("content", None)  # no body at all
             for parameter in operation.get("parameters", []):
                 parameter["schema"] = _absent_not_null(parameter["schema"])
+    for (path, method), body in RAW_BODIES.items():
+        document["paths"][path][method]["requestBody"] = body
     schemas = document.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(name, None)

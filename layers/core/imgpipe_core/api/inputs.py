@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from http import HTTPStatus
 from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from imgpipe_core import keys
 from imgpipe_core.api.models import ApiError
@@ -53,3 +57,14 @@ def bounded_json(text: str | bytes, *, max_bytes: int, what: str, code: str) -> 
 def parse_body(text: str | bytes) -> Any:
     """The resolver's JSON body parser: bounded, and every refusal a 4xx in our error shape."""
     return bounded_json(text, max_bytes=MAX_BODY_BYTES, what="body", code="INVALID_JSON")
+
+
+def raw_body(event: BaseProxyEvent) -> bytes:
+    """The request body as bytes: API Gateway base64-encodes a binary one."""
+    body = event.body or ""
+    if not event.is_base64_encoded:
+        return body.encode()
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "INVALID_BODY", "body is not base64") from error

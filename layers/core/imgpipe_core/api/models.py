@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 from http import HTTPStatus
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,7 @@ from imgpipe_core.trace import StateSpan
 ContentType = Literal[
     "image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/heif", "image/avif"
 ]
+CONTENT_TYPES: Final[tuple[str, ...]] = get_args(ContentType)
 PENDING: Final = "PENDING"  # uploaded (or about to be), not registered by the pipeline yet
 ImageStatus = Literal["PENDING", "PROCESSING", "SUCCEEDED", "REJECTED", "FAILED"]
 assert set(ImageStatus.__args__) == {PENDING, *Status}  # type: ignore[attr-defined]
@@ -79,6 +80,14 @@ class UploadResponse(ApiModel):
     key: str
     upload: PresignedPost
     expires_at: str = Field(alias="expiresAt")
+    max_bytes: int = Field(alias="maxBytes")
+    status_url: str = Field(alias="statusUrl")
+
+
+class DirectUploadResponse(ApiModel):
+    upload_id: str = Field(alias="uploadId")
+    key: str
+    size: int
     max_bytes: int = Field(alias="maxBytes")
     status_url: str = Field(alias="statusUrl")
 

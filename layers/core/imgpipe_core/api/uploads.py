@@ -1,4 +1,5 @@
-"""POST /uploads: a presigned POST for a server-generated key."""
+"""POST /uploads: a presigned POST for a server-generated key; POST /uploads/direct: the bytes
+in the request body, stored under a key generated the same way."""
 
 from __future__ import annotations
 
@@ -10,10 +11,24 @@ from http import HTTPStatus
 from typing import Any
 
 from imgpipe_core import records, storage
-from imgpipe_core.api.models import ApiError, PresignedPost, UploadRequest, UploadResponse
+from imgpipe_core.api.models import (
+    CONTENT_TYPES,
+    ApiError,
+    DirectUploadResponse,
+    PresignedPost,
+    UploadRequest,
+    UploadResponse,
+)
 from imgpipe_core.config import Settings
 
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+# Direct uploads arrive inside the Lambda event: API Gateway base64-encodes a binary body
+# (4 bytes per 3), and a synchronous Invoke takes at most 6 MiB of event, whose envelope
+# (headers within the 10 KiB HTTP API quota, requestContext) is kept a reserve of 32 KiB.
+LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+EVENT_ENVELOPE_RESERVE_BYTES = 32 * 1024
+DIRECT_MAX_BYTES = (LAMBDA_SYNC_PAYLOAD_BYTES - EVENT_ENVELOPE_RESERVE_BYTES) * 3 // 4
 
 
 def sanitise_filename(name: str) -> str:
@@ -29,15 +44,28 @@ def status_url(settings: Settings, upload_id: str) -> str:
     return f"{settings.api_base_url.rstrip('/')}/images/{upload_id}"
 
 
-def presign_upload(request: UploadRequest, settings: Settings) -> UploadResponse:
-    if request.size > settings.max_bytes:
+def _check_size(size: int, limit: int) -> None:
+    if size > limit:
         raise ApiError(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             "FILE_TOO_LARGE",
-            f"size {request.size} is over the limit of {settings.max_bytes} bytes",
+            f"size {size} is over the limit of {limit} bytes",
         )
+
+
+def new_upload(settings: Settings) -> tuple[str, str]:
+    """(uploadId, key): the one key scheme of every upload, from the server only."""
     upload_id = uuid.uuid4().hex
-    key = f"{settings.upload_prefix}{upload_id}"
+    return upload_id, f"{settings.upload_prefix}{upload_id}"
+
+
+def direct_limit(settings: Settings) -> int:
+    return min(settings.max_bytes, DIRECT_MAX_BYTES)
+
+
+def presign_upload(request: UploadRequest, settings: Settings) -> UploadResponse:
+    _check_size(request.size, settings.max_bytes)
+    upload_id, key = new_upload(settings)
     filename = sanitise_filename(request.filename)
     fields = {"Content-Type": request.content_type, "x-amz-meta-filename": filename}
     # S3 itself enforces these: the declared size and type are only a courtesy check.
@@ -56,5 +84,33 @@ def presign_upload(request: UploadRequest, settings: Settings) -> UploadResponse
         upload=PresignedPost(url=url, fields=signed),
         expiresAt=records.iso(expires),
         maxBytes=settings.max_bytes,
+        statusUrl=status_url(settings, upload_id),
+    )
+
+
+def direct_upload(
+    data: bytes, content_type: str, filename: str | None, settings: Settings
+) -> DirectUploadResponse:
+    """Store the body as the original; the pipeline then validates it like any upload."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type not in CONTENT_TYPES:
+        raise ApiError(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Content-Type must be one of {', '.join(CONTENT_TYPES)}",
+        )
+    if not data:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "INVALID_SIZE", "the body holds no image")
+    limit = direct_limit(settings)
+    _check_size(len(data), limit)
+    upload_id, key = new_upload(settings)
+    storage.put_upload(
+        settings.private_bucket, key, data, media_type, sanitise_filename(filename or "")
+    )
+    return DirectUploadResponse(
+        uploadId=upload_id,
+        key=key,
+        size=len(data),
+        maxBytes=limit,
         statusUrl=status_url(settings, upload_id),
     )

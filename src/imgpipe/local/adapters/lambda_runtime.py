@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.core.exceptions import JsonRESTError
 from moto.core.responses import BaseResponse
 
 from imgpipe.local import build
@@ -33,6 +34,19 @@ from imgpipe.local.runtime import FunctionSpec, LambdaRuntime, find_interpreter
 
 _log = logging.getLogger(__name__)
 _installed = False
+# Lambda's quota on a synchronous invocation's request payload (6 MiB), in its own words.
+SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+
+
+class RequestTooLarge(JsonRESTError):
+    code = 413
+
+    def __init__(self) -> None:
+        super().__init__(
+            "RequestEntityTooLargeException",
+            f"Request must be smaller than {SYNC_PAYLOAD_BYTES} bytes for the InvokeFunction "
+            "operation",
+        )
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,8 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
     if invocation_type == "DryRun":
         return b""
     payload = body.encode() if isinstance(body, str) else (body or b"{}")
+    if invocation_type == "RequestResponse" and len(payload) > SYNC_PAYLOAD_BYTES:
+        raise RequestTooLarge()
     host = _current()
     spec = function_spec(self, host)
     if invocation_type == "Event":
