@@ -47,6 +47,8 @@ class Verdict(enum.Enum):
     IDENTITY_DENY = "with an explicit deny in an identity-based policy"
     BOUNDARY_DENY = "with an explicit deny in a permissions boundary"
     SESSION_DENY = "with an explicit deny in a session policy"
+    NO_RESOURCE_ALLOW = "because no resource-based policy allows the {action} action"
+    RESOURCE_DENY = "with an explicit deny in a resource-based policy"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,66 @@ def decide(policies: Policies, check: Check, context: Context) -> Verdict:
     if session is not None and session is not Decision.ALLOW:
         return Verdict.NO_SESSION_ALLOW
     return Verdict.ALLOWED
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a resource-based policy is matched against: a role session or a service."""
+
+    account: str
+    arns: Sequence[str] = ()  # e.g. the role's ARN and its assumed-role session ARN
+    service: str | None = None  # e.g. "events.amazonaws.com" for a service principal
+
+
+def decide_key(
+    policies: Policies | None,
+    key_policy: Mapping[str, Any],
+    check: Check,
+    context: Context,
+    caller: Caller,
+) -> Verdict:
+    """A KMS key's own rule: its key policy decides, and IAM policies count only where the key
+    policy gives the account (its root principal) the action; an explicit Deny in either wins."""
+    keys = {**context, **check.context}
+    direct, delegated = False, False
+    for statement in _statements(key_policy):
+        principals = _principals(statement, caller)
+        if not principals or not _applies(statement, check, keys):
+            continue
+        if statement.get("Effect") == "Deny":
+            return Verdict.RESOURCE_DENY
+        if statement.get("Effect") == "Allow":
+            delegated = delegated or "account" in principals
+            direct = direct or "self" in principals
+    identity = decide(policies, check, context) if policies is not None else None
+    if identity in (Verdict.IDENTITY_DENY, Verdict.BOUNDARY_DENY, Verdict.SESSION_DENY):
+        return identity
+    if direct:
+        return Verdict.ALLOWED
+    if delegated and identity is not None:
+        return identity
+    return Verdict.NO_RESOURCE_ALLOW
+
+
+def _principals(statement: Mapping[str, Any], caller: Caller) -> set[str]:
+    """How a statement's Principal names the caller: "self", "account" (root), or not at all."""
+    principal = statement.get("Principal")
+    if principal == "*":
+        return {"self"}
+    if not isinstance(principal, Mapping):
+        return set()
+    found = set()
+    if caller.service and caller.service in _listed(principal.get("Service")):
+        found.add("self")
+    for named in _listed(principal.get("AWS")):
+        if (named == "*" and not caller.service) or named in caller.arns:
+            found.add("self")
+        elif not caller.service and named in (
+            caller.account,
+            f"arn:aws:iam::{caller.account}:root",
+        ):
+            found.add("account")
+    return found
 
 
 def evaluate(documents: Iterable[Mapping[str, Any]], check: Check, context: Context) -> Decision:

@@ -4,8 +4,10 @@
   ignores ``DefinitionS3Location``, ``Definition`` and ``DefinitionSubstitutions``. Here the
   definition is resolved the way CloudFormation does and the machine lands in the executing
   (LocalStack-derived) backend that the Step Functions API serves.
-* ``AWS::S3::Bucket``: moto applies only encryption and tags. Versioning, Block Public Access,
-  lifecycle, CORS and ``NotificationConfiguration.EventBridgeConfiguration`` are applied too.
+* ``AWS::S3::Bucket``: moto applies only encryption (without ``BucketKeyEnabled``) and tags.
+  Versioning, Block Public Access, lifecycle, CORS, ``BucketKeyEnabled`` and
+  ``NotificationConfiguration.EventBridgeConfiguration`` are applied too.
+* ``AWS::DynamoDB::Table``: ``SSESpecification`` as the API spells it, so DescribeTable shows it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def install() -> None:
     FakeBucket.create_from_cloudformation_json = classmethod(bucket_create)  # type: ignore[assignment,method-assign]
     FakeBucket.update_from_cloudformation_json = classmethod(bucket_update)  # type: ignore[assignment,method-assign]
     _register_models()
+    _table_encryption()
     _layer_version_ref()
     _function_properties()
     _drop_no_value_items()
@@ -204,6 +207,9 @@ def apply_bucket_properties(
     cors = properties.get("CorsConfiguration", {}).get("CorsRules")
     if cors:
         backend.put_bucket_cors(bucket.name, [_cors_rule(r) for r in cors])
+    rules = (properties.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration")
+    if bucket.encryption and rules and _truthy(rules[0].get("BucketKeyEnabled")):
+        bucket.encryption["Rule"]["BucketKeyEnabled"] = True  # moto drops it; objects report it
     notification = properties.get("NotificationConfiguration") or {}
     event_bridge = notification.get("EventBridgeConfiguration", {})
     if _truthy(event_bridge.get("EventBridgeEnabled", bool(event_bridge))):
@@ -407,6 +413,23 @@ class _Distribution(_Resource, CloudFormationModel):
         distribution, _, _ = backend.create_distribution(api_config, [])
         ident = distribution.distribution_id
         return cls(ident, {"Id": ident, "DomainName": distribution.domain_name})
+
+
+def _table_encryption() -> None:
+    """SSESpecification as DescribeTable reports it: moto keeps the template's spelling
+    (SSEEnabled), which its DescribeTable does not read, so a KMS table looked unencrypted."""
+    from moto.dynamodb.models.table import Table
+
+    original = Table.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(cls: Any, resource_name: str, cfn: Any, account: str, region: str, **kw: Any) -> Any:
+        table = original(cls, resource_name, cfn, account, region, **kw)
+        spec = table.sse_specification
+        if spec and "SSEEnabled" in spec:
+            spec["Enabled"] = _truthy(spec.pop("SSEEnabled"))
+        return table
+
+    Table.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
 
 
 def _register_models() -> None:

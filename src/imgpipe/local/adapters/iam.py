@@ -37,6 +37,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sts.models import AssumedRole, sts_backends
 
 from imgpipe.local import credentials, iam_actions, iam_policy
+from imgpipe.local.adapters import kms
 from imgpipe.local.iam_actions import Request
 from imgpipe.local.iam_policy import Check, Policies, Verdict
 
@@ -228,6 +229,11 @@ def _gate(environ: dict[str, Any], start: Any, downstream: Downstream) -> Iterab
             return _error(request, 400, "AccessDeniedException", message)(start)
         if verdict is not Verdict.ALLOWED:
             return _denied(principal, request, check, verdict)(start)
+    # The service then calls KMS for the caller: only once IAM allowed the call itself.
+    for use in kms.key_uses(request, wanted, form):
+        refusal = _key_refusal(caller, use)
+        if refusal is not None:
+            return refusal(start)
     if request.service == "s3" and request.method in ("GET", "HEAD") and wanted:
         return _hide_missing(environ, start, downstream, caller)
     return downstream(environ, start)
@@ -303,6 +309,63 @@ def _global_context(principal: Principal, request: Request) -> dict[str, list[st
         "aws:CurrentTime": [now.strftime("%Y-%m-%dT%H:%M:%SZ")],
         "aws:EpochTime": [str(int(now.timestamp()))],
     }
+
+
+def _key_refusal(caller: Caller, use: kms.KeyUse) -> Responder | None:
+    principal, request = caller.principal, caller.request
+    key = kms.resolve(use.key, request.account, request.region)
+    if key is None:
+        return None
+    if key.problem is not None:
+        state = "does not exist" if key.problem == "NotFound" else "is disabled"
+        return _kms_error(request, key.problem, f"{key.arn} {state}.")
+    check = use.check(key.arn, request.region, request.account)
+    who = iam_policy.Caller(principal.account, arns=(principal.session.role_arn, principal.arn))
+    context = _global_context(principal, request)
+    verdict = iam_policy.decide_key(caller.policies, key.policy, check, context, who)
+    if verdict is Verdict.ALLOWED:
+        return None
+    reason = verdict.value.format(action=check.action)
+    message = (
+        f"User: {principal.arn} is not authorized to perform: {check.action} "
+        f"on resource: {key.arn} {reason}"
+    )
+    return _kms_error(request, "AccessDenied", message)
+
+
+# S3 says AccessDenied (403) for a refused key and passes KMS's own codes on otherwise; SQS and
+# SNS wrap KMS's error in codes of their own (400), with KMS's message inside.
+_KMS_CODES = {
+    "s3": {"AccessDenied": "AccessDenied", "NotFound": "KMS.NotFoundException"},
+    "sqs": {"AccessDenied": "KMS.AccessDeniedException", "NotFound": "KMS.NotFoundException"},
+    "sns": {"AccessDenied": "KMSAccessDenied", "NotFound": "KMSNotFound"},
+    "dynamodb": {"AccessDenied": "AccessDeniedException", "NotFound": "AccessDeniedException"},
+}
+_KMS_DISABLED = {
+    "s3": "KMS.DisabledException",
+    "sqs": "KMS.DisabledException",
+    "sns": "KMSDisabled",
+}
+_SQS_JSON_TYPES = {
+    "KMS.AccessDeniedException": "KmsAccessDenied",
+    "KMS.NotFoundException": "KmsNotFound",
+    "KMS.DisabledException": "KmsDisabled",
+}
+
+
+def _kms_error(request: Request, problem: str, message: str) -> Responder:
+    service = request.service
+    if problem == "Disabled":
+        code = _KMS_DISABLED.get(service, "AccessDeniedException")
+    else:
+        code = _KMS_CODES.get(service, {}).get(problem, "AccessDeniedException")
+    if service == "s3":
+        return _s3_error(403 if code == "AccessDenied" else 400, code, message, request)
+    if service in ("sqs", "sns"):
+        message += f" (Service: AWSKMS; Status Code: 400; Error Code: {problem}Exception)"
+    if service == "sqs":
+        return _error(request, 400, code, message, json_type=_SQS_JSON_TYPES.get(code))
+    return _error(request, 400, code, message)
 
 
 # -- responses -------------------------------------------------------------------------------
@@ -384,7 +447,9 @@ def _s3_error(status: int, code: str, message: str, request: Request) -> Respond
     return _reply(status, headers, body)
 
 
-def _error(request: Request, status: int, code: str, message: str) -> Responder:
+def _error(
+    request: Request, status: int, code: str, message: str, json_type: str | None = None
+) -> Responder:
     request_id = _request_id()
     service = request.service
     form_encoded = "x-www-form-urlencoded" in (request.header("content-type") or "")
@@ -407,11 +472,13 @@ def _error(request: Request, status: int, code: str, message: str) -> Responder:
         payload: dict[str, str] = {"Type": "User", "message": message}
         headers.append(("Content-Type", "application/json"))
     else:
-        payload = {"__type": f"com.amazon.coral.service#{code}", "message": message}
+        namespace = "com.amazonaws.sqs" if json_type else "com.amazon.coral.service"
+        payload = {"__type": f"{namespace}#{json_type or code}", "message": message}
         headers.append(("Content-Type", "application/x-amz-json-1.0"))
     if service == "sqs":
         # SQS speaks JSON but keeps its query-era error codes for old SDKs.
-        headers.append(("x-amzn-query-error", "AccessDenied;Sender"))
+        query_code = code if json_type else "AccessDenied"
+        headers.append(("x-amzn-query-error", f"{query_code};Sender"))
     return _reply(status, headers, json.dumps(payload).encode())
 
 

@@ -4,7 +4,8 @@ On AWS a rule's SQS target, and the queue a target dead-letters to, need a queue
 allows ``events.amazonaws.com`` to ``sqs:SendMessage``, usually narrowed by ``aws:SourceArn`` to
 the rule; otherwise the event is dropped (FailedInvocations). moto delivers regardless, so a
 policy naming the wrong rules (truncated generated names, say) would pass locally. Here the
-queue's policy is evaluated for the rule that sends: explicit Deny wins, then any Allow.
+queue's policy is evaluated for the rule that sends: explicit Deny wins, then any Allow; a queue
+encrypted with a customer managed key also needs the key's policy to allow EventBridge.
 Also: generated names are cut to the service's limit the way CloudFormation cuts them, shortening
 the stack name part too, so a long stack name changes a rule's name prefix as it does on AWS.
 """
@@ -85,7 +86,27 @@ def events_may_send(queue_arn: str, rule_arn: str) -> bool:
         found = sqs_backends[queue.account][queue.region].get_queue(queue.resource_id)
     except Exception:
         return False
-    return policy_allows(getattr(found, "policy", None), queue_arn, rule_arn)
+    if not policy_allows(getattr(found, "policy", None), queue_arn, rule_arn):
+        return False
+    return _key_allows(str(getattr(found, "kms_master_key_id", "") or ""), queue_arn, rule_arn)
+
+
+def _key_allows(reference: str, queue_arn: str, rule_arn: str) -> bool:
+    """An encrypted queue also needs its key's policy to let EventBridge encrypt for it."""
+    from imgpipe.local.adapters import kms
+
+    if not reference:
+        return True
+    queue = parse_arn(queue_arn)
+    context = {"kms:EncryptionContext:aws:sqs:arn": [queue_arn]}
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        use = kms.KeyUse(action, reference, "sqs", context)
+        if not kms.service_may_use(
+            use, "events.amazonaws.com", queue.account, queue.region, rule_arn
+        ):
+            LOG.warning("rule %s may not use %s's key (%s): dropped", rule_arn, queue_arn, action)
+            return False
+    return True
 
 
 def policy_allows(policy: str | None, queue_arn: str, rule_arn: str) -> bool:
