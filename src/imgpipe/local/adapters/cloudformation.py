@@ -8,6 +8,7 @@
   Versioning, Block Public Access, lifecycle, CORS, ``BucketKeyEnabled`` and
   ``NotificationConfiguration.EventBridgeConfiguration`` are applied too.
 * ``AWS::DynamoDB::Table``: ``SSESpecification`` as the API spells it, so DescribeTable shows it.
+* ``AWS::KMS::Key``: ``KeyPolicy`` stored as JSON text.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def install() -> None:
     FakeBucket.update_from_cloudformation_json = classmethod(bucket_update)  # type: ignore[assignment,method-assign]
     _register_models()
     _table_encryption()
+    _key_policy_text()
     _layer_version_ref()
     _function_properties()
     _drop_no_value_items()
@@ -430,6 +432,22 @@ def _table_encryption() -> None:
         return table
 
     Table.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
+
+
+def _key_policy_text() -> None:
+    """A KeyPolicy given as an object is stored as JSON text, as KMS returns it (moto keeps the
+    object, and its own DescribeKey then fails parsing it)."""
+    from moto.kms.models import Key
+
+    original = Key.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create(cls: Any, resource_name: str, cfn: Any, account: str, region: str, **kw: Any) -> Any:
+        key = original(cls, resource_name, cfn, account, region, **kw)
+        if not isinstance(key.policy, str):
+            key.policy = json.dumps(key.policy)
+        return key
+
+    Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
 
 
 def _register_models() -> None:

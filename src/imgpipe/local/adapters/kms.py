@@ -91,7 +91,8 @@ def key_uses(request: Request, checks: Sequence[Check], form: Mapping[str, str])
         elif request.service == "sns" and check.action in _SNS_ACTIONS:
             key = _topic_key(check.resource)
             uses += [KeyUse(a, key, "sns") for a in _SNS_ACTIONS[check.action] if key]
-    return list(dict.fromkeys(uses))  # a batch naming one table twice checks it once
+    # A batch naming one table twice checks it once.
+    return list({(u.action, u.key, u.service): u for u in uses}.values())
 
 
 def resolve(reference: str, account: str, region: str) -> Key | None:

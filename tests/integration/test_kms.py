@@ -1,0 +1,174 @@
+"""Encryption=SSE_KMS: everything at rest under the stack's key, and each role's kms grants needed.
+
+The engine's KMS holds the key; the engine refuses a call on an SSE-KMS object, a KMS table,
+queue or topic when the caller's role lacks the kms action (through that service) as AWS does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Pipeline, deploy_pipeline, localstack_xfail, photo
+from tests.integration.test_least_privilege import dead_letter_for, failure_causes
+
+pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("kms")]
+
+no_kms_enforcement_on_localstack = localstack_xfail(
+    "the community edition evaluates neither IAM policies nor key policies; the call succeeds"
+)
+
+
+@pytest.fixture(scope="module")
+def kms_pipeline(engine: Any) -> Pipeline:
+    return deploy_pipeline(engine, "kms", {"Encryption": "SSE_KMS"})
+
+
+def stack_resource(pipeline: Pipeline, logical_id: str) -> str:
+    found = pipeline.client("cloudformation").describe_stack_resource(
+        StackName=pipeline.stack_name, LogicalResourceId=logical_id
+    )
+    return str(found["StackResourceDetail"]["PhysicalResourceId"])
+
+
+def stack_key_arn(pipeline: Pipeline) -> str:
+    key_id = stack_resource(pipeline, "EncryptionKey")
+    return str(pipeline.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+
+
+def test_an_upload_succeeds_with_everything_at_rest_under_the_stacks_key(
+    kms_pipeline: Pipeline,
+) -> None:
+    pipeline = kms_pipeline
+    s3, key_arn = pipeline.client("s3"), stack_key_arn(pipeline)
+    # GIVEN the stack's own customer managed key, rotated
+    kms = pipeline.client("kms")
+    metadata = kms.describe_key(KeyId=key_arn)["KeyMetadata"]
+    assert metadata["KeyManager"] == "CUSTOMER" and metadata["Enabled"]
+    assert kms.get_key_rotation_status(KeyId=key_arn)["KeyRotationEnabled"]
+
+    # WHEN an image arrives through S3 → EventBridge → Step Functions
+    key = "uploads/kms-happy"
+    pid = pipeline.upload(key, photo(640, 480, "JPEG"), "image/jpeg")
+    record = pipeline.wait_done(pid)
+
+    # THEN it succeeds, and the original, every variant and the manifest are SSE-KMS with it
+    assert record["status"] == "SUCCEEDED", record
+    original = s3.head_object(Bucket=pipeline.outputs["PrivateBucketName"], Key=key)
+    published = [
+        s3.head_object(Bucket=pipeline.outputs["PublicBucketName"], Key=k)
+        for k in pipeline.public_keys(pid)
+    ]
+    assert len(published) >= 2, pipeline.public_keys(pid)
+    for head in [original, *published]:
+        assert head["ServerSideEncryption"] == "aws:kms"
+        assert head["SSEKMSKeyId"] == key_arn
+        assert head["BucketKeyEnabled"] is True
+    # ...and the table, the dead-letter queue and both topics are configured with it
+    table = pipeline.client("dynamodb").describe_table(TableName=pipeline.table)["Table"]
+    assert table["SSEDescription"]["KMSMasterKeyArn"] == key_arn
+    queue = pipeline.client("sqs").get_queue_attributes(
+        QueueUrl=pipeline.outputs["DeadLetterQueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
+    assert queue["KmsMasterKeyId"] == key_arn
+    sns = pipeline.client("sns")
+    for topic in ("NotificationTopicArn", "AlertTopicArn"):
+        attributes = sns.get_topic_attributes(TopicArn=pipeline.outputs[topic])["Attributes"]
+        assert attributes["KmsMasterKeyId"] == key_arn, topic
+    # ...and the notification went out through the encrypted topic
+    _, messages = pipeline.notifications(pid)
+    assert [m["status"] for m in messages] == ["SUCCEEDED"]
+
+
+@pytest.fixture
+def role_policy(kms_pipeline: Pipeline) -> Iterator[Any]:
+    """Replaces one role's key-use policy for a test, and puts the template's back after it."""
+    iam = kms_pipeline.client("iam")
+    saved: list[tuple[str, str]] = []
+
+    def without(role_logical_id: str, action: str, service: str) -> None:
+        role = stack_resource(kms_pipeline, role_logical_id)
+        document = iam.get_role_policy(RoleName=role, PolicyName="key-use")["PolicyDocument"]
+        saved.append((role, json.dumps(document)))
+        removed = 0
+        for statement in document["Statement"]:
+            actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
+            if action in actions and service in json.dumps(statement["Condition"]):
+                statement["Action"] = [a for a in actions if a != action]
+                removed += 1
+        assert removed, f"{role_logical_id} has no {action} through {service}: test out of date"
+        document["Statement"] = [s for s in document["Statement"] if s["Action"]]
+        if not document["Statement"]:
+            iam.delete_role_policy(RoleName=role, PolicyName="key-use")
+            return
+        iam.put_role_policy(
+            RoleName=role, PolicyName="key-use", PolicyDocument=json.dumps(document)
+        )
+
+    yield without
+    for role, document in saved:
+        iam.put_role_policy(RoleName=role, PolicyName="key-use", PolicyDocument=document)
+
+
+def _drain_executions(pipeline: Pipeline) -> set[str]:
+    sfn = pipeline.client("stepfunctions")
+    listed = sfn.list_executions(stateMachineArn=pipeline.outputs["StateMachineArn"])
+    return {e["executionArn"] for e in listed["executions"]}
+
+
+# step: (role, kms action removed, through which service, error code, the call refused)
+KMS_CASES = {
+    "register": ("RegisterFunctionRole", "kms:Decrypt", "dynamodb", "(AccessDeniedException)"),
+    "validate": ("ValidateFunctionRole", "kms:Decrypt", "s3", "(AccessDenied)"),
+    "resize": ("ResizeFunctionRole", "kms:GenerateDataKey", "s3", "(AccessDenied)"),
+    "publish": ("PublishFunctionRole", "kms:GenerateDataKey", "s3", "(AccessDenied)"),
+    "notify": ("NotifyFunctionRole", "kms:GenerateDataKey", "sns", "(KMSAccessDenied)"),
+}
+
+
+@no_kms_enforcement_on_localstack
+@pytest.mark.parametrize("step", sorted(KMS_CASES))
+def test_a_role_without_one_kms_action_fails_its_step_as_aws_would(
+    kms_pipeline: Pipeline, role_policy: Any, step: str
+) -> None:
+    pipeline = kms_pipeline
+    role, action, service, refused = KMS_CASES[step]
+    # GIVEN the stack's role for this step lacks one kms action on the stack's key
+    role_policy(role, action, service)
+    before = _drain_executions(pipeline)
+
+    # WHEN a good image arrives through the real event path
+    key = f"uploads/kms-without-{step}"
+    pid = pipeline.upload(key, photo(320, 240, "JPEG"), "image/jpeg")
+    execution = finished_execution_after(pipeline, before)
+
+    # THEN that step's call is refused naming the kms action and the key, and the upload fails
+    # into the DLQ (nothing published)
+    causes = failure_causes(pipeline, execution["executionArn"])
+    assert execution["status"] == "FAILED", causes
+    assert refused in causes, causes
+    wording = f"is not authorized to perform: {action} on resource: {stack_key_arn(pipeline)}"
+    assert wording in causes and "no identity-based policy allows" in causes, causes
+    assert dead_letter_for(pipeline, key), "no dead letter for the failed upload"
+    if step != "notify":
+        assert pipeline.public_keys(pid) == []
+
+
+def finished_execution_after(pipeline: Pipeline, before: set[str]) -> dict[str, Any]:
+    """The one execution started since ``before``, once it has ended."""
+    import time
+
+    sfn = pipeline.client("stepfunctions")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        listed = sfn.list_executions(stateMachineArn=pipeline.outputs["StateMachineArn"])
+        new = [e for e in listed["executions"] if e["executionArn"] not in before]
+        if new and all(e["status"] != "RUNNING" for e in new):
+            return dict(sfn.describe_execution(executionArn=new[0]["executionArn"]))
+        time.sleep(0.3)
+    raise AssertionError("no new execution finished in 90s")
+
