@@ -7,6 +7,7 @@ queue or topic when the caller's role lacks the kms action (through that service
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -160,8 +161,6 @@ def test_a_role_without_one_kms_action_fails_its_step_as_aws_would(
 
 def finished_execution_after(pipeline: Pipeline, before: set[str]) -> dict[str, Any]:
     """The one execution started since ``before``, once it has ended."""
-    import time
-
     sfn = pipeline.client("stepfunctions")
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -172,3 +171,75 @@ def finished_execution_after(pipeline: Pipeline, before: set[str]) -> dict[str, 
         time.sleep(0.3)
     raise AssertionError("no new execution finished in 90s")
 
+
+@no_kms_enforcement_on_localstack
+def test_a_state_machine_without_its_queue_grant_cannot_dead_letter_a_failure(
+    kms_pipeline: Pipeline, role_policy: Any
+) -> None:
+    pipeline = kms_pipeline
+    # GIVEN an upload that fails (Validate may not decrypt it) and a state machine role without
+    # kms:GenerateDataKey through SQS
+    role_policy("ValidateFunctionRole", "kms:Decrypt", "s3")
+    role_policy("PipelineStateMachineRole", "kms:GenerateDataKey", "sqs")
+    before = _drain_executions(pipeline)
+    key = "uploads/kms-sm-without-sqs-key"
+
+    # WHEN it arrives
+    pipeline.upload(key, photo(320, 240, "JPEG"), "image/jpeg")
+    execution = finished_execution_after(pipeline, before)
+
+    # THEN the state machine's SendMessage to the encrypted queue is refused, naming the action
+    history = pipeline.client("stepfunctions").get_execution_history(
+        executionArn=execution["executionArn"], maxResults=1000
+    )["events"]
+    refusals = [
+        e["taskFailedEventDetails"]["cause"]
+        for e in history
+        if e.get("taskFailedEventDetails", {}).get("resourceType") == "sqs"
+    ]
+    assert execution["status"] == "FAILED"
+    wording = "StepFunctions is not authorized to perform: kms:GenerateDataKey on resource"
+    assert refusals and wording in refusals[0], refusals
+    assert dead_letter_for(pipeline, key, timeout=3) == []
+
+
+def _abandoned_execution(pipeline: Pipeline, name: str) -> None:
+    """An execution stopped as soon as it starts: AbandonedExecutionRule dead-letters it."""
+    sfn = pipeline.client("stepfunctions")
+    event = {"detail": {"bucket": {"name": "none"}, "object": {"key": f"uploads/{name}"}}}
+    arn = sfn.start_execution(
+        stateMachineArn=pipeline.outputs["StateMachineArn"], name=name, input=json.dumps(event)
+    )["executionArn"]
+    # Stopped once its interpreter runs (moto cannot stop one that has not started yet)
+    deadline = time.monotonic() + 30
+    while len(sfn.get_execution_history(executionArn=arn)["events"]) < 3:
+        assert time.monotonic() < deadline, "the execution never started"
+        time.sleep(0.05)
+    sfn.stop_execution(executionArn=arn, error="Stopped", cause="abandoned by the test")
+
+
+@no_kms_enforcement_on_localstack
+def test_eventbridge_dead_letters_to_the_encrypted_queue_only_as_the_key_policy_allows(
+    kms_pipeline: Pipeline,
+) -> None:
+    pipeline = kms_pipeline
+    kms, key_arn = pipeline.client("kms"), stack_key_arn(pipeline)
+    # GIVEN the key policy the stack wrote: EventBridge may encrypt for the queue
+    _abandoned_execution(pipeline, "kms-abandoned-allowed")
+    # THEN the abandoned execution's event reaches the encrypted dead-letter queue
+    assert dead_letter_for(pipeline, "kms-abandoned-allowed"), "EventBridge did not deliver"
+
+    # GIVEN the key policy without its EventBridge statement
+    policy = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+    kept = [s for s in policy["Statement"] if s.get("Sid") != "EventBridgeDeadLettersToTheQueue"]
+    assert len(kept) < len(policy["Statement"]), "the template's key policy changed"
+    kms.put_key_policy(
+        KeyId=key_arn, PolicyName="default", Policy=json.dumps({**policy, "Statement": kept})
+    )
+    try:
+        # WHEN another execution is abandoned
+        _abandoned_execution(pipeline, "kms-abandoned-refused")
+        # THEN EventBridge cannot encrypt for the queue and the event is dropped, as on AWS
+        assert dead_letter_for(pipeline, "kms-abandoned-refused", timeout=8) == []
+    finally:
+        kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=json.dumps(policy))
