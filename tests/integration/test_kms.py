@@ -243,3 +243,43 @@ def test_eventbridge_dead_letters_to_the_encrypted_queue_only_as_the_key_policy_
         assert dead_letter_for(pipeline, "kms-abandoned-refused", timeout=8) == []
     finally:
         kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=json.dumps(policy))
+
+
+def test_an_existing_key_arn_is_used_instead_of_a_key_of_the_stacks_own(engine: Any) -> None:
+    # GIVEN a key of the account's, whose policy delegates to IAM as the README says
+    kms = engine.client("kms")
+    account = "123456789012"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+    key_arn = kms.create_key(Policy=json.dumps(policy), Description="imgpipe test: own key")[
+        "KeyMetadata"
+    ]["Arn"]
+
+    # WHEN the stack is deployed with it and an image arrives
+    pipeline = deploy_pipeline(engine, "kms-own", {"Encryption": "SSE_KMS", "KmsKeyArn": key_arn})
+    pid = pipeline.upload("uploads/kms-own-key", photo(320, 240, "PNG"), "image/png")
+    record = pipeline.wait_done(pid)
+
+    # THEN the stack made no key, and the upload succeeded with everything under the given one
+    resources = pipeline.client("cloudformation").describe_stack_resources(
+        StackName=pipeline.stack_name
+    )["StackResources"]
+    assert "EncryptionKey" not in {r.get("LogicalResourceId") for r in resources}
+    assert record["status"] == "SUCCEEDED", record
+    s3 = pipeline.client("s3")
+    for bucket, prefix in (("PrivateBucketName", "uploads/"), ("PublicBucketName", "images/")):
+        listed = s3.list_objects_v2(Bucket=pipeline.outputs[bucket], Prefix=prefix)["Contents"]
+        for item in listed:
+            head = s3.head_object(Bucket=pipeline.outputs[bucket], Key=item["Key"])
+            assert head.get("SSEKMSKeyId") == key_arn, item["Key"]
+    table = pipeline.client("dynamodb").describe_table(TableName=pipeline.table)["Table"]
+    assert table["SSEDescription"]["KMSMasterKeyArn"] == key_arn

@@ -6,6 +6,7 @@ resolves the few intrinsics it needs for a given stack name, id and region.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from functools import cache
@@ -250,3 +251,35 @@ def test_template_builds_arns_with_the_partition_pseudo_parameter() -> None:
         if "arn:aws:" in line and not line.lstrip().startswith("#")
     ]
     assert literal == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refused"),
+    [
+        ({"KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}, True),
+        ({"Encryption": "SSE_KMS", "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k"}, False),
+        ({"Encryption": "SSE_KMS"}, False),
+        ({}, False),
+    ],
+)
+def test_rules_refuse_a_key_arn_without_sse_kms(overrides: dict[str, str], refused: bool) -> None:
+    failed = failed_assertions(transformed(), overrides)
+    assert any("KmsKeyArn" in f for f in failed) is refused, failed
+
+
+def test_every_kms_grant_names_the_key_through_one_service() -> None:
+    template = transformed()
+    grants = {
+        name: resource["Properties"]["PolicyDocument"]["Statement"]
+        for name, resource in template["Resources"].items()
+        if name.endswith("KeyUse")
+    }
+    assert len(grants) == 7, sorted(grants)  # each role that reads or writes encrypted data
+    for name, statements in grants.items():
+        for statement in statements:
+            assert "*" not in json.dumps(statement["Resource"]), name
+            assert "EncryptionKey" in json.dumps(statement["Resource"]), name
+            assert set(statement["Condition"]["StringEquals"]) == {"kms:ViaService"}, name
+            assert all(
+                a in ("kms:Decrypt", "kms:GenerateDataKey") for a in statement["Action"]
+            ) or (statement["Action"] in ("kms:Decrypt", "kms:GenerateDataKey")), name
