@@ -115,7 +115,7 @@ def role_policy(kms_pipeline: Pipeline) -> Iterator[Any]:
         iam.put_role_policy(RoleName=role, PolicyName="key-use", PolicyDocument=document)
 
 
-def _drain_executions(pipeline: Pipeline) -> set[str]:
+def _execution_arns(pipeline: Pipeline) -> set[str]:
     sfn = pipeline.client("stepfunctions")
     listed = sfn.list_executions(stateMachineArn=pipeline.outputs["StateMachineArn"])
     return {e["executionArn"] for e in listed["executions"]}
@@ -140,7 +140,7 @@ def test_a_role_without_one_kms_action_fails_its_step_as_aws_would(
     role, action, service, refused = KMS_CASES[step]
     # GIVEN the stack's role for this step lacks one kms action on the stack's key
     role_policy(role, action, service)
-    before = _drain_executions(pipeline)
+    before = _execution_arns(pipeline)
 
     # WHEN a good image arrives through the real event path
     key = f"uploads/kms-without-{step}"
@@ -181,7 +181,7 @@ def test_a_state_machine_without_its_queue_grant_cannot_dead_letter_a_failure(
     # kms:GenerateDataKey through SQS
     role_policy("ValidateFunctionRole", "kms:Decrypt", "s3")
     role_policy("PipelineStateMachineRole", "kms:GenerateDataKey", "sqs")
-    before = _drain_executions(pipeline)
+    before = _execution_arns(pipeline)
     key = "uploads/kms-sm-without-sqs-key"
 
     # WHEN it arrives

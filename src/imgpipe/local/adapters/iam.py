@@ -12,6 +12,9 @@ Here:
   role to the IAM checks AWS makes (:mod:`imgpipe.local.iam_actions`) and evaluates the role's
   inline and attached policies, permissions boundary and session policy
   (:mod:`imgpipe.local.iam_policy`). A refusal is the service's own AccessDenied response.
+- A call the role may make that has S3, DynamoDB, SQS or SNS use a customer managed KMS key
+  also needs the kms action on that key, by the role's policies and the key policy
+  (:mod:`imgpipe.local.adapters.kms`); refused with the service's own KMS error.
 - Anything else (the engine's ``testing`` keys: deployer, tests, CLI) passes unchecked.
 """
 
