@@ -283,3 +283,50 @@ def test_an_existing_key_arn_is_used_instead_of_a_key_of_the_stacks_own(engine: 
             assert head.get("SSEKMSKeyId") == key_arn, item["Key"]
     table = pipeline.client("dynamodb").describe_table(TableName=pipeline.table)["Table"]
     assert table["SSEDescription"]["KMSMasterKeyArn"] == key_arn
+
+
+def _presigned_upload(pipeline: Pipeline, data: bytes) -> Any:
+    """POST /uploads through the API function, then the browser's POST of the file to S3."""
+    import requests
+
+    from imgpipe.local import api_server
+
+    body = {"filename": "a.png", "contentType": "image/png", "size": len(data)}
+    event = api_server.to_event(
+        "POST",
+        "/uploads",
+        {"content-type": "application/json"},
+        json.dumps(body).encode(),
+        host="127.0.0.1",
+        source_ip="127.0.0.1",
+    )
+    response = pipeline.client("lambda").invoke(
+        FunctionName=pipeline.outputs["ApiFunctionName"], Payload=json.dumps(event).encode()
+    )
+    answer = json.loads(response["Payload"].read())
+    assert answer.get("statusCode") == 201, answer
+    upload = json.loads(answer["body"])["upload"]
+    return requests.post(
+        upload["url"],
+        data=upload["fields"],
+        files={"file": ("a.png", data, "image/png")},
+        timeout=30,
+    )
+
+
+@no_kms_enforcement_on_localstack
+def test_a_presigned_upload_needs_the_api_roles_generate_data_key(
+    kms_pipeline: Pipeline, role_policy: Any
+) -> None:
+    data = photo(64, 48, "PNG")
+    # GIVEN the API function's role as the template grants it, a presigned POST is stored...
+    assert _presigned_upload(kms_pipeline, data).status_code in (200, 201, 204)
+
+    # WHEN its role lacks kms:GenerateDataKey through S3
+    role_policy("ApiFunctionRole", "kms:GenerateDataKey", "s3")
+    sent = _presigned_upload(kms_pipeline, data)
+
+    # THEN S3 refuses the POST (it is authorised as the role that signed it), naming the key
+    assert sent.status_code == 403, sent.text
+    assert "<Code>AccessDenied</Code>" in sent.text, sent.text
+    assert f"kms:GenerateDataKey on resource: {stack_key_arn(kms_pipeline)}" in sent.text
