@@ -273,7 +273,7 @@ def test_an_existing_key_arn_is_used_instead_of_a_key_of_the_stacks_own(engine: 
     resources = pipeline.client("cloudformation").describe_stack_resources(
         StackName=pipeline.stack_name
     )["StackResources"]
-    assert "EncryptionKey" not in {r.get("LogicalResourceId") for r in resources}
+    assert "EncryptionKey" not in {r["LogicalResourceId"] for r in resources}
     assert record["status"] == "SUCCEEDED", record
     s3 = pipeline.client("s3")
     for bucket, prefix in (("PrivateBucketName", "uploads/"), ("PublicBucketName", "images/")):

@@ -9,6 +9,7 @@
   ``NotificationConfiguration.EventBridgeConfiguration`` are applied too.
 * ``AWS::DynamoDB::Table``: ``SSESpecification`` as the API spells it, so DescribeTable shows it.
 * ``AWS::KMS::Key``: ``KeyPolicy`` stored as JSON text.
+* Resources whose ``Condition`` is false are left out of DescribeStackResources.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def install() -> None:
     _register_models()
     _table_encryption()
     _key_policy_text()
+    _conditional_resources()
     _layer_version_ref()
     _function_properties()
     _drop_no_value_items()
@@ -448,6 +450,19 @@ def _key_policy_text() -> None:
         return key
 
     Key.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
+
+
+def _conditional_resources() -> None:
+    """A resource whose Condition is false is not part of the stack: moto lists it in
+    DescribeStackResources as an entry without a logical or physical id."""
+    from moto.cloudformation.models import Stack
+
+    original = Stack.stack_resources.fget  # type: ignore[attr-defined]
+
+    def stack_resources(self: Any) -> Any:
+        return [resource for resource in original(self) if resource is not None]
+
+    Stack.stack_resources = property(stack_resources)  # type: ignore[method-assign,assignment]
 
 
 def _register_models() -> None:
