@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "imgpipe.commands.openapi",
     "imgpipe.commands.cost",
     "imgpipe.commands.smoke",
+    "imgpipe.commands.cdnkey",
 )
 
 

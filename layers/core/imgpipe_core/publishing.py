@@ -67,7 +67,9 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
                 )
             )
         manifest_key = keys.manifest_key(job.processing_id)
-        manifest = _manifest(task, [dump(p) for p in published])
+        manifest = _manifest(
+            task, [dump(p) for p in published], private=settings.delivery == "private"
+        )
         s3.put_object(
             Bucket=settings.public_bucket,
             Key=manifest_key,
@@ -87,8 +89,14 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
     )
 
 
-def _manifest(task: PublishInput, variants: list[dict[str, Any]]) -> dict[str, Any]:
+def _manifest(
+    task: PublishInput, variants: list[dict[str, Any]], *, private: bool
+) -> dict[str, Any]:
     job, image = task.job, task.image
+    if private:
+        # A manifest is cached and passed around: it names keys, never a URL that would
+        # outlive its signature. The API and `imgpipe status` hand out signed URLs.
+        variants = [{k: v for k, v in variant.items() if k != "url"} for variant in variants]
     manifest: dict[str, Any] = {
         "processingId": job.processing_id,
         "attempt": job.attempt,
@@ -97,7 +105,7 @@ def _manifest(task: PublishInput, variants: list[dict[str, Any]]) -> dict[str, A
     }
     if image is not None:
         manifest["image"] = dump(image)
-        found = responsive.build(variants, (image.width, image.height))
+        found = None if private else responsive.build(variants, (image.width, image.height))
         if found is not None:
             manifest["responsive"] = dump(found)
     return manifest

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import ClientError
@@ -225,7 +226,11 @@ class Deployer:
         source: dict[str, str]
         if len(body) > MAX_TEMPLATE_BODY:
             key = self._upload(bucket, stack_name, body.encode(), ".template.json")
-            url = f"{self.client('s3').meta.endpoint_url}/{bucket}/{key}"
+            # Path style on "localhost": moto reads a TemplateURL on 127.0.0.1 as the
+            # virtual-host bucket "127" (cloudformation.utils.get_stack_from_s3_url).
+            endpoint = urlsplit(self.client("s3").meta.endpoint_url)
+            host = endpoint.netloc.replace("127.0.0.1", "localhost", 1)
+            url = f"{endpoint.scheme}://{host}/{bucket}/{key}"
             source = {"TemplateURL": url}
         else:
             source = {"TemplateBody": body}
