@@ -34,6 +34,7 @@ class Stack:
         stack_name: str | None = None,
         endpoint_url: str | None = None,
         region: str | None = None,
+        load_outputs: bool = True,
     ) -> Stack:
         """Explicit endpoint > $AWS_ENDPOINT_URL > a running `imgpipe local up` > AWS itself."""
         record = discovery.read()
@@ -49,7 +50,8 @@ class Stack:
         else:
             session = boto3.Session(region_name=region or "us-east-1")
         stack = cls(name=name, endpoint_url=endpoint, session=session)
-        stack.outputs = stack.load_outputs()
+        if load_outputs:  # False: a command that works before the stack exists
+            stack.outputs = stack.load_outputs()
         return stack
 
     def client(self, service: str) -> Any:

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "imgpipe.commands.cost",
     "imgpipe.commands.smoke",
     "imgpipe.commands.backfill",
+    "imgpipe.commands.cdnkey",
 )
 
 

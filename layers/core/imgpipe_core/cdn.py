@@ -17,3 +17,9 @@ def invalidate(distribution_id: str, paths: list[str]) -> None:
             "CallerReference": uuid.uuid4().hex,
         },
     )
+
+
+def signing_key(parameter: str) -> str:
+    """The PEM private key of the CDN's key group (SSM SecureString, see `imgpipe cdn-key`)."""
+    response = client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+    return str(response["Parameter"]["Value"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -50,6 +51,17 @@ class Settings(BaseModel):
     # Where clients reach the API (stack parameter ApiBaseUrl): statusUrl is built from it,
     # never from request headers; empty = statusUrl is a path relative to the API.
     api_base_url: str = Field(default="", alias="API_BASE_URL", pattern=r"^(https?://[^\s]+)?$")
+    # Delivery=private (stack parameters Delivery, SignedUrlExpiresSeconds): variant URLs are
+    # CloudFront signed URLs with the key pair of the CDN's key group, the private key in SSM.
+    delivery: Literal["public", "private"] = Field(default="public", alias="DELIVERY")
+    signed_url_expires: int = Field(default=3600, ge=1, le=604800, alias="SIGNED_URL_EXPIRES")
+    cdn_key_pair_id: str = Field(default="", alias="CDN_KEY_PAIR_ID")
+    cdn_signing_key_parameter: str = Field(default="", alias="CDN_SIGNING_KEY_PARAMETER")
+    # OriginalRetention: what Apply Original Retention does once the variants are published.
+    original_retention: Literal["keep", "delete", "expire"] = Field(
+        default="keep", alias="ORIGINAL_RETENTION"
+    )
+    original_expire_days: int = Field(default=30, ge=1, alias="ORIGINAL_EXPIRE_DAYS")
 
     @property
     def limits(self) -> Limits:

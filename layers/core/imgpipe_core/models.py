@@ -104,6 +104,9 @@ class Job(Model):
     execution_arn: str = Field(alias="executionArn")
     duplicate: bool = False
     upload_id: str | None = Field(default=None, alias="uploadId")
+    # Set on a re-run of a record whose original OriginalRetention=delete removed: Validate
+    # then says why the source is gone.
+    original_deleted_at: str | None = Field(default=None, alias="originalDeletedAt")
 
 
 class ReleaseOutput(Model):
@@ -181,6 +184,17 @@ class PublishOutput(Model):
 
 
 # -- Notify -----------------------------------------------------------------------------------
+
+
+class RetentionInput(Model):
+    job: Job
+
+
+class RetentionOutput(Model):
+    """What Apply Original Retention did: deleted the original now, or when it will expire."""
+
+    deleted_at: str | None = Field(default=None, alias="deletedAt")
+    expires_at: str | None = Field(default=None, alias="expiresAt")
 
 
 class NotifyInput(Model):

@@ -41,7 +41,9 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
             published.append(_copy(s3, settings, job.processing_id, variant))
             created.append(published[-1].key)
         manifest_key = keys.manifest_key(job.processing_id)
-        manifest = _manifest(task, [dump(p) for p in published])
+        manifest = _manifest(
+            task, [dump(p) for p in published], private=settings.delivery == "private"
+        )
         s3.put_object(
             Bucket=settings.public_bucket,
             Key=manifest_key,
@@ -106,6 +108,7 @@ def merge(
     if not task.variants:
         raise PublishError("nothing to publish: no variants were rendered")
     s3 = client("s3")
+    private = settings.delivery == "private"
     fresh = [_copy(s3, settings, job.processing_id, variant) for variant in task.variants]
     names = {variant.variant for variant in fresh}
     kept = [variant for variant in existing if variant.variant not in names]
@@ -114,7 +117,9 @@ def merge(
     s3.put_object(
         Bucket=settings.public_bucket,
         Key=manifest_key,
-        Body=json.dumps(_manifest(task, [dump(p) for p in merged]), indent=2).encode(),
+        Body=json.dumps(
+            _manifest(task, [dump(p) for p in merged], private=private), indent=2
+        ).encode(),
         ContentType="application/json",
         CacheControl=MANIFEST_CACHE,
     )
@@ -127,8 +132,14 @@ def merge(
     )
 
 
-def _manifest(task: PublishInput, variants: list[dict[str, Any]]) -> dict[str, Any]:
+def _manifest(
+    task: PublishInput, variants: list[dict[str, Any]], *, private: bool
+) -> dict[str, Any]:
     job, image = task.job, task.image
+    if private:
+        # A manifest is cached and passed around: it names keys, never a URL that would
+        # outlive its signature. The API and `imgpipe status` hand out signed URLs.
+        variants = [{k: v for k, v in variant.items() if k != "url"} for variant in variants]
     manifest: dict[str, Any] = {
         "processingId": job.processing_id,
         "attempt": job.attempt,
@@ -137,7 +148,7 @@ def _manifest(task: PublishInput, variants: list[dict[str, Any]]) -> dict[str, A
     }
     if image is not None:
         manifest["image"] = dump(image)
-        found = responsive.build(variants, (image.width, image.height))
+        found = None if private else responsive.build(variants, (image.width, image.height))
         if found is not None:
             manifest["responsive"] = dump(found)
     return manifest

@@ -76,6 +76,10 @@ class ProcessingRecord(BaseModel):
     # The re-run guard (``claim_rerun``): the attempt a re-run was started for, and when.
     rerun_attempt: int | None = Field(default=None, alias="rerunAttempt")
     rerun_at: str | None = Field(default=None, alias="rerunAt")
+    # OriginalRetention (``mark_original``): when every version of the original was deleted,
+    # or from when a lifecycle rule expires it.
+    original_deleted_at: str | None = Field(default=None, alias="originalDeletedAt")
+    original_expires_at: str | None = Field(default=None, alias="originalExpiresAt")
 
     @property
     def in_flight(self) -> bool:
@@ -200,6 +204,7 @@ def claim(
         source=source,
         executionArn=execution_arn,
         uploadId=record.upload_id,
+        originalDeletedAt=record.original_deleted_at,
     )
     return Claim(job, duplicate=False)
 
@@ -288,6 +293,38 @@ def abandoned(table: str, *, limit: int = 5) -> list[ProcessingRecord]:
         Limit=limit,
     )
     return [from_item(item) for item in response.get("Items", [])]
+
+
+def mark_original(
+    table: str, job: Job, *, deleted_at: str | None = None, expires_at: str | None = None
+) -> None:
+    """Note on the succeeded attempt ``job`` what became of its original.
+
+    Conditional on that attempt having succeeded and still being the record's latest, so a
+    late retry never writes onto a newer attempt.
+    """
+    values = {"originalDeletedAt": deleted_at, "originalExpiresAt": expires_at}
+    chosen = {name: value for name, value in values.items() if value is not None}
+    if not chosen:
+        return
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"processingId": {"S": job.processing_id}},
+            UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in chosen),
+            ConditionExpression="#status = :succeeded AND attempt = :attempt",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":succeeded": Status.SUCCEEDED.value,
+                    ":attempt": job.attempt,
+                    **{f":{name}": value for name, value in chosen.items()},
+                }
+            ),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
 
 
 def get(table: str, pid: str) -> ProcessingRecord | None:

@@ -15,6 +15,13 @@ def _reject(code: RejectionCode, message: str) -> ValidateOutput:
 
 def validate(job: Job, settings: Settings) -> ValidateOutput:
     result = _validate(job, settings)
+    missing = result.rejection and result.rejection.code is RejectionCode.SOURCE_NOT_FOUND
+    if missing and job.original_deleted_at:
+        return _reject(
+            RejectionCode.SOURCE_NOT_FOUND,
+            f"the original was deleted at {job.original_deleted_at}, after its variants were "
+            "published (OriginalRetention=delete)",
+        )
     if result.rejection and result.rejection.code is not RejectionCode.SOURCE_NOT_FOUND:
         # The bucket's lifecycle expires rejected originals after a grace period.
         storage.tag(job.source, {"imgpipe-status": "rejected"})

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from imgpipe.cli import CliError
 from imgpipe.local import discovery
@@ -90,6 +91,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             try:
                 overrides = parse_overrides(args.parameter_overrides)
                 overrides = _with_local_api(args.template, overrides)
+                overrides = _with_signing_key(engine, args.stack_name, overrides)
                 result = engine.deploy(args.template, args.stack_name, overrides, prewarm=True)
             except DeployError as error:
                 raise CliError(str(error)) from error
@@ -139,6 +141,17 @@ def _with_local_api(template: Path, overrides: dict[str, str]) -> dict[str, str]
     if "ApiBaseUrl" in parsed["Parameters"]:
         bound["ApiBaseUrl"] = url  # statusUrl comes from configuration, not the Host header
     return {**bound, **overrides}
+
+
+def _with_signing_key(engine: Any, stack_name: str, overrides: dict[str, str]) -> dict[str, str]:
+    """Delivery=private without a key: make one in the engine, as `imgpipe cdn-key create`."""
+    if overrides.get("Delivery") != "private" or overrides.get("CdnPublicKeyPem"):
+        return overrides
+    from imgpipe.commands.cdnkey import store_key_pair
+
+    name, public = store_key_pair(engine.client("ssm"), stack_name, replace=True)
+    print(f"cdn-key: new signing key in {name}", flush=True)
+    return {**overrides, "CdnPublicKeyPem": public}
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from imgpipe.aws import Stack, StackNotFound
 from imgpipe.cli import CliError
 from imgpipe.text import table
-from imgpipe_core import clients, executions, records, reruns
+from imgpipe_core import cdn, clients, delivery, executions, records, reruns
 from imgpipe_core.models import Status
 from imgpipe_core.records import ProcessingRecord
 
@@ -82,6 +82,17 @@ def connect(args: argparse.Namespace) -> Stack:
     return stack
 
 
+def signer(stack: Stack) -> delivery.UrlSigner | None:
+    """Delivery=private: sign URLs as the API does, with the key in SSM (the caller's access)."""
+    if stack.outputs.get("Delivery") != "private":
+        return None
+    return delivery.UrlSigner(
+        stack.output("CdnKeyPairId"),
+        cdn.signing_key(stack.output("CdnSigningKeyParameter")),
+        int(stack.output("SignedUrlExpiresSeconds")),
+    )
+
+
 def find_record(stack: Stack, ident: str) -> ProcessingRecord:
     record = records.find(stack.output("StatusTableName"), ident)
     if record is None:
@@ -111,7 +122,7 @@ def outcome(record: ProcessingRecord) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     stack = connect(args)
-    record = find_record(stack, args.id)
+    record = delivery.sign_record(find_record(stack, args.id), signer(stack))
     source = f"s3://{record.source.bucket}/{record.source.key}" if record.source else "-"
     lines = [
         f"processingId  {record.processing_id}",
@@ -122,6 +133,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     ]
     if record.rejection_message:
         lines.append(f"reason        {record.rejection_message}")
+    if record.original_deleted_at:
+        lines.append(f"original      deleted {record.original_deleted_at} (OriginalRetention)")
+    elif record.original_expires_at:
+        lines.append(f"original      expires {record.original_expires_at} (OriginalRetention)")
     image = record.image or {}
     if image:
         lines.append(

@@ -10,7 +10,9 @@ runtime. Routes, authorizers and CORS come from the stack's deployed HTTP API de
 * ``/``, ``/app.js``, ``/style.css``: the web page (``web/``), and ``/config.json`` pointing it
   at this API and naming the API's auth;
 * ``/cdn/<key>``: the public bucket, standing in for CloudFront, so deploy with
-  ``PublicBaseUrl=<api url>/cdn`` and published variant URLs open in a browser.
+  ``PublicBaseUrl=<api url>/cdn`` and published variant URLs open in a browser. When the
+  stack's distribution trusts key groups (Delivery=private) it serves signed URLs only, checked
+  as CloudFront checks them (``cdn_signatures``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from werkzeug.datastructures import EnvironHeaders
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
 
-from imgpipe.local import api_auth
+from imgpipe.local import api_auth, cdn_signatures
 from imgpipe.local.api_definition import ApiDefinition, Cors, LambdaAuthorizer, Route
 from imgpipe.local.api_definition import load as load_definition
 
@@ -81,12 +83,21 @@ def start(engine: Any, stack_name: str, outputs: dict[str, str]) -> dict[str, st
     url = _url(server)
     definition = load_definition(stack_name, engine.region) or OPEN_PROXY
     gateway = _Gateway(engine, function, outputs.get("PublicBucketName", ""), url, definition)
+    gateway.trusted_keys = _trusted_keys(engine, stack_name)
     server.app.gateway = gateway  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, name="imgpipe-api", daemon=True)
     thread.start()
     _running.append(server)
     print(f"api: {url} (auth: {gateway.auth})", flush=True)
     return {"ApiUrl": url}
+
+
+def stop(url: str) -> None:
+    """Stop the one server at ``url`` (others in this process keep serving)."""
+    for server in [s for s in _running if _url(s) == url]:
+        _running.remove(server)
+        server.shutdown()
+        server.server_close()
 
 
 def stop_all() -> None:
@@ -105,6 +116,29 @@ def _auth_name(route: Route) -> str:
 
 def _url(server: BaseWSGIServer) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _trusted_keys(engine: Any, stack_name: str) -> dict[str, str] | None:
+    """Key-Pair-Id → PEM of every key the stack's CDN trusts; None when it serves anyone."""
+    cloudfront = engine.client("cloudfront")
+    try:
+        resource = engine.client("cloudformation").describe_stack_resource(
+            StackName=stack_name, LogicalResourceId="Cdn"
+        )
+        distribution = resource["StackResourceDetail"]["PhysicalResourceId"]
+        config = cloudfront.get_distribution_config(Id=distribution)["DistributionConfig"]
+    except ClientError:
+        return None
+    groups = config["DefaultCacheBehavior"].get("TrustedKeyGroups") or {}
+    if not groups.get("Enabled") or not groups.get("Items"):
+        return None
+    keys: dict[str, str] = {}
+    for group in groups["Items"]:
+        found = cloudfront.get_key_group(Id=group)["KeyGroup"]["KeyGroupConfig"]["Items"]
+        for key_id in found:
+            config = cloudfront.get_public_key(Id=key_id)["PublicKey"]["PublicKeyConfig"]
+            keys[key_id] = config["EncodedKey"]
+    return keys
 
 
 def _function_name(engine: Any, stack_name: str) -> str | None:
@@ -174,6 +208,9 @@ class _Refused(Exception):
 
 
 class _Gateway:
+    # Set by start(): the CDN's trusted keys (Delivery=private), None for a public CDN.
+    trusted_keys: dict[str, str] | None = None
+
     def __init__(
         self, engine: Any, function: str, public_bucket: str, url: str, definition: ApiDefinition
     ) -> None:
@@ -216,8 +253,9 @@ class _Gateway:
         if not raw_uri.startswith("/"):
             raise _Refused(_gateway_error(400, "Bad Request"))  # CONNECT's host:port, absolute URLs
         body = _read_body(environ)
-        path = urlsplit(raw_uri).path
-        local = self._local(method, path)
+        parts = urlsplit(raw_uri)
+        path = parts.path
+        local = self._local(method, path, parts.query)
         if local is not None:
             return local
         cors = self.definition.cors
@@ -333,7 +371,7 @@ class _Gateway:
         status, headers, data = from_result(json.loads(payload or b"null"))
         return Response(data, status, headers)
 
-    def _local(self, method: str, path: str) -> Response | None:
+    def _local(self, method: str, path: str, query: str = "") -> Response | None:
         """The page, its config and the CDN stand-in (not API Gateway routes)."""
         if method not in ("GET", "HEAD"):
             return None
@@ -343,6 +381,12 @@ class _Gateway:
             config = {"apiUrl": self.url, "auth": self.auth, "region": self.region}
             return Response(json.dumps(config), 200, content_type="application/json")
         if path.startswith(CDN_PREFIX):
+            if self.trusted_keys is not None:
+                # The resource is the URL the signer was given: this server's own base URL,
+                # never one built from the request's Host header.
+                refusal = cdn_signatures.check(f"{self.url}{path}", query, self.trusted_keys)
+                if refusal is not None:
+                    return _cdn_refusal(refusal)
             return self._cdn(unquote(path[len(CDN_PREFIX) :]))
         return None
 
@@ -365,6 +409,15 @@ class _Gateway:
         }
         kind = obj.get("ContentType") or "application/octet-stream"
         return Response(obj["Body"].read(), 200, headers, content_type=kind)
+
+
+def _cdn_refusal(refusal: cdn_signatures.Refusal) -> Response:
+    """CloudFront's 403 for a missing, altered or expired signature (an XML error)."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><Error>'
+        f"<Code>{refusal.code}</Code><Message>{refusal.message}</Message></Error>"
+    )
+    return Response(body, 403, content_type="text/xml")
 
 
 def _not_found() -> Response:

@@ -367,6 +367,18 @@ def _sts(request: Request) -> list[Check]:
     return [Check(f"sts:{operation}", str(params.get("RoleArn") or "*"))]
 
 
+def _ssm(request: Request) -> list[Check]:
+    """Parameter actions on ``parameter/<name without its leading slash>`` (path names)."""
+    operation, params = operation_and_params(request)
+    names = params.get("Names") or ([params["Name"]] if params.get("Name") else [])
+    if not names:
+        return [Check(f"ssm:{operation}", "*")]
+    return [
+        Check(f"ssm:{operation}", _arn(request, "ssm", f"parameter/{str(name).lstrip('/')}"))
+        for name in names
+    ]
+
+
 def _generic(request: Request) -> list[Check]:
     operation, _ = operation_and_params(request)
     return [Check(f"{request.service}:{operation or 'Unknown'}", "*")]
@@ -433,6 +445,7 @@ _SERVICES = {
     "states": _states,
     "logs": _logs,
     "sts": _sts,
+    "ssm": _ssm,
     "lambda": _lambda,
     "cloudfront": _cloudfront,
 }

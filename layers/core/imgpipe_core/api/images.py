@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import cast
 
-from imgpipe_core import cdn, executions, keys, records, reruns, responsive, storage
+from imgpipe_core import cdn, delivery, executions, keys, records, reruns, responsive, storage
 from imgpipe_core.api import cursor
 from imgpipe_core.api.models import (
     PENDING,
@@ -59,6 +59,8 @@ def view(record: records.ProcessingRecord, filename: str | None = None) -> Image
         variants=record.variants,
         responsive=responsive.for_record(record.plain()),
         manifestUrl=record.manifest_url,
+        originalDeletedAt=record.original_deleted_at,
+        originalExpiresAt=record.original_expires_at,
         rejection=rejection,
         failure=failure,
         executionArns=record.execution_arns,
@@ -78,7 +80,7 @@ def _find(settings: Settings, ident: str) -> records.ProcessingRecord:
 def get_image(settings: Settings, ident: str) -> ImageView:
     record = records.find(settings.table_name, ident)
     if record is not None:
-        return view(record, _filename(record))
+        return view(delivery.sign_record(record, delivery.signer_for(settings)), _filename(record))
     if keys.UPLOAD_ID.match(ident):
         # Between the browser's POST to S3 and Register Upload there is no record yet.
         key = f"{settings.upload_prefix}{ident}"
@@ -104,7 +106,11 @@ def list_images(
     # The filenames live in the originals' metadata: one HeadObject each, side by side.
     with ThreadPoolExecutor(max_workers=8) as pool:
         names = list(pool.map(_filename, items))
-    listed = [view(record, name) for record, name in zip(items, names, strict=True)]
+    signer = delivery.signer_for(settings)
+    listed = [
+        view(delivery.sign_record(record, signer), name)
+        for record, name in zip(items, names, strict=True)
+    ]
     return ImageList(items=listed, cursor=cursor.encode(following))
 
 

@@ -114,6 +114,9 @@ class ImageView(ApiModel):
     variants: list[PublishedVariant] = Field(default_factory=list)
     responsive: Responsive | None = None  # srcset lists and a <picture> snippet
     manifest_url: str | None = Field(default=None, alias="manifestUrl")
+    # OriginalRetention: when every version of the original was deleted / is due to expire.
+    original_deleted_at: str | None = Field(default=None, alias="originalDeletedAt")
+    original_expires_at: str | None = Field(default=None, alias="originalExpiresAt")
     rejection: Rejection | None = None
     failure: Failure | None = None
     execution_arns: list[str] = Field(default_factory=list, alias="executionArns")

@@ -363,6 +363,46 @@ class _ResponseHeadersPolicy(_Resource, CloudFormationModel):
     ATTRIBUTES = {"Id": "{id}"}
 
 
+class _PublicKey(_Resource, CloudFormationModel):
+    """A real public key in moto's CloudFront, which the local CDN verifies signatures with."""
+
+    TYPE = "AWS::CloudFront::PublicKey"
+    ATTRIBUTES = {"Id": "{id}"}
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+        **kwargs: Any,
+    ) -> _Resource:  # fmt: skip
+        from moto.cloudfront.models import cloudfront_backends
+
+        config = cloudformation_json["Properties"]["PublicKeyConfig"]
+        backend = cloudfront_backends[account_id][get_partition(region_name)]
+        key = backend.create_public_key(
+            caller_ref=str(config["CallerReference"]),
+            name=str(config["Name"]),
+            encoded_key=str(config["EncodedKey"]),
+        )
+        return cls(key.id, {"Id": key.id})
+
+
+class _KeyGroup(_Resource, CloudFormationModel):
+    TYPE = "AWS::CloudFront::KeyGroup"
+    ATTRIBUTES = {"Id": "{id}"}
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str,
+        **kwargs: Any,
+    ) -> _Resource:  # fmt: skip
+        from moto.cloudfront.models import cloudfront_backends
+
+        config = cloudformation_json["Properties"]["KeyGroupConfig"]
+        backend = cloudfront_backends[account_id][get_partition(region_name)]
+        group = backend.create_key_group(name=str(config["Name"]), items=list(config["Items"]))
+        return cls(group.id, {"Id": group.id})
+
+
 class _HttpApi(_Resource, CloudFormationModel):
     # Recorded, not served: locally the API runs behind imgpipe's own HTTP adapter.
     TYPE = "AWS::ApiGatewayV2::Api"
@@ -411,6 +451,10 @@ class _Distribution(_Resource, CloudFormationModel):
                 "ViewerProtocolPolicy": config["DefaultCacheBehavior"].get(
                     "ViewerProtocolPolicy", "redirect-to-https"
                 ),
+                # The local CDN serves only URLs signed by these groups' keys, as CloudFront.
+                "TrustedKeyGroups": {
+                    "Items": list(config["DefaultCacheBehavior"].get("TrustedKeyGroups") or [])
+                },
             },
         }
         backend = cloudfront_backends[account_id][get_partition(region_name)]

@@ -1,0 +1,26 @@
+"""Apply Original Retention: delete a published upload's original, or note when it expires."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imgpipe_core.config import load_settings
+from imgpipe_core.errors import surface_transient
+from imgpipe_core.models import RetentionInput, dump
+from imgpipe_core.observability import logger, metrics, tracer
+from imgpipe_core.retention import apply
+
+SETTINGS = load_settings()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@surface_transient
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    task = RetentionInput.model_validate(event)
+    logger.append_keys(processingId=task.job.processing_id)
+    result = apply(task.job, SETTINGS)
+    if result.deleted_at:
+        metrics.add_metric(name="OriginalDeleted", unit="Count", value=1)
+    return dump(result)
