@@ -218,6 +218,37 @@ def test_workers_per_function_are_capped(tmp_path: Path) -> None:
         assert len({body(r)["pid"] for r in results}) == 2
 
 
+def test_idle_workers_beyond_the_cap_are_reclaimed_least_recently_used_first(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a runtime that keeps at most one idle environment
+    first, second = (make_spec("app.counter", name=f"fn-idle-{n}") for n in (1, 2))
+    with LambdaRuntime(tmp_path, max_idle_workers=1) as rt:
+        # WHEN two functions run one after the other
+        old = body(call(rt, first))["pid"]
+        kept = body(call(rt, second))["pid"]
+
+        # THEN the older one's environment is gone and the next call to it is a cold start
+        assert wait_gone(old)
+        assert rt.worker_pids("fn-idle-2") == [kept]
+        again = call(rt, first)
+        assert body(again)["count"] == 1 and again.init_duration_ms is not None
+
+
+def test_idle_workers_past_the_idle_timeout_are_reclaimed(tmp_path: Path) -> None:
+    spec = make_spec("app.counter", name="fn-idle-timeout")
+    other = make_spec("app.counter", name="fn-idle-other")
+    with LambdaRuntime(tmp_path, idle_timeout_s=0.2) as rt:
+        old = body(call(rt, spec))["pid"]
+        time.sleep(0.3)
+        # WHEN any later invocation ends after the first one's environment idled too long
+        call(rt, other)
+
+        # THEN that environment was reclaimed
+        assert wait_gone(old)
+        assert rt.worker_pids("fn-idle-timeout") == []
+
+
 def test_exception_reports_class_name_and_worker_stays_warm(runtime: LambdaRuntime) -> None:
     spec = make_spec("app.fail")
     pid = body(call(runtime, spec))["pid"]

@@ -32,6 +32,10 @@ _log = logging.getLogger(__name__)
 
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit; the invoke timeout then covers a slow init too
 LOG_TAIL_BYTES = 4096
+# Lambda reclaims idle execution environments (after minutes, or sooner under pressure); the
+# engine does too, or a long session's idle workers (tens of MB each) would exhaust memory.
+IDLE_TIMEOUT_S = 300.0
+MAX_IDLE_WORKERS = 48  # across all functions; the least recently used go first
 
 
 def _spec_key(spec: FunctionSpec) -> str:
@@ -79,10 +83,14 @@ class LambdaRuntime:
         *,
         log_sink: LogSink | None = None,
         max_workers_per_function: int = 10,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        max_idle_workers: int = MAX_IDLE_WORKERS,
     ) -> None:
         self.log_dir = Path(log_dir)
         self.log_sink = log_sink
         self.max_workers_per_function = max_workers_per_function
+        self.idle_timeout_s = idle_timeout_s
+        self.max_idle_workers = max_idle_workers
         # By (name, version): published versions are separate environments, as on Lambda.
         self._pools: dict[tuple[str, str], _Pool] = {}
         self._busy: set[Worker] = set()
@@ -263,12 +271,33 @@ class LambdaRuntime:
             current = pool is not None and pool.key == worker.key
             keep = keep and current and not self._closed and worker.alive()
             if pool is not None and keep:
+                worker.idle_since = time.monotonic()
                 pool.idle.append(worker)
             elif pool is not None and current:
                 pool.size -= 1
+            reaped = self._reap_idle()
             self._cond.notify_all()
         if not keep:
             worker.close()
+        for w in reaped:
+            w.close()
+
+    def _reap_idle(self) -> list[Worker]:
+        """Take out idle workers past the idle timeout, and the least recently used beyond
+        ``max_idle_workers`` (call with the lock held; the caller closes them)."""
+        now = time.monotonic()
+        idle = sorted(
+            ((w.idle_since, id(w), pool, w) for pool in self._pools.values() for w in pool.idle),
+            key=lambda entry: entry[:2],
+        )
+        excess = len(idle) - self.max_idle_workers
+        reaped = []
+        for index, (since, _, pool, worker) in enumerate(idle):
+            if index < excess or now - since > self.idle_timeout_s:
+                pool.idle.remove(worker)
+                pool.size -= 1
+                reaped.append(worker)
+        return reaped
 
     # -- one invocation -----------------------------------------------------------------------
 

@@ -88,6 +88,7 @@ class Worker:
         self.init_ms: float | None = None  # None until the handler module is imported
         self.init_lines: list[tuple[int, str]] = []  # a pre-warmed worker's INIT phase log
         self.peak_kb = 0
+        self.idle_since = 0.0  # monotonic time it last went idle (the pool reaps old ones)
         self._messages = 0
         self._markers = 0
         self._eof = False
