@@ -39,7 +39,12 @@ def test_a_backfill_starts_and_its_progress_is_served(api: Api) -> None:
         ({"variants": ["no-such-variant"]}, "UNKNOWN_VARIANT"),
         ({"statuses": []}, "INVALID_REQUEST"),
         ({"statuses": ["DONE"]}, "INVALID_REQUEST"),
-        ({"since": "yesterday"}, "INVALID_REQUEST"),
+        ({"since": "yesterday"}, "INVALID_SINCE"),
+        # a number is not a date (pydantic alone would read it as a Unix time)
+        ({"since": 0}, "INVALID_SINCE"),
+        ({"since": "2026-13-01"}, "INVALID_SINCE"),
+        # a real date, but before any record (and one strftime would not zero-pad)
+        ({"since": "0033-03-04T14:48:17Z"}, "INVALID_SINCE"),
         ({"bucket": "elsewhere"}, "INVALID_REQUEST"),
     ],
 )

@@ -162,7 +162,7 @@ def test_express_cost_is_measured_from_the_logged_history(express: Pipeline) -> 
     # THEN the transitions and the Lambda tasks come from the logged history: the REPORT lines
     # of CloudWatch Logs are exactly its Lambda tasks
     assert usage.transitions >= 8 + VARIANTS
-    assert measured.reports == measured.lambda_tasks_in_history == 4 + VARIANTS
+    assert measured.reports == measured.lambda_tasks_in_history == 5 + VARIANTS
     # AND the duration and the bytes Express logs are the execution's own
     assert 0 < measured.execution_s < 300 and usage.express_gb_s > 0
     assert usage.express_log_bytes > 1000

@@ -37,6 +37,7 @@ _FIELD_ERRORS = {
     ("query", "limit"): (HTTPStatus.BAD_REQUEST, "INVALID_LIMIT"),
     ("query", "cursor"): (HTTPStatus.BAD_REQUEST, "INVALID_CURSOR"),
     ("path", "image_id"): (HTTPStatus.BAD_REQUEST, "INVALID_ID"),
+    ("body", "since"): (HTTPStatus.BAD_REQUEST, "INVALID_SINCE"),
 }
 # A size of the wrong type is a malformed request, not a size out of range.
 _TYPE_ERRORS = {"int_type", "int_parsing", "int_from_float", "missing"}

@@ -12,9 +12,13 @@ from imgpipe_core.models import dump
 
 
 def start(settings: Settings, body: BackfillBody) -> BackfillStarted:
+    try:
+        since = body.since_utc()
+    except (ValueError, OverflowError) as error:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "INVALID_SINCE", f"since: {error}") from error
     request = backfill.BackfillRequest(
         statuses=body.statuses,
-        since=records.iso(body.since) if body.since else None,
+        since=records.iso(since) if since else None,
         variants=body.variants,
     )
     try:

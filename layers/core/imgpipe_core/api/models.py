@@ -165,9 +165,28 @@ class BackfillBody(ApiModel):
         max_length=len(Status),
         description="Records in these statuses (default SUCCEEDED).",
     )
-    since: datetime.datetime | None = Field(
-        default=None, description="Only records updated at or after this time (ISO 8601)."
+    # A string, not a datetime: pydantic would take 0 or 1.7e9 as a Unix time, which the
+    # contract does not offer. Parsed and put in UTC by ``since_utc``.
+    since: str | None = Field(
+        default=None,
+        max_length=40,
+        pattern=r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$",
+        description="Only records updated at or after this time (ISO 8601 date or date-time; "
+        "UTC unless it has an offset).",
+        examples=["2026-12-01", "2026-12-01T08:00:00Z"],
     )
+
+    def since_utc(self) -> datetime.datetime | None:
+        """``since`` as a naive UTC time; ValueError when it names no real moment after 1970."""
+        if self.since is None:
+            return None
+        moment = datetime.datetime.fromisoformat(self.since.replace("Z", "+00:00"))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+        if moment.year < 1970:
+            raise ValueError("since must be after 1970")
+        return moment
+
     variants: list[VariantName] = Field(
         default_factory=list,
         max_length=20,
