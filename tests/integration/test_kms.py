@@ -22,6 +22,13 @@ no_kms_enforcement_on_localstack = localstack_xfail(
     "the community edition evaluates neither IAM policies nor key policies; the call succeeds"
 )
 
+# Seen on LocalStack 2026.3.0: the objects are stored AES256 although the bucket's default is
+# SSE-KMS with the stack's key.
+no_bucket_kms_default_on_localstack = localstack_xfail(
+    "S3 does not apply a bucket's SSE-KMS default encryption set by CloudFormation (objects are "
+    "stored AES256)"
+)
+
 
 @pytest.fixture(scope="module")
 def kms_pipeline(engine: Any) -> Pipeline:
@@ -40,6 +47,7 @@ def stack_key_arn(pipeline: Pipeline) -> str:
     return str(pipeline.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
 
 
+@no_bucket_kms_default_on_localstack
 def test_an_upload_succeeds_with_everything_at_rest_under_the_stacks_key(
     kms_pipeline: Pipeline,
 ) -> None:
@@ -245,6 +253,7 @@ def test_eventbridge_dead_letters_to_the_encrypted_queue_only_as_the_key_policy_
         kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=json.dumps(policy))
 
 
+@no_bucket_kms_default_on_localstack
 def test_an_existing_key_arn_is_used_instead_of_a_key_of_the_stacks_own(engine: Any) -> None:
     # GIVEN a key of the account's, whose policy delegates to IAM as the README says
     kms = engine.client("kms")
