@@ -165,7 +165,9 @@ class Deployer:
             elif kind == "AWS::Serverless::LayerVersion":
                 content_uri = props.get("ContentUri")
                 if isinstance(content_uri, str) and not content_uri.startswith("s3://"):
-                    data = self._layer_zip(base / content_uri, resource.get("Metadata", {}))
+                    data = self._layer_zip(
+                        base / content_uri, resource.get("Metadata", {}), props
+                    )
                     key = self._upload(bucket, stack, data, ".zip")
                     props["ContentUri"] = f"s3://{bucket}/{key}"
             elif kind == "AWS::Serverless::StateMachine":
@@ -186,8 +188,16 @@ class Deployer:
             return build.zip_directory(directory)
         return self._built(build.build_function, directory, runtime)
 
-    def _layer_zip(self, directory: Path, metadata: Mapping[str, Any]) -> bytes:
+    def _layer_zip(
+        self, directory: Path, metadata: Mapping[str, Any], props: Mapping[str, Any]
+    ) -> bytes:
         build_method = str(metadata.get("BuildMethod", ""))
+        runtimes = props.get("CompatibleRuntimes") or [""]
+        if build_method == "makefile" and (directory / "Makefile").is_file():
+            # layers/core/Makefile is build.build_layer's recipe for sam build (pip flags,
+            # compileall), checked by tests/unit/test_deploy.py; make is not run here: the
+            # engine's build caches dependencies apart from the code.
+            build_method = str(runtimes[0])
         if not build_method.startswith("python"):
             return build.zip_directory(directory)
         return self._built(build.build_layer, directory, build_method)
