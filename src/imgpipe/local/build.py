@@ -97,13 +97,13 @@ def build_function(source: Path, runtime: str) -> Artifact:
     return _build(source, python_version(runtime), prefix="", compiled=False)
 
 
-def build_layer(source: Path, build_method: str) -> Artifact:
-    """A Python layer: everything under ``python/``, with bytecode.
+def build_layer(source: Path, runtime: str, *, compiled: bool = True) -> Artifact:
+    """A Python layer: everything under ``python/``, with bytecode when ``compiled``.
 
-    ``build_method`` is ``pythonX.Y``, or the layer's runtime when it is built by
-    ``BuildMethod: makefile`` (layers/core/Makefile: the same pip flags and compileall).
+    Compiled is layers/core/Makefile's recipe (``BuildMethod: makefile``: the same pip flags,
+    then compileall); ``BuildMethod: pythonX.Y`` is sam build's python builder, without bytecode.
     """
-    return _build(source, python_version(build_method), prefix="python", compiled=True)
+    return _build(source, python_version(runtime), prefix="python", compiled=compiled)
 
 
 def build_requirements(requirements: Path, runtime: str) -> Artifact:

@@ -9,6 +9,7 @@ server side, in ``imgpipe.local.adapters``, never here. Functions and layers are
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -165,9 +166,7 @@ class Deployer:
             elif kind == "AWS::Serverless::LayerVersion":
                 content_uri = props.get("ContentUri")
                 if isinstance(content_uri, str) and not content_uri.startswith("s3://"):
-                    data = self._layer_zip(
-                        base / content_uri, resource.get("Metadata", {}), props
-                    )
+                    data = self._layer_zip(base / content_uri, resource.get("Metadata", {}), props)
                     key = self._upload(bucket, stack, data, ".zip")
                     props["ContentUri"] = f"s3://{bucket}/{key}"
             elif kind == "AWS::Serverless::StateMachine":
@@ -192,15 +191,18 @@ class Deployer:
         self, directory: Path, metadata: Mapping[str, Any], props: Mapping[str, Any]
     ) -> bytes:
         build_method = str(metadata.get("BuildMethod", ""))
-        runtimes = props.get("CompatibleRuntimes") or [""]
         if build_method == "makefile" and (directory / "Makefile").is_file():
-            # layers/core/Makefile is build.build_layer's recipe for sam build (pip flags,
-            # compileall), checked by tests/unit/test_deploy.py; make is not run here: the
-            # engine's build caches dependencies apart from the code.
-            build_method = str(runtimes[0])
+            # layers/core/Makefile is build.build_layer's compiled recipe for sam build (pip
+            # flags, compileall), kept in step by tests/unit/test_deploy.py; make is not run
+            # here: the engine's build caches the dependencies apart from the code.
+            runtime = str((props.get("CompatibleRuntimes") or [""])[0])
+            return self._built(build.build_layer, directory, runtime)
         if not build_method.startswith("python"):
             return build.zip_directory(directory)
-        return self._built(build.build_layer, directory, build_method)
+        # sam build's python builder: no bytecode.
+        return self._built(
+            functools.partial(build.build_layer, compiled=False), directory, build_method
+        )
 
     def _built(self, builder: Any, directory: Path, runtime: str) -> bytes:
         started = time.monotonic()
