@@ -101,7 +101,9 @@ def sample(python: Path, paths: list[Path], handler: str) -> dict[str, float]:
     env = {**ENVIRONMENT, "AWS_LAMBDA_FUNCTION_NAME": handler, "LAMBDA_TASK_ROOT": str(code)}
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in [code, *paths])
     # -S: no site-packages of the interpreter's own; only code, layer and runtime boto3.
-    command = [str(python), "-S", "-c", _CHILD, repr(time.time()), str(code / "app.py")]
+    # -B: nothing written next to the code, as on Lambda's read-only /var/task and /opt: what
+    # the artifacts do not ship compiled is compiled in every sample.
+    command = [str(python), "-S", "-B", "-c", _CHILD, repr(time.time()), str(code / "app.py")]
     done = subprocess.run(
         [*command, ",".join(SERVICES.get(handler, []))],
         env=env,

@@ -75,6 +75,20 @@ def test_a_layer_with_a_requirement_provides_it(engine: Any, probes: dict[str, s
     assert {m for m in modules if modules[m] is not None} == {"idna", "boto3"}
 
 
+def test_the_engine_writes_no_bytecode_next_to_deployed_code(
+    engine: Any, probes: dict[str, str]
+) -> None:
+    # GIVEN a function and a BuildMethod python3.12 layer (idna): zips without bytecode
+    # WHEN the function imports its handler module and idna
+    modules = probe(engine, probes["LayerProbe"], modules=["app", "idna"])["modules"]
+
+    # THEN neither unpacked directory gained bytecode: Lambda's /var/task and /opt are
+    # read-only, so a zip without it is compiled on every cold start, here too
+    code, layer = Path(modules["app"]).parent, Path(modules["idna"]).parent
+    assert (code / "app.py").is_file() and (layer / "core.py").is_file()
+    assert not list(code.rglob("*.pyc")) and not list(layer.rglob("*.pyc"))
+
+
 def test_the_core_layer_runs_the_tests_powertools_and_pydantic(
     engine: Any, probes: dict[str, str]
 ) -> None:
@@ -91,6 +105,9 @@ def test_the_core_layer_runs_the_tests_powertools_and_pydantic(
     assert all(seen["modules"].values()), seen["modules"]
     assert seen["versions"] == {d: importlib.metadata.version(d) for d in dists}
     assert seen["versions"]["aws-lambda-powertools"] == "3.37.0"
+    # AND it runs on the bytecode shipped in the layer (layers/core/Makefile's recipe)
+    pydantic = Path(seen["modules"]["pydantic"]).parent
+    assert (pydantic / "__pycache__" / "main.cpython-312.pyc").is_file()
 
 
 def test_the_core_layer_holds_one_pydantic_and_one_powertools() -> None:
@@ -106,7 +123,8 @@ def test_the_core_layer_holds_one_pydantic_and_one_powertools() -> None:
 def test_deploy_uploads_the_built_artifacts(engine: Any, probes: dict[str, str]) -> None:
     # GIVEN the builds of the probe's code and layer (cached on disk by content)
     code = build.build_function(HERE / "probe", "python3.12").zip_bytes()
-    layer = build.build_layer(HERE / "layer", "python3.12").zip_bytes()
+    # BuildMethod: python3.12, built as sam build's python builder does: no bytecode
+    layer = build.build_layer(HERE / "layer", "python3.12", compiled=False).zip_bytes()
     lam = engine.client("lambda")
 
     # THEN what Lambda holds (its CodeSha256 is the hash of the uploaded zip) is those bytes

@@ -6,6 +6,11 @@ requirements installed there (Lambda unpacks a layer into /opt and puts /opt/pyt
 sys.path). Requirements are installed for Lambda's platform (manylinux x86_64, CPython of the
 runtime's version, wheels only), never for the machine that builds.
 
+Artifacts ship bytecode, as the CoreLayer's ``build-CoreLayer`` Makefile target does for AWS:
+compiled by the runtime's own Python with ``--invalidation-mode unchecked-hash``. Lambda's /opt
+and /var/task are read-only, so bytecode that is not in the zip is compiled again on every cold
+start; the engine unpacks zips as they are and its workers never write bytecode either.
+
 The same artifact is what the engine runs and what a deploy uploads to the engine, LocalStack
 or AWS. Builds land in ``~/.cache/imgpipe/build/<hash>`` (``IMGPIPE_BUILD_CACHE`` overrides):
 built in a temporary directory, then renamed into place, under a per-hash file lock so
@@ -31,12 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Bump when the recipe below changes: old cache entries are then simply never looked up.
-RECIPE = "1"
+RECIPE = "2"  # 2: bytecode in the artifact
 # Lambda's python3.12+ runs on Amazon Linux 2023 (glibc 2.34): wheels of both tags work there
 # (Pillow publishes manylinux_2_28, pydantic-core manylinux2014).
 LAMBDA_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
 ZIP_EXCLUDE = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", "tests", ".aws-sam"})
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible archives → stable code hashes
+# Hash-based and never checked against the source: zip and deploy mtimes do not matter, and
+# nothing on Lambda can change a file under the pyc. Same flags as layers/core/Makefile.
+COMPILE_FLAGS = ("-q", "-j", "0", "--invalidation-mode", "unchecked-hash")
 ARTIFACT_ZIP = "artifact.zip"
 TREE = "tree"
 
@@ -82,13 +90,20 @@ def python_version(runtime_or_method: str) -> str:
 
 
 def build_function(source: Path, runtime: str) -> Artifact:
-    """A function's ``CodeUri``: code at the root, requirements installed next to it."""
-    return _build(source, python_version(runtime), prefix="")
+    """A function's ``CodeUri``: code at the root, requirements installed next to it.
+
+    No bytecode: ``sam build``'s python builder ships none for a function either.
+    """
+    return _build(source, python_version(runtime), prefix="", compiled=False)
 
 
-def build_layer(source: Path, build_method: str) -> Artifact:
-    """A layer with ``BuildMethod: pythonX.Y``: everything under ``python/``."""
-    return _build(source, python_version(build_method), prefix="python")
+def build_layer(source: Path, runtime: str, *, compiled: bool = True) -> Artifact:
+    """A Python layer: everything under ``python/``, with bytecode when ``compiled``.
+
+    Compiled is layers/core/Makefile's recipe (``BuildMethod: makefile``: the same pip flags,
+    then compileall); ``BuildMethod: pythonX.Y`` is sam build's python builder, without bytecode.
+    """
+    return _build(source, python_version(runtime), prefix="python", compiled=compiled)
 
 
 def build_requirements(requirements: Path, runtime: str) -> Artifact:
@@ -99,6 +114,7 @@ def build_requirements(requirements: Path, runtime: str) -> Artifact:
 
     def make(tree: Path) -> None:
         _pip_install(text, tree, version, label=str(requirements))
+        _compile(tree, [tree], version)
 
     return _cached(digest, make)
 
@@ -119,37 +135,27 @@ def zip_directory(
     return buffer.getvalue()
 
 
-def unpack(data: bytes, compile_with: Path | None = None, *, sha256: str = "") -> Path:
-    """A deployed zip unpacked once per content on this machine, byte-compiled for its Python.
+def unpack(data: bytes, *, sha256: str = "") -> Path:
+    """A deployed zip unpacked once per content on this machine, exactly as it is.
 
-    Lambda cannot write bytecode next to the code either, but compiling on each engine's first
-    cold start costs seconds per layer (Powertools, pydantic, botocore): done once here, under
-    the same lock-and-rename as builds, it is shared by every engine and test process.
+    Nothing is compiled here: what the zip lacks in bytecode, Lambda compiles on every cold
+    start (its /opt and /var/task are read-only), and so do the engine's workers (``-B``).
     """
-    tag = compile_with.name if compile_with else "source"
     # The caller's digest when it has one (moto keeps each zip's): Invoke calls this every time,
     # and hashing a 30 MB layer costs more CPU than the rest of the call.
     digest = (_hex_digest(sha256) if sha256 else hashlib.sha256(data).hexdigest())[:32]
     root = cache_root().parent / "unpacked"
-    target = root / f"{digest}-{tag}"
+    target = root / f"{digest}-zip"
     if target.is_dir():
         return target
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"{digest}-{tag}.lock"):
+    with _locked(root / f"{digest}-zip.lock"):
         if target.is_dir():
             return target
         staging = Path(tempfile.mkdtemp(prefix=f"{digest}.", dir=root))
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 archive.extractall(staging)
-            if compile_with is not None:
-                # -I -S: the compiler sees no site-packages; failures (a py2 file in a
-                # package) are left to compile at import, as Lambda would.
-                subprocess.run(
-                    [str(compile_with), "-I", "-S", "-m", "compileall", "-q", "-j", "0",
-                     str(staging)],
-                    capture_output=True, check=False,
-                )  # fmt: skip
             os.rename(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -166,7 +172,7 @@ def _hex_digest(sha256: str) -> str:
     return base64.b64decode(sha256).hex()
 
 
-def _build(source: Path, version: str, *, prefix: str) -> Artifact:
+def _build(source: Path, version: str, *, prefix: str, compiled: bool) -> Artifact:
     source = source.resolve()
     if not source.is_dir():
         raise BuildError(f"code directory not found: {source}")
@@ -175,7 +181,8 @@ def _build(source: Path, version: str, *, prefix: str) -> Artifact:
         (f.relative_to(source).as_posix(), hashlib.sha256(f.read_bytes()).hexdigest())
         for f in files
     ]
-    digest = _digest({"kind": "code", "python": version, "prefix": prefix, "files": listing})
+    shape = {"kind": "code", "python": version, "prefix": prefix, "files": listing}
+    digest = _digest({**shape, "compiled": compiled})
     requirements = source / "requirements.txt"
     wanted = requirements.read_text() if requirements.is_file() else ""
 
@@ -184,11 +191,19 @@ def _build(source: Path, version: str, *, prefix: str) -> Artifact:
         if _requirement_lines(wanted):
             # Dependencies are cached apart from the code: editing a module re-links them.
             deps = build_requirements(requirements, f"python{version}")
-            shutil.copytree(deps.tree, target, copy_function=_link_or_copy, dirs_exist_ok=True)
+            shutil.copytree(
+                deps.tree, target, copy_function=_link_or_copy, dirs_exist_ok=True,
+                ignore=None if compiled else shutil.ignore_patterns("__pycache__"),
+            )  # fmt: skip
+        copied = []
         for file in files:
             dest = target / file.relative_to(source)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(file, dest)
+            copied.append(dest)
+        if compiled:
+            # The dependencies came compiled (their pyc hard-linked along): only the code is left.
+            _compile(tree, [f for f in copied if f.suffix == ".py"], version)
 
     return _cached(digest, make)
 
@@ -221,6 +236,26 @@ def _pip_install(text: str, target: Path, version: str, *, label: str) -> None:
     shutil.rmtree(target / "bin", ignore_errors=True)
 
 
+def _compile(tree: Path, paths: list[Path], version: str) -> None:
+    """Byte-compile ``paths`` (files or directories) with the runtime's Python, as AWS builds do."""
+    if not paths:
+        return
+    # Here, not at the top: the interpreter module builds the managed runtime with this one.
+    from imgpipe.local.runtime.interpreter import find_interpreter
+
+    python = find_interpreter(f"python{version}").path
+    # -P -s -S: only the stdlib on sys.path. -s <tree>: pyc record paths relative to the artifact,
+    # not this machine's (importlib puts the real path back at import). A fixed hash seed keeps
+    # marshalled frozensets in one order: same code, same zip, same CodeSha256.
+    # A file that does not compile (a py2 module in a package's tests) is left to compile at
+    # import, as Lambda would: hence no check.
+    subprocess.run(
+        [str(python), "-P", "-s", "-S", "-m", "compileall", *COMPILE_FLAGS, "-s", str(tree),
+         *(str(p) for p in paths)],
+        capture_output=True, check=False, cwd=tree, env={"PYTHONHASHSEED": "0"},
+    )  # fmt: skip
+
+
 def _digest(shape: object) -> str:
     payload = json.dumps({"recipe": RECIPE, "platforms": LAMBDA_PLATFORMS, "shape": shape})
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
@@ -241,6 +276,7 @@ def _cached(digest: str, make: object) -> Artifact:
             tree.mkdir()
             make(tree)  # type: ignore[operator]
             # What pip installed ships whole (a package's own tests/ included, as with sam build).
+            # ... and its bytecode with it.
             (staging / ARTIFACT_ZIP).write_bytes(zip_directory(tree, exclude=frozenset()))
             shutil.rmtree(artifact.root, ignore_errors=True)  # a leftover without its zip
             os.rename(staging, artifact.root)
@@ -271,8 +307,11 @@ def _link_or_copy(src: str, dst: str) -> str:
 
 
 def _walk(directory: Path, exclude: frozenset[str]) -> Iterator[Path]:
+    # Stray bytecode in a source directory is this machine's (its Python, its mtimes); an
+    # artifact's own (nothing excluded) is what ships.
+    skip_pyc = bool(exclude)
     for entry in directory.iterdir():
-        if entry.name in exclude or entry.name.endswith(".pyc"):
+        if entry.name in exclude or (skip_pyc and entry.name.endswith(".pyc")):
             continue
         if entry.is_dir():
             yield from _walk(entry, exclude)

@@ -9,6 +9,7 @@ server side, in ``imgpipe.local.adapters``, never here. Functions and layers are
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -165,7 +166,7 @@ class Deployer:
             elif kind == "AWS::Serverless::LayerVersion":
                 content_uri = props.get("ContentUri")
                 if isinstance(content_uri, str) and not content_uri.startswith("s3://"):
-                    data = self._layer_zip(base / content_uri, resource.get("Metadata", {}))
+                    data = self._layer_zip(base / content_uri, resource.get("Metadata", {}), props)
                     key = self._upload(bucket, stack, data, ".zip")
                     props["ContentUri"] = f"s3://{bucket}/{key}"
             elif kind == "AWS::Serverless::StateMachine":
@@ -186,11 +187,22 @@ class Deployer:
             return build.zip_directory(directory)
         return self._built(build.build_function, directory, runtime)
 
-    def _layer_zip(self, directory: Path, metadata: Mapping[str, Any]) -> bytes:
+    def _layer_zip(
+        self, directory: Path, metadata: Mapping[str, Any], props: Mapping[str, Any]
+    ) -> bytes:
         build_method = str(metadata.get("BuildMethod", ""))
+        if build_method == "makefile" and (directory / "Makefile").is_file():
+            # layers/core/Makefile is build.build_layer's compiled recipe for sam build (pip
+            # flags, compileall), kept in step by tests/unit/test_deploy.py; make is not run
+            # here: the engine's build caches the dependencies apart from the code.
+            runtime = str((props.get("CompatibleRuntimes") or [""])[0])
+            return self._built(build.build_layer, directory, runtime)
         if not build_method.startswith("python"):
             return build.zip_directory(directory)
-        return self._built(build.build_layer, directory, build_method)
+        # sam build's python builder: no bytecode.
+        return self._built(
+            functools.partial(build.build_layer, compiled=False), directory, build_method
+        )
 
     def _built(self, builder: Any, directory: Path, runtime: str) -> bytes:
         started = time.monotonic()

@@ -135,8 +135,8 @@ def _invoke(self: LambdaFunction, body: Any, request_headers: Any, response_head
 
 def function_spec(fn: LambdaFunction, host: Host) -> FunctionSpec:
     runtime = fn.run_time or "python3.12"
-    python = find_interpreter(runtime).path  # raises InterpreterNotFoundError
-    dirs = [build.unpack(fn.code_bytes, python, sha256=fn.code_sha_256)]
+    find_interpreter(runtime)  # raises InterpreterNotFoundError
+    dirs = [build.unpack(fn.code_bytes, sha256=fn.code_sha_256)]
     backend = lambda_backends[fn.account_id][fn.region]
     for layer in fn.layers:
         version = backend.layers_versions_by_arn(layer["Arn"]) if layer.get("CodeSize") else None
@@ -144,7 +144,7 @@ def function_spec(fn: LambdaFunction, host: Host) -> FunctionSpec:
             _log.warning("%s: layer %s is not in this account; not provided", fn.function_name,
                          layer["Arn"])  # fmt: skip
             continue
-        target = build.unpack(version.code_bytes, python, sha256=version.code_sha_256)
+        target = build.unpack(version.code_bytes, sha256=version.code_sha_256)
         # Lambda unpacks layers into /opt and puts /opt/python on sys.path.
         dirs.append(target / "python" if (target / "python").is_dir() else target)
     environment = worker_environment(fn, host.endpoint_url)
@@ -163,10 +163,10 @@ def function_spec(fn: LambdaFunction, host: Host) -> FunctionSpec:
 
 
 def prepare(account_id: str, region: str) -> None:
-    """Unpack and byte-compile every function's code and layers now, not in its first Invoke.
+    """Unpack every function's code and layers now, not in its first Invoke.
 
-    The first unpack of a new build compiles Powertools, pydantic and botocore (seconds on a
-    busy machine); a deploy can wait for that, a client's first request should not.
+    Unpacking a new 30 MB layer takes a while on a busy machine; a deploy can wait for that, a
+    client's first request should not.
     """
     for fn in list(lambda_backends[account_id][region].list_functions()):
         if (fn.run_time or "python3.12").startswith("python"):

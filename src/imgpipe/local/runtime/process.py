@@ -107,11 +107,13 @@ class Worker:
         }
         try:
             # -I: no PYTHON* env vars, no cwd or script dir on sys.path; -S: none of that
-            # interpreter's site-packages; -u: prints reach the log before a crash. A new session
+            # interpreter's site-packages; -B: no bytecode written, as on Lambda's read-only
+            # /var/task and /opt (what the zip lacks is compiled on every cold start);
+            # -u: prints reach the log before a crash. A new session
             # keeps terminal signals away and makes a process group to kill, including anything
             # the handler spawned.
             self.proc = subprocess.Popen(
-                [str(interpreter), "-I", "-S", "-u", str(WORKER_SCRIPT), json.dumps(config)],
+                [str(interpreter), "-I", "-S", "-B", "-u", str(WORKER_SCRIPT), json.dumps(config)],
                 stdin=subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=write_fd,
