@@ -274,7 +274,7 @@ def test_every_kms_grant_names_the_key_through_one_service() -> None:
         for name, resource in template["Resources"].items()
         if name.endswith("KeyUse")
     }
-    assert len(grants) == 11, sorted(grants)  # each role that reads or writes encrypted data
+    assert len(grants) == 12, sorted(grants)  # each role that reads or writes encrypted data
     for name, statements in grants.items():
         for statement in statements:
             assert "*" not in json.dumps(statement["Resource"]), name
