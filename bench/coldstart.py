@@ -33,6 +33,11 @@ SERVICES = {
     "publish": ["s3"],
     "notify": ["events", "sns", "dynamodb"],
     "api": ["s3", "dynamodb", "stepfunctions"],
+    "authorizer": ["dynamodb"],
+    "retention": ["s3", "dynamodb"],
+    "backfill_select": ["dynamodb", "s3"],
+    "backfill_rerun": ["dynamodb", "stepfunctions"],
+    "backfill_render": ["s3", "dynamodb"],
 }
 # What the template gives every function, with placeholder resource names.
 ENVIRONMENT = {
@@ -47,6 +52,7 @@ ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",
     "POWERTOOLS_LOG_LEVEL": "INFO",
     "TABLE_NAME": "status",
+    "API_KEY_TABLE": "api-keys",
     "PRIVATE_BUCKET": "private",
     "PUBLIC_BUCKET": "public",
     "PUBLIC_BASE_URL": "https://cdn.example",
