@@ -159,14 +159,9 @@ class LambdaRuntime:
         for w in stale:
             w.close()
         try:
-            worker = Worker(spec, key, *self._sandbox(spec.runtime))
-        except BaseException:
-            with self._cond:
-                pool.size -= 1
-                self._cond.notify_all()
-            raise
-        with self._cond:
-            self._busy.add(worker)  # so that shutdown() kills it while it initialises
+            worker = self._spawn(spec, key, pool)
+        except RuntimeError:  # shut down meanwhile
+            return False
         lines: list[tuple[int, str]] = []
         _, outcome = self._init(worker, spec, "prewarm", lines)
         ready = outcome is None
@@ -248,6 +243,11 @@ class LambdaRuntime:
         finally:
             for w in stale:
                 w.close()
+        return self._spawn(spec, key, pool)
+
+    def _spawn(self, spec: FunctionSpec, key: str, pool: _Pool) -> Worker:
+        """A new worker for a slot already counted in ``pool.size``, marked busy (so that
+        shutdown() kills it while it initialises); the slot is given back if it cannot start."""
         try:
             worker = Worker(spec, key, *self._sandbox(spec.runtime))
         except BaseException:
