@@ -79,3 +79,19 @@ def local_up(*args: str, env: dict[str, str], timeout: float = 90) -> Iterator[L
             os.killpg(process.pid, signal.SIGKILL)
             raise
     assert process.returncode == 0
+
+
+@contextlib.contextmanager
+def moto_table(name: str, hash_key: str) -> Iterator[str]:
+    """An on-demand DynamoDB table with a string hash key, on moto's in-process mock."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": hash_key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"}],
+        )
+        yield name

@@ -11,6 +11,7 @@ import json
 import os
 import time
 import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,15 +155,19 @@ class Pipeline:
                 sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
 
     def notifications(self, pid: str) -> tuple[list[dict], list[dict]]:
-        """EventBridge events and SNS messages seen so far for this processingId."""
+        """EventBridge events and SNS messages seen so far for this processingId, deduplicated
+        on ``notificationId`` as the README tells consumers to: delivery is at least once, and a
+        Notify retried after its publish (a timeout under load) sends the same message again."""
         self.seen_events += self._drain(self.events_queue)
         self.seen_sns += self._drain(self.sns_queue)
-        events = [e for e in self.seen_events if e["detail"]["processingId"] == pid]
-        sns = [
-            json.loads(m["Message"])
-            for m in self.seen_sns
-            if json.loads(m["Message"])["processingId"] == pid
-        ]
+        events = _unique(
+            (e for e in self.seen_events if e["detail"]["processingId"] == pid),
+            lambda e: e["detail"]["notificationId"],
+        )
+        messages = (json.loads(m["Message"]) for m in self.seen_sns)
+        sns = _unique(
+            (m for m in messages if m["processingId"] == pid), lambda m: m["notificationId"]
+        )
         return events, sns
 
     def dead_letters(self) -> list[dict]:
@@ -184,6 +189,13 @@ class Pipeline:
         return main(
             [*argv, "--stack-name", self.stack_name, "--endpoint-url", self.engine.endpoint_url]
         )
+
+
+def _unique(items: Iterable[dict], key: Callable[[dict], str]) -> list[dict]:
+    seen: dict[str, dict] = {}
+    for item in items:
+        seen.setdefault(key(item), item)
+    return list(seen.values())
 
 
 def _allow_rule(sqs: Any, queue_url: str, queue_arn: str, rule_arn: str) -> None:

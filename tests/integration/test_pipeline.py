@@ -88,7 +88,8 @@ def test_same_event_twice_publishes_and_notifies_once(pipeline: Pipeline) -> Non
     entered = [
         e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
     ]
-    assert "Ignore Duplicate" in entered and "Publish Variants" not in entered
+    assert "Ignore Duplicate" in entered
+    assert "Publish Variants" not in entered and "Notify Success" not in entered
     assert pipeline.public_keys(pid) == published_before
     record = pipeline.record(pid)
     assert record["attempt"] == 1 and len(record["executionArns"]) == 1

@@ -8,10 +8,10 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from imgpipe.local import api_auth, api_definition
 from imgpipe_core import api_keys, key_store
+from tests.helpers import moto_table
 
 TABLE = "keys"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:authorizer"
@@ -25,14 +25,8 @@ def secret_of(key: str) -> str:
 
 @pytest.fixture
 def table() -> Iterator[str]:
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "keyId", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "keyId", "KeyType": "HASH"}],
-        )
-        yield TABLE
+    with moto_table(TABLE, "keyId") as name:
+        yield name
 
 
 def test_a_created_key_checks_and_only_its_digest_is_stored(table: str) -> None:

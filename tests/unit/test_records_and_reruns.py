@@ -9,11 +9,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from imgpipe import dlq
 from imgpipe_core import records, reruns
 from imgpipe_core.models import Source, Status
+from tests.helpers import moto_table
 
 TABLE = "records"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:pipeline"
@@ -23,14 +23,8 @@ SOURCE = Source(bucket="private", key="uploads/x", versionId="v1", size=10)
 
 @pytest.fixture
 def table() -> Iterator[str]:
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "processingId", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "processingId", "KeyType": "HASH"}],
-        )
-        yield TABLE
+    with moto_table(TABLE, "processingId") as name:
+        yield name
 
 
 class FakeStepFunctions:
