@@ -39,7 +39,11 @@ def _allow(condition: dict[str, Any] | None = None, **extra: Any) -> dict[str, A
         (_policy(_allow({"ArnEquals": {"aws:SourceArn": [RULE + "X"]}})), False),
         (_policy(_allow({"ArnLike": {"aws:SourceArn": "arn:aws:events:*:*:rule/stack-*"}})), True),
         (_policy(_allow({"ArnLike": {"aws:SourceArn": "arn:aws:events:*:*:rule/other-*"}})), False),
-        (_policy(_allow({"StringEquals": {"aws:SourceAccount": "123456789012"}})), False),
+        (_policy(_allow({"StringEquals": {"aws:SourceAccount": "123456789012"}})), True),
+        (_policy(_allow({"StringEquals": {"aws:SourceAccount": "999999999999"}})), False),
+        (_policy(_allow(Principal="*")), True),
+        (_policy(_allow(Principal={"AWS": "*"})), True),  # the same as "*"
+        (_policy(_allow(Resource="arn:aws:sqs:*:*:other")), False),
         (_policy(_allow(Principal={"Service": "sns.amazonaws.com"})), False),
         (_policy(_allow(Action="sqs:ReceiveMessage")), False),
         (_policy(_allow(Action="sqs:*")), True),

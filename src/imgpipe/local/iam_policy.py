@@ -119,6 +119,16 @@ def decide_key(
     return Verdict.NO_RESOURCE_ALLOW
 
 
+def decide_resource(
+    policy: Mapping[str, Any], check: Check, context: Context, caller: Caller
+) -> Decision:
+    """What a resource-based policy grants on its own to a caller it names itself, such as a
+    service principal (which has no identity policies): an explicit Deny wins, then any Allow."""
+    keys = {**context, **check.context}
+    naming = [s for s in _statements(policy) if "self" in _principals(s, caller)]
+    return evaluate([{"Statement": naming}], check, keys)
+
+
 def _principals(statement: Mapping[str, Any], caller: Caller) -> set[str]:
     """How a statement's Principal names the caller: "self", "account" (root), or not at all."""
     principal = statement.get("Principal")
@@ -130,7 +140,7 @@ def _principals(statement: Mapping[str, Any], caller: Caller) -> set[str]:
     if caller.service and caller.service in _listed(principal.get("Service")):
         found.add("self")
     for named in _listed(principal.get("AWS")):
-        if (named == "*" and not caller.service) or named in caller.arns:
+        if named == "*" or named in caller.arns:  # {"AWS": "*"} is the same as "*"
             found.add("self")
         elif not caller.service and named in (
             caller.account,

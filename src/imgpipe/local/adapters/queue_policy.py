@@ -12,13 +12,13 @@ the stack name part too, so a long stack name changes a rule's name prefix as it
 
 from __future__ import annotations
 
-import fnmatch
-import json
 import logging
 from typing import Any
 
 from moto.utilities.arns import parse_arn
 from moto.utilities.utils import get_partition
+
+from imgpipe.local import iam_policy
 
 LOG = logging.getLogger("imgpipe.local.eventbridge")
 # Generated physical names CloudFormation must fit into the service's limit.
@@ -27,12 +27,6 @@ NAME_LIMITS = {
     "AWS::Lambda::Function": 64,
     "AWS::StepFunctions::StateMachine": 80,
     "AWS::SQS::Queue": 80,
-}
-_ARN_CONDITIONS = {
-    "ArnEquals": False,
-    "StringEquals": False,
-    "ArnLike": True,
-    "StringLike": True,
 }
 _installed = False
 
@@ -110,45 +104,13 @@ def _key_allows(reference: str, queue_arn: str, rule_arn: str) -> bool:
 
 
 def policy_allows(policy: str | None, queue_arn: str, rule_arn: str) -> bool:
-    """The decision of a queue policy (JSON) for EventBridge sending on behalf of a rule."""
+    """The decision of a queue policy (JSON) for EventBridge sending on behalf of a rule, with
+    the condition keys EventBridge sets (``aws:SourceArn``, ``aws:SourceAccount``)."""
     if not policy:
         return False
-    statements = json.loads(policy).get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
-    matching = [s for s in statements if _applies(s, queue_arn, rule_arn)]
-    if any(s.get("Effect") == "Deny" for s in matching):
-        return False
-    return any(s.get("Effect") == "Allow" for s in matching)
-
-
-def _listed(value: Any) -> list[str]:
-    return [str(v) for v in (value if isinstance(value, list) else [value])]
-
-
-def _applies(statement: dict[str, Any], queue_arn: str, rule_arn: str) -> bool:
-    principal = statement.get("Principal")
-    if principal != "*":
-        services = (
-            _listed((principal or {}).get("Service", [])) if isinstance(principal, dict) else []
-        )
-        if "events.amazonaws.com" not in services and not (
-            isinstance(principal, dict) and principal.get("AWS") == "*"
-        ):
-            return False
-    actions = [a.lower() for a in _listed(statement.get("Action", []))]
-    if not any(fnmatch.fnmatchcase("sqs:sendmessage", a) for a in actions):
-        return False
-    if not any(fnmatch.fnmatchcase(queue_arn, r) for r in _listed(statement.get("Resource", "*"))):
-        return False
-    for operator, values in (statement.get("Condition") or {}).items():
-        for key, expected in values.items():
-            if key.lower() != "aws:sourcearn" or operator not in _ARN_CONDITIONS:
-                return False  # a condition this check cannot evaluate: do not grant on it
-            patterns = _listed(expected)
-            if _ARN_CONDITIONS[operator]:
-                if not any(fnmatch.fnmatchcase(rule_arn, p) for p in patterns):
-                    return False
-            elif rule_arn not in patterns:
-                return False
-    return True
+    rule = parse_arn(rule_arn)
+    caller = iam_policy.Caller(account=rule.account, service="events.amazonaws.com")
+    context = {"aws:SourceArn": [rule_arn], "aws:SourceAccount": [rule.account]}
+    check = iam_policy.Check("sqs:SendMessage", queue_arn)
+    decision = iam_policy.decide_resource(iam_policy.load_document(policy), check, context, caller)
+    return decision is iam_policy.Decision.ALLOW
