@@ -1,22 +1,44 @@
-"""PNG decoded with the inflate on a second thread: Pillow's pixels, metadata and errors."""
+"""PNG decoded with the inflate done apart (ISA-L, or zlib on a worker): Pillow's pixels,
+metadata and errors."""
 
 from __future__ import annotations
 
 import io
+import random
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
 from imaging_support import corpus_dir, fixture
 from PIL import Image, PngImagePlugin
 
-from imgpipe_core.imaging import _png
+from imgpipe_core.catalogue import Variant
+from imgpipe_core.errors import ImageRejected, RejectionCode
+from imgpipe_core.imaging import Limits, _png, inspect_image, render_variant
+
+# How the stored-block path runs: ISA-L inline on one core or on a worker with two, and the
+# system zlib on a worker (where python-isal cannot load).
+PATHS = ("isal-1-core", "isal-2-cores", "zlib-2-cores")
 
 
-@pytest.fixture(autouse=True)
-def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_png.os, "cpu_count", lambda: 2)
+def _use(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    cores = 1 if path.endswith("1-core") else 2
+    monkeypatch.setattr(_png.os, "cpu_count", lambda: cores)
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raising=False)
     monkeypatch.setattr(_png, "_STEP", 1024)  # many steps even for a small file
+    monkeypatch.setattr(_png, "_OUTPUT", 2048)  # and many pieces, some ending mid-match
+    monkeypatch.setattr(_png, "_QUEUED", 2)  # a worker that waits for Pillow
+    if path.startswith("zlib"):
+        monkeypatch.setattr(_png, "_fast_inflate", lambda: None)
+    else:
+        assert _png._fast_inflate() is not None, "python-isal is a pinned requirement"
+
+
+@pytest.fixture(autouse=True, params=PATHS)
+def inflate_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    _use(monkeypatch, request.param)
+    return str(request.param)
 
 
 def _photo(mode: str) -> Image.Image:
@@ -144,6 +166,81 @@ def test_in_memory_png_goes_through_pillow(tmp_path: Path) -> None:
 def test_lambda_counts_one_core_per_1769_mb(
     monkeypatch: pytest.MonkeyPatch, memory: str, expected: int
 ) -> None:
+    monkeypatch.setattr(_png.os, "cpu_count", lambda: 2)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory)
 
     assert _png.cores() == expected
+
+
+def test_without_isal_one_core_loads_through_pillow_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN one core and no python-isal: zlib's stored pass would only add CPU
+    monkeypatch.setattr(_png.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(_png, "_fast_inflate", lambda: None)
+    image = Image.open(_png_file(tmp_path, "RGB"))
+
+    # THEN the PNG is not taken apart
+    assert not _png.usable(image)
+
+
+def _with_idat(data: bytes, idat: bytes) -> bytes:
+    """``data`` (a PNG with one IDAT chunk) with that chunk's data replaced."""
+    start = data.index(b"IDAT") - 4
+    (length,) = struct.unpack(">I", data[start : start + 4])
+    chunk = struct.pack(">I", len(idat)) + b"IDAT" + idat
+    chunk += struct.pack(">I", zlib.crc32(idat, zlib.crc32(b"IDAT")))
+    return data[:start] + chunk + data[start + 12 + length :]
+
+
+def test_a_broken_deflate_stream_is_a_zlib_error(tmp_path: Path) -> None:
+    # GIVEN a PNG whose image data is a zlib stream with a reserved block type
+    data = _png_file(tmp_path, "RGB").read_bytes()
+    path = tmp_path / "broken.png"
+    path.write_bytes(_with_idat(data, b"\x78\x01\x07" + bytes(64)))
+
+    # THEN it fails as the system zlib reports it, whichever inflate read it
+    with pytest.raises(zlib.error):
+        _png.load(Image.open(path))
+    with pytest.raises(OSError):
+        Image.open(path).load()
+
+
+def _outcome(path: Path) -> object:
+    """What validation and one render make of ``path``: the rejection or the pixels."""
+    try:
+        info = inspect_image(path, Limits())
+        variant = Variant.model_validate({"name": "t", "width": 40, "format": "png"})
+        rendition = render_variant(path, variant, info=info)
+    except ImageRejected as rejected:
+        # The code, not the message: Pillow alone, loading a second time after a failed
+        # load, says AssertionError where the first failure's reason is seen here.
+        return rejected.code
+    return info.model_dump(), Image.open(io.BytesIO(rendition.data)).tobytes()
+
+
+def test_corrupted_image_data_is_judged_as_by_pillow_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN copies of a PNG, each with one byte of its compressed image data changed
+    data = _png_file(tmp_path, "RGBA", compress_level=6).read_bytes()
+    start = data.index(b"IDAT") + 4
+    (length,) = struct.unpack(">I", data[start - 8 : start - 4])
+    rng = random.Random(14)
+    judged = {"rejected": 0, "accepted": 0}
+    for index in range(30):
+        damaged = bytearray(data)
+        damaged[start + rng.randrange(length)] ^= 1 << rng.randrange(8)
+        path = tmp_path / f"damaged-{index}.png"
+        path.write_bytes(bytes(damaged))
+
+        # WHEN validation and a render read it through the inflate, and through Pillow alone
+        ours = _outcome(path)
+        with monkeypatch.context() as pillow_alone:
+            pillow_alone.setattr(_png, "usable", lambda _image: False)
+            theirs = _outcome(path)
+
+        # THEN both reject it with the same code, or both give the same facts and pixels
+        assert ours == theirs, index
+        judged["rejected" if isinstance(ours, RejectionCode) else "accepted"] += 1
+    assert judged["rejected"] > 10, judged
