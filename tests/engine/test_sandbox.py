@@ -93,11 +93,18 @@ def test_the_core_layer_runs_the_tests_powertools_and_pydantic(
     engine: Any, probes: dict[str, str]
 ) -> None:
     # GIVEN the project's core layer WHEN a function asks for the versions it got
-    dists = ["aws-lambda-powertools", "pydantic", "pydantic-core", "aws-xray-sdk", "pillow"]
+    dists = ["aws-lambda-powertools", "pydantic", "pydantic-core", "aws-xray-sdk", "pillow", "isal"]
     seen = probe(
         engine,
         probes["CoreProbe"],
-        modules=["aws_lambda_powertools.tracing", "aws_xray_sdk.core", "pydantic", "PIL.Image"],
+        # isal_zlib: imaging/_png.py falls back to zlib without it, so only this shows it missing
+        modules=[
+            "aws_lambda_powertools.tracing",
+            "aws_xray_sdk.core",
+            "pydantic",
+            "PIL.Image",
+            "isal.isal_zlib",
+        ],
         distributions=dists,
     )
 
