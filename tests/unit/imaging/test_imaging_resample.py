@@ -40,6 +40,12 @@ def _difference(a: Image.Image, b: Image.Image) -> tuple[int, float]:
     return max(int(high) for _low, high in stat.extrema), max(stat.mean)
 
 
+def _pillows_gap(size: tuple[int, int], box: tuple[float, float, float, float]) -> float:
+    """The reducing gap with which Pillow's own resize box-reduces as ``resample`` does."""
+    shrinks = ((box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1])
+    return min(shrink / resample.reduce_factor(shrink) for shrink in shrinks)
+
+
 def _same_pixels(a: Image.Image, b: Image.Image) -> bool:
     largest, mean = _difference(a, b)
     return largest <= _MAX_LEVELS and mean <= _MAX_MEAN
@@ -60,7 +66,8 @@ def banded(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> N
     ("size", "box"),
     [
         ((40, 30), (0, 0, 401, 299)),  # reduce by 4, then LANCZOS
-        ((150, 112), (0, 0, 401, 299)),  # LANCZOS only
+        ((200, 150), (0, 0, 401, 299)),  # LANCZOS only
+        ((133, 100), (0, 0, 401, 299)),  # 3x: halved, then LANCZOS
         ((50, 50), (60.5, 0, 359.5, 299)),  # cover crop, reduce by 2
         ((300, 7), (0, 100, 401, 121)),  # a thin strip
         ((1, 1), (0, 0, 401, 299)),
@@ -75,9 +82,9 @@ def test_banded_resize_matches_pillow(
     # WHEN it is resized in bands
     ours = resample.resize(source, size, box)
 
-    # THEN the pixels are exactly Pillow's whole-image resize with the same reducing gap
+    # THEN the pixels are exactly Pillow's whole-image resize with the same reduce step
     reference = source.resize(
-        size, Image.Resampling.LANCZOS, box=box, reducing_gap=resample.REDUCING_GAP
+        size, Image.Resampling.LANCZOS, box=box, reducing_gap=_pillows_gap(size, box)
     )
     assert ours.mode == reference.mode == mode
     assert ours.size == size
@@ -88,7 +95,7 @@ def test_banded_resize_matches_pillow(
 @pytest.mark.parametrize("mode", ["RGBA", "LA"])
 @pytest.mark.parametrize(
     ("size", "flattened_first"),
-    [((40, 30), False), ((150, 112), True)],
+    [((40, 30), False), ((200, 150), True)],
     ids=["reduced-premultiplied-then-flattened", "flattened-then-resampled"],
 )
 def test_resizing_onto_a_background_is_exactly_one_of_the_two_orders(
@@ -104,7 +111,8 @@ def test_resizing_onto_a_background_is_exactly_one_of_the_two_orders(
     # THEN with a reduce step it is Pillow's resize flattened; without, Pillow's resize of the
     # flattened source (the two differ only where LANCZOS rings at hard alpha edges)
     def pillow(image: Image.Image) -> Image.Image:
-        return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=resample.REDUCING_GAP)
+        gap = _pillows_gap(size, (0, 0, *_SOURCE_SIZE))
+        return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=gap)
 
     if flattened_first:
         reference = pillow(flatten(source, background))
@@ -112,3 +120,14 @@ def test_resizing_onto_a_background_is_exactly_one_of_the_two_orders(
         reference = flatten(pillow(source), background)
     assert ours.mode == reference.mode == "RGB"
     assert _same_pixels(ours, reference), _difference(ours, reference)
+
+
+@pytest.mark.parametrize(
+    ("shrink", "factor"),
+    [(1.0, 1), (1.9, 1), (2.5, 1), (2.6, 2), (3.9, 2), (4.0, 2), (5.9, 2), (6.0, 3), (13.3, 6)],
+)
+def test_a_shrink_the_gap_leaves_whole_is_halved_while_lanczos_keeps_1_3x(
+    shrink: float, factor: int
+) -> None:
+    # libvips' gap of 2 from 4x on; from 2.6x a 2x2 box first, as a JPEG's 1/2 draft would
+    assert resample.reduce_factor(shrink) == factor
