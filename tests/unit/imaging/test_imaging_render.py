@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 from imaging_support import decoded, fixture, render
-from PIL import Image, features
+from PIL import Image, ImageChops, ImageStat, features
 
 from imgpipe_core.catalogue import OutputFormat, Variant
 from imgpipe_core.errors import ImageRejected, RejectionCode, RenderError
@@ -10,6 +12,7 @@ from imgpipe_core.imaging import Limits, render_variant
 from imgpipe_core.imaging.colour import to_srgb
 from imgpipe_core.imaging.geometry import plan_resize
 from imgpipe_core.imaging.metadata import EXIF_ARTIST, EXIF_COPYRIGHT, EXIF_GPS_IFD
+from imgpipe_core.imaging.render import draft_jpeg
 
 
 def colour_at(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
@@ -316,3 +319,35 @@ def test_render_repeats_the_header_checks() -> None:
 def test_undecodable_image_after_validation_is_a_render_error() -> None:
     with pytest.raises(RenderError):
         render_variant(fixture("truncated.png"), Variant(name="v"))
+
+
+@pytest.mark.parametrize(
+    ("name", "least", "eighths"),
+    [
+        ("400x300.jpg", 0.325, 3),  # 1/4 is too small: libjpeg's 3/8
+        ("400x300.jpg", 0.25, 2),  # 1/4 is enough
+        ("400x300.jpg", 0.4, 4),  # 3/8 is too small: 1/2
+        ("400x300.jpg", 0.75, 8),  # nothing smaller: full size
+        ("cmyk-patches.jpg", 0.325, 3),
+    ],
+)
+def test_jpeg_draft_decodes_at_the_smallest_dct_scale_that_is_large_enough(
+    name: str, least: float, eighths: int
+) -> None:
+    # GIVEN a JPEG and the least size its resize needs (a fraction of its own)
+    full = Image.open(fixture(name))
+    full.load()
+    target = (math.ceil(full.width * least), math.ceil(full.height * least))
+    image = Image.open(fixture(name))
+
+    # WHEN it is decoded with the draft
+    draft_jpeg(image, target)
+    image.load()
+
+    # THEN it is that DCT scale's size (libjpeg rounds up), in its own mode, and the whole
+    # picture: close to the full decode shrunk to the same size
+    assert image.size == (-(-full.width * eighths // 8), -(-full.height * eighths // 8))
+    assert image.mode == full.mode
+    expected = full.resize(image.size, Image.Resampling.BOX)
+    difference = ImageStat.Stat(ImageChops.difference(image, expected)).mean
+    assert max(difference) < 4.0, difference
