@@ -4,8 +4,11 @@ metadata and errors."""
 from __future__ import annotations
 
 import io
+import os
 import random
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -244,3 +247,28 @@ def test_corrupted_image_data_is_judged_as_by_pillow_alone(
         assert ours == theirs, index
         judged["rejected" if isinstance(ours, RejectionCode) else "accepted"] += 1
     assert judged["rejected"] > 10, judged
+
+
+def test_isal_is_imported_by_the_first_png_not_by_the_imaging_modules(tmp_path: Path) -> None:
+    # GIVEN a fresh interpreter, as a handler's cold start is
+    layer = Path(__file__).resolve().parents[3] / "layers" / "core"
+    probe = (
+        "import sys\n"
+        "from imgpipe_core.imaging import probe, render\n"
+        "before = 'isal' in sys.modules\n"
+        "from PIL import Image\n"
+        "probe._png.load(Image.open(sys.argv[1]))\n"
+        "print(before, 'isal' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(_png_file(tmp_path, "RGB"))],
+        env={**os.environ, "PYTHONPATH": str(layer)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # THEN importing the imaging code loads no isal (a cold start that reads no PNG pays
+    # nothing for it); the first PNG does
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
