@@ -43,7 +43,12 @@ def _difference(a: Image.Image, b: Image.Image) -> tuple[int, float]:
 def _pillows_gap(size: tuple[int, int], box: tuple[float, float, float, float]) -> float:
     """The reducing gap with which Pillow's own resize box-reduces as ``resample`` does."""
     shrinks = ((box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1])
-    return min(shrink / resample.reduce_factor(shrink) for shrink in shrinks)
+    halve = (box[2] - box[0]) * (box[3] - box[1]) >= resample.HALVE_FROM_PIXELS
+    factors = [(shrink, resample.reduce_factor(shrink, halve=halve)) for shrink in shrinks]
+    # Pillow reduces an axis by int(shrink / gap) (1 when that is 0): the largest gap that
+    # gives every reduced axis its factor leaves the others unreduced.
+    reduced = [shrink / factor for shrink, factor in factors if factor > 1]
+    return min(reduced) if reduced else max(shrinks) + 1
 
 
 def _same_pixels(a: Image.Image, b: Image.Image) -> bool:
@@ -56,6 +61,7 @@ def banded(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> N
     """Make bands out of small images; with one core, bands run in turn."""
     monkeypatch.setattr(resample, "PARALLEL_FROM_PIXELS", 1)
     monkeypatch.setattr(resample, "BAND_PIXELS", 5_000)
+    monkeypatch.setattr(resample, "HALVE_FROM_PIXELS", 100_000)  # this small source is halved
     if request.param == "one-core":
         monkeypatch.setattr(resample.os, "cpu_count", lambda: 1)
 
@@ -130,4 +136,18 @@ def test_a_shrink_the_gap_leaves_whole_is_halved_while_lanczos_keeps_1_3x(
     shrink: float, factor: int
 ) -> None:
     # libvips' gap of 2 from 4x on; from 2.6x a 2x2 box first, as a JPEG's 1/2 draft would
-    assert resample.reduce_factor(shrink) == factor
+    assert resample.reduce_factor(shrink, halve=True) == factor
+    # and on a small source only the gap's reduce
+    assert resample.reduce_factor(shrink, halve=False) == max(1, int(shrink / 2))
+
+
+def test_only_a_large_source_is_halved() -> None:
+    # GIVEN a 2.7x shrink of a small source and of a large one (a crop of the same image)
+    source = _source("RGB").resize((2700, 2000))
+    small, large = (0, 0, 1350, 1000), (0, 0, 2700, 2000)
+
+    # THEN only the large one is halved before LANCZOS, each as Pillow would with that gap
+    for box, size, gap in ((small, (500, 370), 2.0), (large, (1000, 740), 1.35)):
+        ours = resample.resize(source, size, box)
+        reference = source.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=gap)
+        assert _same_pixels(ours, reference), (box, _difference(ours, reference))
