@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, cast
 
 from PIL import ImageFile, PngImagePlugin
 
-# Compressed bytes the worker inflates per step: large enough to keep Python's overhead out of
+# Compressed bytes read and inflated per step: large enough to keep Python's overhead out of
 # the profile, small enough that Pillow starts unfiltering early.
 _STEP = 1 << 18
 # Inflated bytes per piece: ISA-L's larger pieces (~130 KB here, about glibc's mmap threshold)
