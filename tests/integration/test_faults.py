@@ -66,6 +66,15 @@ def _entered(history: list[dict]) -> list[str]:
     ]
 
 
+def _withdrawn(history: list[dict]) -> list[int]:
+    """How many objects each Withdraw Unpublished Variants task deleted."""
+    outputs = [
+        json.loads(e["taskSucceededEventDetails"]["output"]) for e in history
+        if e["type"] == "TaskSucceeded"
+    ]  # fmt: skip
+    return [o["Payload"]["withdrawn"] for o in outputs if "withdrawn" in o.get("Payload", {})]
+
+
 def _letters(pipeline: Pipeline, pid: str) -> list[dict]:
     return [m for m in pipeline.dead_letters() if pid in json.dumps(m)]
 
@@ -218,7 +227,7 @@ def test_a_failed_map_branch_leaves_no_variant_public(engine: Any, faulty: Pipel
     arn = record["executionArns"][0]
     assert record["status"] == "FAILED" and record["error"] == "RenderError", record
     assert _task_errors(_history(faulty, arn)) == ["RenderError"]
-    assert "Withdraw Unpublished Variants" in _entered(_history(faulty, arn))
+    assert _withdrawn(_history(faulty, arn)) == [VARIANTS]  # every branch had written its own
     assert faulty.public_keys(pid) == []
     assert [m["kind"] for m in _letters(faulty, pid)] == ["ProcessingFailed"]
     # AND a redrive renders and publishes it again
@@ -235,10 +244,11 @@ def test_publish_failing_for_good_withdraws_the_variants_resize_wrote(
     pid = faulty.upload(key, photo(640, 480, "JPEG"))
     record = faulty.wait_done(pid)
     # THEN no manifest was written and the Map's variants were withdrawn before Record Failure
-    entered = _entered(_history(faulty, record["executionArns"][0]))
+    history = _history(faulty, record["executionArns"][0])
+    entered = _entered(history)
     assert record["status"] == "FAILED" and record["error"] == "PublishError", record
     assert entered.index("Withdraw Unpublished Variants") < entered.index("Record Failure")
-    assert faulty.public_keys(pid) == []
+    assert _withdrawn(history) == [VARIANTS] and faulty.public_keys(pid) == []
 
 
 def test_stale_attempt_is_rerun_and_the_late_one_is_superseded(
