@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 from PIL import Image
 
-from imgpipe_core import keys, publishing
+from imgpipe_core import clients, keys, publishing
 from imgpipe_core.config import Settings
 from imgpipe_core.models import Job, PublishInput, ResizeInput, Source, VariantResult
 from imgpipe_core.resizing import resize
@@ -33,6 +33,7 @@ def _jpeg(width: int, height: int) -> bytes:
 @pytest.fixture
 def settings() -> Iterator[Settings]:
     with mock_aws():
+        clients.configure(None)  # clients built inside the mock, not cached from elsewhere
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=PRIVATE)
         s3.create_bucket(Bucket=PUBLIC)
@@ -40,6 +41,7 @@ def settings() -> Iterator[Settings]:
         yield Settings(
             PRIVATE_BUCKET=PRIVATE, PUBLIC_BUCKET=PUBLIC, PUBLIC_BASE_URL="https://cdn.example"
         )
+    clients.configure(None)
 
 
 def _job(attempt: int = 1) -> Job:
