@@ -80,20 +80,6 @@ def downloaded(source: Source, max_bytes: int) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def metadata(bucket: str, key: str) -> dict[str, str] | None:
-    """The user metadata of an object, or None if there is no such object."""
-    # Listed first: a role whose s3:ListBucket is bound to an s3:prefix gets 403, not 404, for
-    # a HEAD of a missing key (a HEAD carries no prefix), and a 403 must stay an AccessDenied.
-    if key not in list_keys(bucket, key):
-        return None
-    try:
-        return dict(client("s3").head_object(Bucket=bucket, Key=key).get("Metadata", {}))
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey"):
-            return None
-        raise
-
-
 def tag(source: Source, tags: dict[str, str]) -> None:
     client("s3").put_object_tagging(
         Bucket=source.bucket,
