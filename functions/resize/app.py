@@ -1,4 +1,5 @@
-"""Resize Variant: one invocation per catalogue variant (the Map state fans out)."""
+"""Resize Variant: one invocation per catalogue variant (the Map state fans out), each written
+straight to its content-addressed key in the public bucket."""
 
 from typing import Any
 

@@ -141,6 +141,11 @@ def test_variant_backfill_adds_one_variant_without_rendering_the_others(
         data = pipeline.client("s3").get_object(Bucket=public, Key=variants["tiny"]["key"])
         with Image.open(io.BytesIO(data["Body"].read())) as image:
             assert image.format == "PNG" and max(image.size) <= 64
+        assert data["CacheControl"] == "public, max-age=31536000, immutable"
+        # AND the image holds what its manifest names, nothing else (rendered in place)
+        assert sorted(pipeline.public_keys(pid)) == sorted(
+            [f"images/{pid}/manifest.json", *(v["key"] for v in variants.values())]
+        )
     # AND the older variants' objects are the very same (not withdrawn, not written again)
     assert {key: written(key) for key in old_objects} == old_objects
 

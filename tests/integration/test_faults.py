@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from imgpipe_core import keys
+from imgpipe_core.catalogue import load_catalogue
 from tests.helpers import wait_for
 from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
 
@@ -21,6 +22,9 @@ pytestmark = [
     pytest.mark.xdist_group("faults"),
     embedded_only("fault injection (the engine's fault plan) exists only in the embedded engine"),
 ]
+
+
+VARIANTS = len(load_catalogue().names)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +64,15 @@ def _entered(history: list[dict]) -> list[str]:
     return [
         e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
     ]
+
+
+def _withdrawn(history: list[dict]) -> list[int]:
+    """How many objects each Withdraw Unpublished Variants task deleted."""
+    outputs = [
+        json.loads(e["taskSucceededEventDetails"]["output"]) for e in history
+        if e["type"] == "TaskSucceeded"
+    ]  # fmt: skip
+    return [o["Payload"]["withdrawn"] for o in outputs if "withdrawn" in o.get("Payload", {})]
 
 
 def _letters(pipeline: Pipeline, pid: str) -> list[dict]:
@@ -171,11 +184,12 @@ def test_registration_that_never_claimed_is_dead_lettered_and_redriven(
 def test_s3_throttling_past_botocore_retries_is_retried_by_the_state_machine(
     engine: Any, faulty: Pipeline
 ) -> None:
-    # GIVEN the public bucket answering SlowDown to more copies in a row than botocore retries
+    # GIVEN the public bucket answering SlowDown to more manifest PUTs in a row than botocore
+    # retries (the variants' PUTs, one per Resize, come first)
     key = "uploads/publish-slowdown.jpg"
     engine.faults.load(
-        {"s3": [{"operations": ["CopyObject"], "resource": faulty.outputs["PublicBucketName"],
-                 "next": 6}]}
+        {"s3": [{"operations": ["PutObject"], "resource": faulty.outputs["PublicBucketName"],
+                 "skip": VARIANTS, "next": 6}]}
     )  # fmt: skip
     pid = faulty.upload(key, photo(640, 480, "JPEG"))
     record = faulty.wait_done(pid)
@@ -199,36 +213,42 @@ def test_dynamodb_throttling_of_the_outcome_write_is_retried(engine: Any, faulty
     )
 
 
-def test_staged_variant_missing_rolls_back_the_publish(engine: Any, faulty: Pipeline) -> None:
-    # GIVEN Publish starting late for this upload, so the test can remove a staged variant
-    key = "uploads/staged-missing.jpg"
-    publish = _function(faulty, "PublishFunction")
-    engine.faults.load({"lambda": [_rule(faulty, "Publish", key, latencyMs=5000, next=1)]})
+def test_a_failed_map_branch_leaves_no_variant_public(engine: Any, faulty: Pipeline) -> None:
+    # GIVEN the last Resize of this upload to start failing by name once it has written its
+    # variant (its reply comes late, so every other branch has written its variant too)
+    key = "uploads/map-branch-fails.jpg"
+    engine.faults.load(
+        {"lambda": [_rule(faulty, "Resize", key, error="RenderError", phase="after",
+                          latencyMs=2000, skip=VARIANTS - 1, next=1)]}
+    )  # fmt: skip
     pid = faulty.upload(key, photo(1600, 1200, "JPEG"))
-    arn = wait_for(lambda: (faulty.record(pid) or {}).get("executionArns", [None])[0])
-
-    def publish_input() -> dict | None:
-        for event in _history(faulty, arn):
-            details = event.get("taskScheduledEventDetails", {})
-            if publish in details.get("parameters", ""):
-                return json.loads(details["parameters"])["Payload"]
-        return None
-
-    variants = wait_for(publish_input, timeout=60, interval=0.05)["variants"]
-    assert len(variants) >= 2
-    # WHEN the last variant's staged object disappears (the first will be copied before)
-    faulty.client("s3").delete_object(
-        Bucket=faulty.outputs["PrivateBucketName"], Key=variants[-1]["stagingKey"]
-    )
     record = faulty.wait_done(pid)
-    # THEN the upload FAILED by name, not retried, and nothing it copied stayed public
-    assert record["status"] == "FAILED" and record["error"] == "StagedVariantMissing", record
-    assert _task_errors(_history(faulty, arn)) == ["StagedVariantMissing"]
+    # THEN the upload FAILED by name, not retried, and the variants written in place are gone
+    arn = record["executionArns"][0]
+    assert record["status"] == "FAILED" and record["error"] == "RenderError", record
+    assert _task_errors(_history(faulty, arn)) == ["RenderError"]
+    assert _withdrawn(_history(faulty, arn)) == [VARIANTS]  # every branch had written its own
     assert faulty.public_keys(pid) == []
     assert [m["kind"] for m in _letters(faulty, pid)] == ["ProcessingFailed"]
     # AND a redrive renders and publishes it again
     assert faulty.cli("dlq", "redrive") == 0
     _assert_published_once(faulty, pid, faulty.wait_done(pid, attempt=2))
+
+
+def test_publish_failing_for_good_withdraws_the_variants_resize_wrote(
+    engine: Any, faulty: Pipeline
+) -> None:
+    # GIVEN Publish failing with a deterministic error for this upload (once: not the withdrawal)
+    key = "uploads/publish-fails.jpg"
+    engine.faults.load({"lambda": [_rule(faulty, "Publish", key, error="PublishError", next=1)]})
+    pid = faulty.upload(key, photo(640, 480, "JPEG"))
+    record = faulty.wait_done(pid)
+    # THEN no manifest was written and the Map's variants were withdrawn before Record Failure
+    history = _history(faulty, record["executionArns"][0])
+    entered = _entered(history)
+    assert record["status"] == "FAILED" and record["error"] == "PublishError", record
+    assert entered.index("Withdraw Unpublished Variants") < entered.index("Record Failure")
+    assert _withdrawn(history) == [VARIANTS] and faulty.public_keys(pid) == []
 
 
 def test_stale_attempt_is_rerun_and_the_late_one_is_superseded(
@@ -337,16 +357,16 @@ def test_an_alert_email_is_subscribed_only_when_given(engine: Any, faulty: Pipel
     assert subscriptions(alerting) == [("email", "ops@example.com")]
 
 
-def test_publish_killed_after_publishing_is_retried_without_losing_its_copies(
+def test_publish_killed_after_publishing_is_retried_without_losing_its_variants(
     engine: Any, faulty: Pipeline
 ) -> None:
-    # GIVEN Publish dying after it copied every variant and cleaned up staging
+    # GIVEN Publish dying after it wrote the manifest
     key = "uploads/publish-crash-after.jpg"
     engine.faults.load(
         {"lambda": [_rule(faulty, "Publish", key, error="crash", phase="after", next=1)]}
     )
     pid = faulty.upload(key, photo(640, 480, "JPEG"))
-    # THEN the retry finds its content-addressed copies instead of a missing staged variant
+    # THEN the retry writes the same manifest again, naming the same variants
     record = faulty.wait_done(pid)
     _assert_published_once(faulty, pid, record)
     assert _task_errors(_history(faulty, record["executionArns"][0])) == ["Runtime.ExitError"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -45,7 +46,14 @@ def test_happy_path_publishes_every_variant(pipeline: Pipeline, kind: str) -> No
         obj = s3.get_object(Bucket=pipeline.outputs["PublicBucketName"], Key=entry["key"])
         data = obj["Body"].read()
         assert obj["ContentType"] == entry["contentType"]
-        assert "immutable" in obj["CacheControl"]
+        assert obj["CacheControl"] == "public, max-age=31536000, immutable"
+        # content-addressed: the key carries the bytes' sha256, the metadata all of it
+        sha256 = hashlib.sha256(data).hexdigest()
+        assert obj["Metadata"] == {"processing-id": pid, "sha256": sha256}
+        assert (
+            entry["key"]
+            == f"images/{pid}/{variant.name}-{sha256[:16]}.{entry['key'].rsplit('.')[-1]}"
+        )
         with Image.open(io.BytesIO(data)) as image:
             assert image.format == PILLOW_FORMAT[variant.format.value]
             want = expected_size(1600, 1200, variant.width, variant.height)
@@ -53,11 +61,17 @@ def test_happy_path_publishes_every_variant(pipeline: Pipeline, kind: str) -> No
             assert (image.width, image.height) == (entry["width"], entry["height"])
         assert len(data) == entry["bytes"]
         assert entry["url"].endswith(entry["key"])
-    # AND a manifest lists them; staging is empty again
-    assert f"images/{pid}/manifest.json" in pipeline.public_keys(pid)
-    staging = s3.list_objects_v2(
-        Bucket=pipeline.outputs["PrivateBucketName"], Prefix=f"staging/{pid}/"
+    # AND a manifest lists them, and the image has nothing else (Resize wrote in place)
+    manifest_key = f"images/{pid}/manifest.json"
+    assert sorted(pipeline.public_keys(pid)) == sorted(
+        [manifest_key, *(v["key"] for v in published.values())]
     )
+    manifest = s3.get_object(Bucket=pipeline.outputs["PublicBucketName"], Key=manifest_key)
+    assert manifest["ContentType"] == "application/json"
+    assert manifest["CacheControl"] == "public, max-age=60"
+    document = json.loads(manifest["Body"].read())
+    assert {v["key"] for v in document["variants"]} == {v["key"] for v in published.values()}
+    staging = s3.list_objects_v2(Bucket=pipeline.outputs["PrivateBucketName"], Prefix="staging/")
     assert staging.get("KeyCount", 0) == 0
     # AND exactly one EventBridge event and one SNS message announced it
     events, sns = pipeline.notifications(pid)

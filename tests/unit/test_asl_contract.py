@@ -66,7 +66,7 @@ def test_deterministic_errors_are_never_retried() -> None:
     definition = json.loads(ASL.read_text())
     domain = {cls.__name__ for cls in _every_domain_error()}
     # The walk must find the errors defined outside errors.py too (InvalidExecutionInput).
-    assert {"RenderError", "StagedVariantMissing", "InvalidExecutionInput"} <= domain
+    assert {"RenderError", "PublishError", "InvalidExecutionInput"} <= domain
     deterministic = {"States.ALL", "States.TaskFailed"} | domain
     for name, state in _states(definition["States"]):
         for retry in state.get("Retry", []):

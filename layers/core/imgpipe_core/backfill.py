@@ -19,7 +19,7 @@ from imgpipe_core import executions, publishing, records, reruns, storage
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import BackfillItemSkipped, VariantNotFound
 from imgpipe_core.imaging import ImageInfo
-from imgpipe_core.models import Job, Model, PublishInput, ResizeInput, Status
+from imgpipe_core.models import Job, Model, PublishInput, ResizeInput, Status, VariantResult
 
 MANIFEST_PREFIX = "backfills/"
 Mode = Literal["rerun", "render"]
@@ -156,11 +156,16 @@ def render_item(item: ItemInput, settings: Settings) -> RenderOutput:
         uploadId=record.upload_id,
     )
     image = ImageInfo.model_validate(record.image) if record.image else None
-    rendered = [
-        resize(ResizeInput(job=job, variant=name, image=image), settings) for name in item.variants
-    ]
-    task = PublishInput(job=job, variants=rendered, image=image)
-    published = publishing.merge(task, record.variants, settings)
+    rendered: list[VariantResult] = []
+    try:
+        for name in item.variants:
+            rendered.append(resize(ResizeInput(job=job, variant=name, image=image), settings))
+        task = PublishInput(job=job, variants=rendered, image=image)
+        published = publishing.merge(task, record.variants, settings)
+    except Exception:
+        # Resize wrote in place: what this item wrote and the manifest does not name goes.
+        publishing.withdraw(record.processing_id, settings, only={v.key for v in rendered})
+        raise
     merged = records.merge_variants(
         settings.table_name, record, published.variants, published.manifest_url
     )

@@ -23,7 +23,6 @@ class Settings(BaseModel):
     public_bucket: str = Field(default="", alias="PUBLIC_BUCKET")
     public_base_url: str = Field(default="", alias="PUBLIC_BASE_URL")
     upload_prefix: str = Field(default="uploads/", alias="UPLOAD_PREFIX")
-    staging_prefix: str = Field(default="staging/", alias="STAGING_PREFIX")
     event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
     topic_arn: str = Field(default="", alias="TOPIC_ARN")
     resize_concurrency: int = Field(default=0, ge=0, le=40, alias="RESIZE_CONCURRENCY")

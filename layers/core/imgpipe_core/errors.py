@@ -56,11 +56,7 @@ class VariantNotFound(ImgpipeError):
 
 
 class PublishError(ImgpipeError):
-    """Publishing the staged variants failed in a way a retry will not fix."""
-
-
-class StagedVariantMissing(ImgpipeError):
-    """A variant listed in the task input is not in staging (lost or tampered with)."""
+    """Publishing the rendered variants failed in a way a retry will not fix."""
 
 
 class BackfillItemSkipped(ImgpipeError):

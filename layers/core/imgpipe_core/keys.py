@@ -1,4 +1,4 @@
-"""The key scheme: processing ids, and where uploads, staged and published variants live."""
+"""The key scheme: processing ids, and where uploads and published variants live."""
 
 from __future__ import annotations
 
@@ -29,15 +29,16 @@ def upload_id_from_key(key: str, upload_prefix: str = "uploads/") -> str | None:
     return candidate if rest != key and UPLOAD_ID.match(candidate) else None
 
 
-def staging_key(prefix: str, pid: str, attempt: int, variant: str, extension: str) -> str:
-    return f"{prefix}{pid}/{attempt}/{variant}.{extension}"
+def image_prefix(pid: str) -> str:
+    """Everything published for one image: its variants and its manifest."""
+    return f"images/{pid}/"
 
 
 def public_key(pid: str, variant: str, checksum: str, extension: str) -> str:
     # Content-addressed: a re-run that changes a variant publishes a new key, so a CDN can
-    # cache every key forever and never serve a stale variant.
-    return f"images/{pid}/{variant}-{checksum[:16]}.{extension}"
+    # cache every key forever and never serve a stale variant; the same bytes, the same key.
+    return f"{image_prefix(pid)}{variant}-{checksum[:16]}.{extension}"
 
 
 def manifest_key(pid: str) -> str:
-    return f"images/{pid}/manifest.json"
+    return f"{image_prefix(pid)}manifest.json"

@@ -7,7 +7,7 @@ S3 and tasks pass keys.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -146,7 +146,7 @@ class ResizeInput(Model):
 
 class VariantResult(Model):
     variant: str
-    staging_key: str = Field(alias="stagingKey")
+    key: str  # its content-addressed key in the public bucket, unreferenced until published
     width: int
     height: int
     bytes: int
@@ -181,6 +181,17 @@ class PublishOutput(Model):
     variants: list[PublishedVariant]
     manifest_key: str = Field(alias="manifestKey")
     manifest_url: str = Field(alias="manifestUrl")
+
+
+class WithdrawInput(Model):
+    """Withdraw Unpublished Variants, on the failure path: the Publish function's other task."""
+
+    action: Literal["withdraw"]
+    job: Job
+
+
+class WithdrawOutput(Model):
+    withdrawn: int  # objects deleted: variants of this image that no manifest names
 
 
 # -- Notify -----------------------------------------------------------------------------------

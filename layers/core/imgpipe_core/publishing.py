@@ -1,26 +1,28 @@
-"""Publish Variants: all-or-nothing copy from staging to the public bucket, then a manifest."""
+"""Publish Variants: the manifest is the commit point of the variants Resize wrote in place.
+
+Resize writes every variant at its final content-addressed key in the public bucket; nothing
+names it until the manifest does (then the record). Writing the manifest is therefore the one
+step that makes an attempt visible, all or nothing; what a failed attempt wrote and no manifest
+names is withdrawn by ``withdraw`` (the state *Withdraw Unpublished Variants*).
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Collection
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from imgpipe_core import keys, records, responsive, storage
-from imgpipe_core.clients import client
 from imgpipe_core.config import Settings
-from imgpipe_core.errors import PublishError, StagedVariantMissing
+from imgpipe_core.errors import PublishError
 from imgpipe_core.models import (
     PublishedVariant,
     PublishInput,
     PublishOutput,
     VariantResult,
+    WithdrawOutput,
     dump,
 )
 
-# Content-addressed keys never change content, so caches may keep them forever.
-IMMUTABLE = "public, max-age=31536000, immutable"
 # The manifest is the one mutable object: short TTL so re-runs show up quickly.
 MANIFEST_CACHE = "public, max-age=60"
 
@@ -33,29 +35,12 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
     job = task.job
     if not task.variants:
         raise PublishError("nothing to publish: no variants were rendered")
-    s3 = client("s3")
-    published: list[PublishedVariant] = []
-    created: list[str] = []
-    try:
-        for variant in task.variants:
-            published.append(_copy(s3, settings, job.processing_id, variant))
-            created.append(published[-1].key)
-        manifest_key = keys.manifest_key(job.processing_id)
-        manifest = _manifest(
-            task, [dump(p) for p in published], private=settings.delivery == "private"
-        )
-        s3.put_object(
-            Bucket=settings.public_bucket,
-            Key=manifest_key,
-            Body=json.dumps(manifest, indent=2).encode(),
-            ContentType="application/json",
-            CacheControl=MANIFEST_CACHE,
-        )
-    except Exception:
-        # All or nothing: withdraw what this attempt copied; the record never points at it.
-        storage.delete_keys(settings.public_bucket, created)
-        raise
-    _cleanup(settings, task, keep=set(created) | {manifest_key})
+    published = [_published(settings, variant) for variant in task.variants]
+    manifest_key = _put_manifest(settings, task, published)
+    if job.attempt > 1:
+        # Only an earlier attempt can have left variants the new manifest no longer names
+        # (a LIST is a tier-1 request: first attempts skip it).
+        _remove_unnamed(settings, job.processing_id, named={p.key for p in published})
     return PublishOutput(
         variants=published,
         manifestKey=manifest_key,
@@ -63,37 +48,59 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
     )
 
 
-def _copy(s3: Any, settings: Settings, pid: str, variant: VariantResult) -> PublishedVariant:
-    """One staged variant → its content-addressed public key."""
-    key = keys.public_key(pid, variant.variant, variant.checksum, variant.extension)
-    try:
-        s3.copy_object(
-            Bucket=settings.public_bucket,
-            Key=key,
-            CopySource={"Bucket": settings.private_bucket, "Key": variant.staging_key},
-            MetadataDirective="REPLACE",
-            ContentType=variant.content_type,
-            CacheControl=IMMUTABLE,
-            Metadata={"processing-id": pid, "sha256": variant.checksum},
-        )
-    except ClientError as error:
-        if error.response["Error"]["Code"] not in ("NoSuchKey", "404"):
-            raise
-        # A retry of an invocation that published and cleaned staging, then died
-        # before replying: the content-addressed copy is already there.
-        published_meta = storage.metadata(settings.public_bucket, key) or {}
-        if published_meta.get("sha256") != variant.checksum:
-            raise StagedVariantMissing(variant.staging_key) from error
+def withdraw(pid: str, settings: Settings, only: Collection[str] | None = None) -> WithdrawOutput:
+    """Delete what is under ``images/<pid>/`` (or the ``only`` keys of it) and the current
+    manifest does not name: the leftovers of an attempt that failed before or at its manifest."""
+    return WithdrawOutput(withdrawn=len(_remove_unnamed(settings, pid, only=only)))
+
+
+def _remove_unnamed(
+    settings: Settings,
+    pid: str,
+    *,
+    named: set[str] | None = None,
+    only: Collection[str] | None = None,
+) -> list[str]:
+    manifest_key = keys.manifest_key(pid)
+    # Listed first: with s3:ListBucket bound to images/*, a GET of a missing manifest is 403.
+    present = storage.list_keys(settings.public_bucket, keys.image_prefix(pid))
+    if named is None:
+        named = _named(settings, manifest_key) if manifest_key in present else set()
+    doomed = [
+        key
+        for key in present
+        if key != manifest_key and key not in named and (only is None or key in only)
+    ]
+    storage.delete_keys(settings.public_bucket, doomed)
+    return doomed
+
+
+def _named(settings: Settings, manifest_key: str) -> set[str]:
+    manifest = storage.get_json(settings.public_bucket, manifest_key) or {}
+    return {variant["key"] for variant in manifest.get("variants", [])}
+
+
+def _published(settings: Settings, variant: VariantResult) -> PublishedVariant:
     return PublishedVariant(
         variant=variant.variant,
-        key=key,
-        url=public_url(settings, key),
+        key=variant.key,
+        url=public_url(settings, variant.key),
         width=variant.width,
         height=variant.height,
         bytes=variant.bytes,
         format=variant.format,
         contentType=variant.content_type,
     )
+
+
+def _put_manifest(settings: Settings, task: PublishInput, variants: list[PublishedVariant]) -> str:
+    """The commit point: from this write on, the variants it names are published."""
+    manifest_key = keys.manifest_key(task.job.processing_id)
+    manifest = _manifest(task, [dump(v) for v in variants], private=settings.delivery == "private")
+    storage.put_json(
+        settings.public_bucket, manifest_key, manifest, indent=2, cache_control=MANIFEST_CACHE
+    )
+    return manifest_key
 
 
 def merge(
@@ -104,29 +111,15 @@ def merge(
     Variants of other names keep their keys and bytes; one of the same name is replaced, and
     its old object withdrawn only after the new manifest no longer names it.
     """
-    job = task.job
     if not task.variants:
         raise PublishError("nothing to publish: no variants were rendered")
-    s3 = client("s3")
-    private = settings.delivery == "private"
-    fresh = [_copy(s3, settings, job.processing_id, variant) for variant in task.variants]
+    fresh = [_published(settings, variant) for variant in task.variants]
     names = {variant.variant for variant in fresh}
-    kept = [variant for variant in existing if variant.variant not in names]
-    merged = kept + fresh
-    manifest_key = keys.manifest_key(job.processing_id)
-    s3.put_object(
-        Bucket=settings.public_bucket,
-        Key=manifest_key,
-        Body=json.dumps(
-            _manifest(task, [dump(p) for p in merged], private=private), indent=2
-        ).encode(),
-        ContentType="application/json",
-        CacheControl=MANIFEST_CACHE,
-    )
+    merged = [variant for variant in existing if variant.variant not in names] + fresh
+    manifest_key = _put_manifest(settings, task, merged)
     current = {variant.key for variant in merged}
     replaced = [v.key for v in existing if v.variant in names and v.key not in current]
     storage.delete_keys(settings.public_bucket, replaced)
-    storage.delete_keys(settings.private_bucket, [v.staging_key for v in task.variants])
     return PublishOutput(
         variants=merged, manifestKey=manifest_key, manifestUrl=public_url(settings, manifest_key)
     )
@@ -152,16 +145,3 @@ def _manifest(
         if found is not None:
             manifest["responsive"] = dump(found)
     return manifest
-
-
-def _cleanup(settings: Settings, task: PublishInput, keep: set[str]) -> None:
-    # This attempt's staged variants by key, no LIST ($5 per million uploads each): what
-    # earlier attempts left in staging expires by the bucket's staging lifecycle rule.
-    storage.delete_keys(settings.private_bucket, [v.staging_key for v in task.variants])
-    if task.job.attempt == 1:
-        return  # only an earlier attempt can have published variants the record dropped
-    pid = task.job.processing_id
-    stale = [
-        k for k in storage.list_keys(settings.public_bucket, f"images/{pid}/") if k not in keep
-    ]
-    storage.delete_keys(settings.public_bucket, stale)

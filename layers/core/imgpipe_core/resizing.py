@@ -1,6 +1,14 @@
-"""Resize Variant: render one catalogue variant of the validated source into staging."""
+"""Resize Variant: render one catalogue variant of the validated source, straight to its place.
+
+The variant is written at its final content-addressed key in the public bucket, unreferenced
+until Publish's manifest and the record name it (publishing.withdraw removes it if they never
+do): no staging copy, no CopyObject. The same bytes give the same key, so a retried or
+re-delivered invocation rewrites the same object.
+"""
 
 from __future__ import annotations
+
+import hashlib
 
 from imgpipe_core import keys, storage
 from imgpipe_core.catalogue import Variant
@@ -25,15 +33,18 @@ def resize(task: ResizeInput, settings: Settings) -> VariantResult:
     except ImageRejected as rejected:
         # Validation accepted this version; a different verdict now means it changed under us.
         raise RenderError(f"source no longer valid: {rejected}") from rejected
-    key = keys.staging_key(
-        settings.staging_prefix, job.processing_id, job.attempt, variant.name, rendition.extension
-    )
-    checksum = storage.put_staging(
-        settings.private_bucket, key, rendition.data, rendition.content_type
+    checksum = hashlib.sha256(rendition.data).hexdigest()
+    key = keys.public_key(job.processing_id, variant.name, checksum, rendition.extension)
+    storage.put_variant(
+        settings.public_bucket,
+        key,
+        rendition.data,
+        rendition.content_type,
+        {"processing-id": job.processing_id, "sha256": checksum},
     )
     return VariantResult(
         variant=variant.name,
-        stagingKey=key,
+        key=key,
         width=rendition.width,
         height=rendition.height,
         bytes=len(rendition.data),

@@ -1,9 +1,8 @@
-"""S3 access for the functions: bounded downloads, staging writes, publishing copies."""
+"""S3 access for the functions: bounded downloads, variant and manifest writes, cleanup."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -19,6 +18,8 @@ from imgpipe_core.clients import client, create
 from imgpipe_core.models import Source
 
 CHUNK = 1024 * 1024
+# Content-addressed keys never change content, so caches may keep them forever.
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 class ObjectMissing(Exception):
@@ -79,20 +80,6 @@ def downloaded(source: Source, max_bytes: int) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def metadata(bucket: str, key: str) -> dict[str, str] | None:
-    """The user metadata of an object, or None if there is no such object."""
-    # Listed first: a role whose s3:ListBucket is bound to an s3:prefix gets 403, not 404, for
-    # a HEAD of a missing key (a HEAD carries no prefix), and a 403 must stay an AccessDenied.
-    if key not in list_keys(bucket, key):
-        return None
-    try:
-        return dict(client("s3").head_object(Bucket=bucket, Key=key).get("Metadata", {}))
-    except ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey"):
-            return None
-        raise
-
-
 def tag(source: Source, tags: dict[str, str]) -> None:
     client("s3").put_object_tagging(
         Bucket=source.bucket,
@@ -102,24 +89,41 @@ def tag(source: Source, tags: dict[str, str]) -> None:
     )
 
 
-def put_staging(bucket: str, key: str, data: bytes, content_type: str) -> str:
-    checksum = hashlib.sha256(data).hexdigest()
+def put_variant(
+    bucket: str, key: str, data: bytes, content_type: str, metadata: dict[str, str]
+) -> None:
+    """A rendered variant at its final, content-addressed key (``keys.public_key``)."""
     client("s3").put_object(
         Bucket=bucket,
         Key=key,
         Body=data,
         ContentType=content_type,
-        Metadata={"sha256": checksum},
+        CacheControl=IMMUTABLE,
+        Metadata=metadata,
     )
-    return checksum
 
 
-def put_json(bucket: str, key: str, document: Any) -> None:
+def get_json(bucket: str, key: str) -> Any:
+    """A JSON document, or None if there is no such object."""
+    try:
+        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    with contextlib.closing(body):
+        return json.loads(body.read())
+
+
+def put_json(
+    bucket: str, key: str, document: Any, *, indent: int | None = None, cache_control: str = ""
+) -> None:
     client("s3").put_object(
         Bucket=bucket,
         Key=key,
-        Body=json.dumps(document).encode(),
+        Body=json.dumps(document, indent=indent).encode(),
         ContentType="application/json",
+        **({"CacheControl": cache_control} if cache_control else {}),
     )
 
 
