@@ -60,6 +60,42 @@ def key_api(engine: Any) -> KeyApi:
     return KeyApi(url, engine, result.outputs)
 
 
+# What only ApiAuth=API_KEY uses (the role is SAM's, with the function's Condition).
+API_KEY_ONLY = {
+    "ApiKeyTable",
+    "AuthorizerFunction",
+    "AuthorizerFunctionRole",
+    "AuthorizerInvokePermission",
+}
+
+
+def _logical_ids(engine: Any, stack: str) -> set[str]:
+    resources = engine.client("cloudformation").describe_stack_resources(StackName=stack)
+    return {r["LogicalResourceId"] for r in resources["StackResources"]}
+
+
+def test_only_an_api_key_stack_has_the_key_table_and_the_authorizer(
+    engine: Any, key_api: KeyApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the ApiAuth=API_KEY stack: its table and authorizer exist
+    assert _logical_ids(engine, STACK) >= API_KEY_ONLY
+    # WHEN a stack is deployed with the default ApiAuth (IAM)
+    default = f"{STACK}-default"
+    engine.deploy(ROOT / "template.yaml", default, {})
+    # THEN it has none of them, nor does the account hold a table or function of its
+    ids = _logical_ids(engine, default)
+    assert "ApiFunction" in ids and not ids & API_KEY_ONLY, ids & API_KEY_ONLY
+    tables = engine.client("dynamodb").list_tables()["TableNames"]
+    functions = [f["FunctionName"] for f in engine.client("lambda").list_functions()["Functions"]]
+    assert not [n for n in tables + functions if n.startswith(default) and "ApiKey" in n]
+    assert not [n for n in functions if n.startswith(default) and "Authorizer" in n]
+    # AND `imgpipe keys` says why it has nothing to manage there
+    capsys.readouterr()
+    argv = ["keys", "list", "--stack-name", default, "--endpoint-url", engine.endpoint_url]
+    assert cli.main(argv) == 2
+    assert "not deployed with ApiAuth=API_KEY" in capsys.readouterr().err
+
+
 def test_a_request_without_a_key_is_401_before_any_authorizer_runs(key_api: KeyApi) -> None:
     response = key_api.get("/images")
     assert response.status_code == 401

@@ -165,3 +165,51 @@ def test_without_its_manifest_grant_the_backfill_reads_nothing_and_reruns_nothin
     assert "AccessDenied" in (out.get("cause") or ""), out
     assert out["total"] == 0
     assert pipeline.record(pid)["attempt"] == 1
+
+
+def test_a_failed_backfill_resumed_through_the_cli_reruns_only_the_image_that_failed(
+    engine: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline = deploy_pipeline(engine, "backfill-resume", {"VariantCatalogue": json.dumps(BEFORE)})
+    fine, broken = (
+        pipeline.upload(f"uploads/resume-{n}.jpg", photo(480, 360 + n * 8, "JPEG"))
+        for n in range(2)
+    )
+    for pid in (fine, broken):
+        assert pipeline.wait_done(pid)["status"] == "SUCCEEDED"
+    validate = next(
+        r["PhysicalResourceId"]
+        for r in pipeline.client("cloudformation").describe_stack_resources(
+            StackName=pipeline.stack_name
+        )["StackResources"]
+        if r["LogicalResourceId"] == "ValidateFunction"
+    )
+    # GIVEN Validate running out of memory on one image's re-run (deterministic: not retried)
+    fault = {"function": validate, "payloadContains": broken, "error": "Runtime.OutOfMemory"}
+    engine.faults.load({"lambda": [fault]})
+    try:
+        # WHEN a backfill re-runs both: 1 of 2 failed is past ToleratedFailurePercentage
+        code, failed = run_cli(pipeline, capsys, "--wait", "--timeout", "240")
+    finally:
+        engine.faults.clear()
+    # THEN it FAILED with that image's re-run FAILED, the other's SUCCEEDED
+    assert code == 1 and failed["status"] == "FAILED", failed
+    assert failed["error"] == "States.ExceedToleratedFailureThreshold", failed
+    assert (failed["succeeded"], failed["failed"]) == (1, 1), failed
+    assert pipeline.wait_done(broken, attempt=2)["status"] == "FAILED"
+    assert pipeline.wait_done(fine, attempt=2)["status"] == "SUCCEEDED"
+
+    # WHEN the cause is gone and the operator resumes the backfill through the CLI
+    code, resumed = run_cli(
+        pipeline, capsys, "--resume", failed["backfillId"], "--wait", "--timeout", "240"
+    )
+    # THEN the same execution, redriven, SUCCEEDED with both items
+    assert code == 0 and resumed["status"] == "SUCCEEDED", resumed
+    assert resumed["backfillId"] == failed["backfillId"]
+    assert (resumed["total"], resumed["succeeded"], resumed["failed"]) == (2, 2, 0), resumed
+    assert [e["status"] for e in backfill_executions(pipeline)] == ["SUCCEEDED"]
+    # AND only the image that failed ran again: attempt 3 SUCCEEDED, the other still on 2
+    recovered = pipeline.wait_done(broken, attempt=3)
+    assert (recovered["attempt"], recovered["status"]) == (3, "SUCCEEDED"), recovered
+    assert len(pipeline.public_keys(broken)) == len(recovered["variants"]) + 1  # + manifest
+    assert pipeline.record(fine)["attempt"] == 2

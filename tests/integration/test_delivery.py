@@ -23,6 +23,7 @@ import requests
 from imgpipe.cli import main
 from imgpipe_core import delivery
 from tests.api.test_browser import page  # noqa: F401 (the headless Chromium fixture)
+from tests.helpers import wait_for
 from tests.integration.conftest import (
     Pipeline,
     deploy_pipeline,
@@ -157,6 +158,43 @@ def test_private_manifest_holds_no_urls_and_is_served_signed(
     for variant in status["variants"]:
         assert requests.get(variant["url"], timeout=30).status_code == 200
         assert requests.get(variant["url"].split("?")[0], timeout=30).status_code == 403
+
+
+def _notified(pipeline: Pipeline, pid: str) -> list[dict[str, Any]]:
+    """The EventBridge event's detail and the SNS message of the upload's success."""
+
+    def both() -> list[dict[str, Any]] | None:
+        events, sns = pipeline.notifications(pid)
+        return [events[0]["detail"], sns[0]] if events and sns else None
+
+    found: list[dict[str, Any]] = wait_for(both, timeout=30)
+    return found
+
+
+def test_private_notifications_name_keys_but_carry_no_url(
+    private: tuple[Pipeline, str, str], pipeline: Pipeline
+) -> None:
+    private_pipeline, url, _ = private
+    # GIVEN a published upload of a Delivery=private stack
+    pid, image = _published(private_pipeline, url)
+    keys = {v["variant"]: v["key"] for v in image["variants"]}
+    # THEN its event and SNS message name every variant's key and size, and hold no URL (an
+    # unsigned one the CDN refuses, a signed one every subscriber could use until it expires)
+    for message in _notified(private_pipeline, pid):
+        assert {name: r["key"] for name, r in message["renditions"].items()} == keys
+        assert all(r["width"] > 0 and r["bytes"] > 0 for r in message["renditions"].values())
+        assert message["manifestKey"] == f"images/{pid}/manifest.json"
+        assert "variants" not in message and "manifestUrl" not in message
+        assert "http" not in json.dumps(message), message
+    # AND a Delivery=public stack's still carry the variants' URLs
+    public_pid = pipeline.upload(f"uploads/{uuid.uuid4().hex}", photo(640, 480, "JPEG"))
+    record = pipeline.wait_done(public_pid)
+    urls = {v["variant"]: v["url"] for v in record["variants"]}
+    for message in _notified(pipeline, public_pid):
+        assert message["variants"] == urls and message["manifestUrl"].startswith("http")
+        assert {n: r["key"] for n, r in message["renditions"].items()} == {
+            v["variant"]: v["key"] for v in record["variants"]
+        }
 
 
 def test_original_is_deleted_after_success_and_a_rerun_is_rejected_source_not_found(

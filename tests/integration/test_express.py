@@ -168,21 +168,27 @@ def test_express_cost_is_measured_from_the_logged_history(express: Pipeline) -> 
     assert usage.express_log_bytes > 1000
 
 
-def test_express_attempt_nobody_finished_is_dead_lettered_and_redriven(express: Pipeline) -> None:
+def abandoned_upload(pipeline: Pipeline, key: str) -> str:
+    """An upload whose execution ended without recording an outcome (what hitting Express's
+    5-minute limit leaves): PROCESSING, untouched for longer than STALE_AFTER."""
     from imgpipe_core import records
 
-    # GIVEN an upload whose execution ended without recording an outcome (what hitting
-    # Express's 5-minute limit leaves): PROCESSING, untouched for longer than STALE_AFTER
-    pid = express.upload("uploads/express-lost.jpg", photo(640, 480, "JPEG"))
-    express.wait_done(pid)
+    pid = pipeline.upload(key, photo(640, 480, "JPEG"))
+    pipeline.wait_done(pid)
     long_ago = records.iso(records.now() - records.STALE_AFTER * 2)
-    express.client("dynamodb").update_item(
-        TableName=express.table,
+    pipeline.client("dynamodb").update_item(
+        TableName=pipeline.table,
         Key={"processingId": {"S": pid}},
         UpdateExpression="SET #s = :p, updatedAt = :t REMOVE completedAt",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":p": {"S": "PROCESSING"}, ":t": {"S": long_ago}},
     )
+    return pid
+
+
+def test_express_attempt_nobody_finished_is_dead_lettered_and_redriven(express: Pipeline) -> None:
+    # GIVEN an upload whose execution ended without recording an outcome
+    pid = abandoned_upload(express, "uploads/express-lost.jpg")
     # WHEN the next upload is registered
     other = express.upload("uploads/express-next.jpg", photo(320, 240, "JPEG"))
     assert express.wait_done(other)["status"] == "SUCCEEDED"

@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Pipeline, deploy_pipeline, localstack_xfail, photo
+from tests.integration.conftest import (
+    Pipeline,
+    deploy_pipeline,
+    embedded_only,
+    localstack_xfail,
+    photo,
+)
 from tests.integration.test_least_privilege import dead_letter_for, failure_causes
 
 pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("kms")]
@@ -357,3 +363,128 @@ def test_a_presigned_upload_needs_the_api_roles_generate_data_key(
     assert sent.status_code == 403, sent.text
     assert "<Code>AccessDenied</Code>" in sent.text, sent.text
     assert f"kms:GenerateDataKey on resource: {stack_key_arn(kms_pipeline)}" in sent.text
+
+
+# -- the backfill machine's roles and Express's Register under SSE_KMS ------------------------
+
+backfill_reason = embedded_only(
+    "LocalStack's ResultWriter lists no result files (tests/integration/test_backfill.py)"
+)
+
+
+@pytest.fixture(scope="module")
+def kms_stored(engine: Any) -> tuple[Pipeline, list[str]]:
+    """An SSE_KMS stack whose catalogue is test_backfill's BEFORE, with two uploads processed."""
+    from tests.integration.test_backfill import BEFORE
+
+    pipeline = deploy_pipeline(
+        engine, "kms-backfill", {"Encryption": "SSE_KMS", "VariantCatalogue": json.dumps(BEFORE)}
+    )
+    pids = [
+        pipeline.upload(f"uploads/kms-backfill-{n}.jpg", photo(480 + n * 8, 360, "JPEG"))
+        for n in range(2)
+    ]
+    for pid in pids:
+        assert pipeline.wait_done(pid)["status"] == "SUCCEEDED"
+    return pipeline, pids
+
+
+def _backfill(pipeline: Pipeline, capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    capsys.readouterr()
+    code = pipeline.cli("backfill", "--json", "--wait", "--timeout", "240", *argv)
+    out = json.loads(capsys.readouterr().out)
+    why = [out["status"], out.get("error"), out.get("cause"), *_child_failures(pipeline, out)]
+    assert code == 0 and out["status"] == "SUCCEEDED", why
+    return out
+
+
+def _child_failures(pipeline: Pipeline, out: dict[str, Any]) -> list[str]:
+    """Each failed child's error and cause. A failed Map Run writes no results and the engine
+    lists no executions by Map Run, so they come from its record of the children."""
+    from imgpipe.local.adapters import distributed_map
+    from imgpipe_core import backfill
+
+    sfn = pipeline.client("stepfunctions")
+    arn = backfill.execution_arn(pipeline.outputs["BackfillStateMachineArn"], out["backfillId"])
+    return [
+        f"{child.error}: {child.cause}"
+        for run in sfn.list_map_runs(executionArn=arn)["mapRuns"]
+        for child in distributed_map.outcomes(run["mapRunArn"])
+        if child.status != "SUCCEEDED"
+    ]
+
+
+def _assert_under_the_key(pipeline: Pipeline, key_arn: str, variants: list[dict]) -> None:
+    """Each variant is SSE-KMS with the stack's key and can be read back (decrypted)."""
+    s3 = pipeline.client("s3")
+    for variant in variants:
+        got = s3.get_object(Bucket=pipeline.outputs["PublicBucketName"], Key=variant["key"])
+        assert got["ServerSideEncryption"] == "aws:kms" and got["SSEKMSKeyId"] == key_arn
+        assert len(got["Body"].read()) == variant["bytes"], variant
+
+
+@backfill_reason
+def test_a_backfill_reruns_every_image_of_an_sse_kms_stack(
+    kms_stored: tuple[Pipeline, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline, pids = kms_stored
+    attempts = {pid: pipeline.record(pid)["attempt"] for pid in pids}
+    # WHEN a backfill re-runs the SUCCEEDED images: Write Manifest queries the KMS table and
+    # writes an SSE-KMS manifest, the Map reads it and writes its results, each Start Re-run
+    # claims a KMS-encrypted record, each child polls it
+    out = _backfill(pipeline, capsys)
+    # THEN every item succeeded, every image has a new SUCCEEDED attempt, its variants readable
+    assert (out["total"], out["succeeded"], out["failed"]) == (len(pids), len(pids), 0), out
+    for pid in pids:
+        record = pipeline.wait_done(pid, attempt=attempts[pid] + 1)
+        assert record["status"] == "SUCCEEDED" and record["attempt"] == attempts[pid] + 1
+        _assert_under_the_key(pipeline, stack_key_arn(pipeline), record["variants"])
+    # AND the manifest and the results it wrote are under the stack's key too
+    bucket, key = out["results"].removeprefix("s3://").split("/", 1)
+    head = pipeline.client("s3").head_object(Bucket=bucket, Key=key)
+    assert head["SSEKMSKeyId"] == stack_key_arn(pipeline)
+
+
+@backfill_reason
+def test_a_variant_backfill_renders_into_an_sse_kms_stack(
+    engine: Any, kms_stored: tuple[Pipeline, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_backfill import AFTER, NEW_VARIANT
+
+    pipeline, pids = kms_stored
+    before = {pid: pipeline.record(pid) for pid in pids}
+    # GIVEN the catalogue gains a variant
+    deploy_pipeline(
+        engine, "kms-backfill", {"Encryption": "SSE_KMS", "VariantCatalogue": json.dumps(AFTER)}
+    )
+    # WHEN a backfill renders only it: Render reads the SSE-KMS original, writes the variant
+    # and the manifest, merges the KMS-encrypted record
+    _backfill(pipeline, capsys, "--variant", NEW_VARIANT["name"])
+    # THEN each image has it, published under the stack's key and readable, on the same attempt
+    for pid in pids:
+        record = pipeline.record(pid)
+        assert record["attempt"] == before[pid]["attempt"]
+        (new,) = [v for v in record["variants"] if v["variant"] == NEW_VARIANT["name"]]
+        _assert_under_the_key(pipeline, stack_key_arn(pipeline), [new])
+
+
+@embedded_only("Express as adapters/express.py runs it (tests/integration/test_express.py)")
+def test_an_express_register_dead_letters_an_abandoned_attempt_to_the_encrypted_queue(
+    engine: Any,
+) -> None:
+    from tests.integration.test_express import abandoned_upload
+
+    pipeline = deploy_pipeline(
+        engine, "kms-express", {"Encryption": "SSE_KMS", "WorkflowType": "EXPRESS"}
+    )
+    # GIVEN an attempt nobody finished on an Express stack whose DLQ is under the stack's key
+    lost = abandoned_upload(pipeline, "uploads/kms-express-lost.jpg")
+    # WHEN the next upload is registered (Register sweeps: SendMessage to the encrypted queue)
+    other = pipeline.upload("uploads/kms-express-next.jpg", photo(320, 240, "JPEG"))
+    registered = pipeline.wait_done(other)
+    assert registered["status"] == "SUCCEEDED", (registered.get("error"), registered.get("cause"))
+    # THEN the abandoned attempt is FAILED and its letter is in the DLQ
+    record = pipeline.record(lost)
+    assert record is not None and record["error"] == "ExecutionAbandoned", record
+    letters = [m for m in pipeline.dead_letters() if m.get("processingId") == lost]
+    assert [m["kind"] for m in letters] == ["ProcessingFailed"], letters

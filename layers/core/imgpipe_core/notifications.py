@@ -29,7 +29,10 @@ def notification_id(task: NotifyInput) -> str:
     return f"{task.job.processing_id}:{task.job.attempt}:{task.outcome.value}"
 
 
-def build_detail(task: NotifyInput) -> dict[str, Any]:
+def build_detail(task: NotifyInput, *, private: bool = False) -> dict[str, Any]:
+    """The event's detail, also the SNS message. ``private`` (Delivery=private): no URLs, only
+    keys: an unsigned URL is refused by the CDN, and a signed one would give every subscriber
+    access and go stale; consumers ask ``GET /images/{id}`` for signed URLs."""
     job = task.job
     detail: dict[str, Any] = {
         "notificationId": notification_id(task),
@@ -41,8 +44,14 @@ def build_detail(task: NotifyInput) -> dict[str, Any]:
         "executionArn": job.execution_arn,
     }
     if task.published:
-        detail["variants"] = {v.variant: v.url for v in task.published.variants}
-        detail["manifestUrl"] = task.published.manifest_url
+        detail["renditions"] = {
+            v.variant: v.model_dump(by_alias=True, exclude={"variant", "url"})
+            for v in task.published.variants
+        }
+        detail["manifestKey"] = task.published.manifest_key
+        if not private:
+            detail["variants"] = {v.variant: v.url for v in task.published.variants}
+            detail["manifestUrl"] = task.published.manifest_url
     if task.rejection:
         detail["rejection"] = {"code": task.rejection.code.value, "message": task.rejection.message}
     if task.failure:
@@ -52,7 +61,7 @@ def build_detail(task: NotifyInput) -> dict[str, Any]:
 
 def notify(task: NotifyInput, settings: Settings) -> NotifyOutput:
     job = task.job
-    detail = build_detail(task)
+    detail = build_detail(task, private=settings.delivery == "private")
     result = client("events").put_events(
         Entries=[
             {
