@@ -31,6 +31,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     if SETTINGS.dead_letter_queue_url:  # Express: no status-change events report lost runs
         swept = sweep_abandoned(SETTINGS)
-        if swept:
-            logger.warning("dead-lettered abandoned attempts", extra={"processingIds": swept})
+        if swept.dead_lettered:
+            logger.warning("dead-lettered abandoned attempts", extra={"ids": swept.dead_lettered})
+        if swept.retry_later:
+            logger.error(
+                "could not dead-letter abandoned attempts", extra={"ids": swept.retry_later}
+            )
     return dump(job)

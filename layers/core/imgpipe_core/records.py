@@ -280,6 +280,32 @@ def release(table: str, pid: str, execution_arn: str, *, error: str, cause: str)
     )
 
 
+def reopen(table: str, job: Job, *, error: str, updated_at: str) -> None:
+    """Undo :func:`release` of ``job`` (its dead letter could not be sent): PROCESSING again
+    with its old ``updatedAt``, so the next sweep finds it stale and tries again."""
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"processingId": {"S": job.processing_id}},
+            UpdateExpression="SET #status = :processing, updatedAt = :then "
+            "REMOVE completedAt, #error, cause",
+            ConditionExpression="#status = :failed AND attempt = :attempt AND #error = :error",
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":processing": Status.PROCESSING.value,
+                    ":failed": Status.FAILED.value,
+                    ":attempt": job.attempt,
+                    ":error": error,
+                    ":then": updated_at,
+                }
+            ),
+        )
+    except ClientError as failure:
+        if failure.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise  # a re-run took the record meanwhile: it is no longer the sweep's
+
+
 def abandoned(table: str, *, limit: int = 5) -> list[ProcessingRecord]:
     """PROCESSING records nobody touched since the stale cutoff, oldest first (one Query)."""
     response = client("dynamodb").query(

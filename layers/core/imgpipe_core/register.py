@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from imgpipe_core import deadletters, keys, records
@@ -49,15 +50,22 @@ def release(request: RegisterInput, settings: Settings) -> Job | None:
 ABANDONED = "ExecutionAbandoned"
 
 
-def sweep_abandoned(settings: Settings) -> list[str]:
-    """End attempts nobody finished as FAILED and dead-letter them; their processingIds.
+class Swept(NamedTuple):
+    """processingIds a sweep dead-lettered, and those whose letter failed (left for the next)."""
+
+    dead_lettered: list[str]
+    retry_later: list[str]
+
+
+def sweep_abandoned(settings: Settings) -> Swept:
+    """End attempts nobody finished as FAILED and dead-letter them.
 
     For Express workflows: an execution that hits the 5-minute limit (or fails where no Catch
     reaches) ends without recording an outcome, and Express sends no status-change event a
     rule could dead-letter. Its record stays PROCESSING; past ``records.STALE_AFTER`` the
     next registration finds it here. The conditional release makes one sweeper the owner.
     """
-    swept = []
+    swept = Swept([], [])
     for record in records.abandoned(settings.table_name):
         arn = record.execution_arns[-1] if record.execution_arns else ""
         cause = f"no outcome recorded within {records.STALE_AFTER}: the execution ended early"
@@ -66,20 +74,24 @@ def sweep_abandoned(settings: Settings) -> list[str]:
         )
         if job is None:
             continue  # another sweeper, or the attempt itself, got there first
-        deadletters.send(
-            settings.dead_letter_queue_url,
-            "ProcessingFailed",
-            {
-                "processingId": job.processing_id,
-                "attempt": job.attempt,
-                "source": job.source.model_dump(mode="json", by_alias=True, exclude_none=True),
-                "error": ABANDONED,
-                "cause": cause,
-                "executionArn": arn,
-                "failedAt": records.iso(records.now()),
-            },
-        )
-        swept.append(job.processing_id)
+        letter = {
+            "processingId": job.processing_id,
+            "attempt": job.attempt,
+            "source": job.source.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "error": ABANDONED,
+            "cause": cause,
+            "executionArn": arn,
+            "failedAt": records.iso(records.now()),
+        }
+        try:
+            deadletters.send(settings.dead_letter_queue_url, "ProcessingFailed", letter)
+        except ClientError:
+            # A FAILED record without its letter would never be swept again: undo, and let the
+            # next registration retry. This upload's own registration is not failed for it.
+            records.reopen(settings.table_name, job, error=ABANDONED, updated_at=record.updated_at)
+            swept.retry_later.append(job.processing_id)
+            continue
+        swept.dead_lettered.append(job.processing_id)
     return swept
 
 
