@@ -51,6 +51,7 @@ ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "imgpipe",
     "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
     "TABLE_NAME": "status",
     "API_KEY_TABLE": "api-keys",
     "PRIVATE_BUCKET": "private",

@@ -1,5 +1,8 @@
 """HTTP API: API Gateway (HTTP API, payload v2) → the Powertools resolver in imgpipe_core.api."""
 
+# First: what follows loads with the garbage collector paused, until ready() at the end.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -18,3 +21,6 @@ app = create_app(SETTINGS)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+coldstart.ready()

@@ -1,6 +1,9 @@
 """API key authorizer: API Gateway (HTTP API Lambda authorizer, payload 2.0, simple responses)
 → is the x-api-key a live key of the key table? (imgpipe_core.api_keys)"""
 
+# First: what follows loads with the garbage collector paused, until ready() at the end.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import event_source
@@ -27,3 +30,6 @@ def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -
     metrics.add_metric(name="ApiKeyAccepted" if record else "ApiKeyRefused", unit="Count", value=1)
     key_context = {"keyId": record.key_id} if record else None
     return APIGatewayAuthorizerResponseV2(bool(record), key_context).asdict()
+
+
+coldstart.ready()

@@ -1,5 +1,8 @@
 """Render Named Variants: one backfill item, only the variants it names, merged in place."""
 
+# First: what follows loads with the garbage collector paused, until ready() at the end.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,3 +26,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = render_item(item, SETTINGS)
     metrics.add_metric(name="BackfillRendered", unit="Count", value=len(result.rendered))
     return dump(result)
+
+
+coldstart.ready()

@@ -1,5 +1,8 @@
 """Write Manifest: the backfill's selection from the status index, as a JSON manifest in S3."""
 
+# First: what follows loads with the garbage collector paused, until ready() at the end.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,3 +27,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info("manifest written", extra={"count": result.count, "key": result.key})
     metrics.add_metric(name="BackfillSelected", unit="Count", value=result.count)
     return dump(result)
+
+
+coldstart.ready()

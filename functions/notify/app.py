@@ -1,5 +1,8 @@
 """Notify: an EventBridge event and an SNS message per outcome, at least once."""
 
+# First: what follows loads with the garbage collector paused, until ready() at the end.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,3 +26,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = notify(task, SETTINGS)
     metrics.add_metric(name=f"Notified{task.outcome.value.title()}", unit="Count", value=1)
     return dump(result)
+
+
+coldstart.ready()

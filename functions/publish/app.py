@@ -1,6 +1,9 @@
 """Publish Variants: write the manifest that makes the variants Resize wrote visible, all or
 nothing; and Withdraw Unpublished Variants (``action: withdraw``) on the failure path."""
 
+# First: what follows loads with the garbage collector paused, until ready() at the end.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,3 +33,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = publish(task, SETTINGS)
     metrics.add_metric(name="Published", unit="Count", value=1)
     return dump(result)
+
+
+coldstart.ready()

@@ -1,5 +1,8 @@
 """Register Upload: derive the processingId and claim it in DynamoDB."""
 
+# First: what follows loads with the garbage collector paused, until ready() at the end.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -34,3 +37,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if swept:
             logger.warning("dead-lettered abandoned attempts", extra={"processingIds": swept})
     return dump(job)
+
+
+coldstart.ready()

@@ -1,6 +1,9 @@
 """Resize Variant: one invocation per catalogue variant (the Map state fans out), each written
 straight to its content-addressed key in the public bucket."""
 
+# First: what follows loads with the garbage collector paused, until ready() at the end.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,3 +28,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info("rendered", extra={"bytes": result.bytes, "width": result.width})
     metrics.add_metric(name="VariantBytes", unit="Bytes", value=result.bytes)
     return dump(result)
+
+
+coldstart.ready()

@@ -1,5 +1,8 @@
 """Apply Original Retention: delete a published upload's original, or note when it expires."""
 
+# First: what follows loads with the garbage collector paused, until ready() at the end.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,3 +27,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if result.deleted_at:
         metrics.add_metric(name="OriginalDeleted", unit="Count", value=1)
     return dump(result)
+
+
+coldstart.ready()

@@ -1,5 +1,8 @@
 """Validate Upload: a bad upload is returned as a rejection (data), never raised."""
 
+# First: what follows loads with the garbage collector paused, until ready() at the end.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,3 +30,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     else:
         metrics.add_metric(name="Accepted", unit="Count", value=1)
     return dump(result, exclude_none=False)
+
+
+coldstart.ready()
