@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -14,14 +15,16 @@ from pydantic import ValidationError
 from imgpipe_core.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 # Imports a handler module in a fresh interpreter, as Lambda's init does, and says whether that
-# loaded Pillow (~40 ms of a cold start).
+# loaded Pillow (~40 ms of a cold start) and how it left the garbage collector.
 _PROBE = """
-import importlib.util, json, sys
+import gc, importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-print(json.dumps("PIL" in sys.modules))
+print(json.dumps({"pillow": "PIL" in sys.modules, "gc_enabled": gc.isenabled(),
+                  "frozen": gc.get_freeze_count()}))
 """
 
 
@@ -30,33 +33,53 @@ def _cold_import(handler: str, **env: str) -> subprocess.CompletedProcess[str]:
     path = os.pathsep.join([str(code), str(ROOT / "layers" / "core")])
     return subprocess.run(
         [sys.executable, "-c", _PROBE, str(code / "app.py")],
-        env={**os.environ, "PYTHONPATH": path, "TABLE_NAME": "status", **env},
+        env={
+            **os.environ,
+            "PYTHONPATH": path,
+            "TABLE_NAME": "status",
+            "API_KEY_TABLE": "keys",
+            **env,
+        },
         capture_output=True,
         text=True,
         check=False,
     )
 
 
-@pytest.mark.parametrize(
-    ("handler", "loads_pillow"),
-    [
-        ("register", False),
-        ("publish", False),
-        ("notify", False),
-        ("api", False),
-        ("validate", True),
-        ("resize", True),
-    ],
-)
-def test_only_the_image_handlers_load_pillow_at_cold_start(
-    handler: str, loads_pillow: bool
-) -> None:
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_only_the_image_handlers_load_pillow_at_cold_start(handler: str) -> None:
+    loads_pillow = handler in {"validate", "resize"}
+
     # WHEN the handler module is imported in a fresh interpreter
     done = _cold_import(handler)
 
     # THEN it started, with Pillow only where images are read
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) is loads_pillow
+    assert json.loads(done.stdout.splitlines()[-1])["pillow"] is loads_pillow
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_a_handler_loads_with_the_collector_paused_and_resumes_it_when_init_ends(
+    handler: str,
+) -> None:
+    # GIVEN the handler module's statements
+    body = ast.parse((ROOT / "functions" / handler / "app.py").read_text()).body
+    first, last = body[1], body[-1]  # body[0] is the docstring
+
+    # THEN its first import pauses the collector (imgpipe_core.coldstart) before anything else
+    # loads, and its last statement resumes it
+    assert isinstance(first, ast.ImportFrom) and first.module == "imgpipe_core"
+    assert [alias.name for alias in first.names] == ["coldstart"]
+    assert ast.unparse(last) == "coldstart.ready()"
+
+    # WHEN it is imported in a fresh interpreter
+    done = _cold_import(handler)
+
+    # THEN init ended with the collector on again, what init built frozen out of its way
+    assert done.returncode == 0, done.stderr
+    state = json.loads(done.stdout.splitlines()[-1])
+    assert state["gc_enabled"] is True
+    assert state["frozen"] > 10_000
 
 
 def test_a_bad_variant_catalogue_fails_the_cold_start_not_the_first_upload() -> None:
