@@ -17,14 +17,17 @@ from imgpipe_core.config import load_settings
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 # Imports a handler module in a fresh interpreter, as Lambda's init does, and says whether that
-# loaded Pillow (~40 ms of a cold start) and how it left the garbage collector.
+# loaded Pillow (~40 ms of a cold start), how it left the garbage collector and what X-Ray
+# instruments.
 _PROBE = """
 import gc, importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
+from botocore.client import BaseClient
 print(json.dumps({"pillow": "PIL" in sys.modules, "gc_enabled": gc.isenabled(),
-                  "frozen": gc.get_freeze_count()}))
+                  "frozen": gc.get_freeze_count(), "sqlite3": "sqlite3" in sys.modules,
+                  "traced_sdk": type(vars(BaseClient)["_make_api_call"]).__name__}))
 """
 
 
@@ -38,6 +41,8 @@ def _cold_import(handler: str, **env: str) -> subprocess.CompletedProcess[str]:
             "PYTHONPATH": path,
             "TABLE_NAME": "status",
             "API_KEY_TABLE": "keys",
+            # In a Lambda function: Powertools' Tracer is on only there.
+            "LAMBDA_TASK_ROOT": str(code),
             **env,
         },
         capture_output=True,
@@ -55,7 +60,11 @@ def test_only_the_image_handlers_load_pillow_at_cold_start(handler: str) -> None
 
     # THEN it started, with Pillow only where images are read
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1])["pillow"] is loads_pillow
+    state = json.loads(done.stdout.splitlines()[-1])
+    assert state["pillow"] is loads_pillow
+    # AND X-Ray traces its AWS SDK calls without loading other libraries to instrument
+    assert state["traced_sdk"] == "FunctionWrapper"  # wrapt's, as aws_xray_sdk patches
+    assert state["sqlite3"] is False
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
