@@ -1,6 +1,6 @@
 """HTTP API: API Gateway (HTTP API, payload v2) → the Powertools resolver in imgpipe_core.api."""
 
-# First: what follows loads with the garbage collector paused, until ready() at the end.
+# First: the garbage collector stays paused until the first invocation returns.
 from imgpipe_core import coldstart  # isort: split
 
 from typing import Any
@@ -16,11 +16,9 @@ SETTINGS = load_settings()
 app = create_app(SETTINGS)
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
-
-
-coldstart.ready()

@@ -1,7 +1,7 @@
 """API key authorizer: API Gateway (HTTP API Lambda authorizer, payload 2.0, simple responses)
 → is the x-api-key a live key of the key table? (imgpipe_core.api_keys)"""
 
-# First: what follows loads with the garbage collector paused, until ready() at the end.
+# First: the garbage collector stays paused until the first invocation returns.
 from imgpipe_core import coldstart  # isort: split
 
 from typing import Any
@@ -20,6 +20,7 @@ from imgpipe_core.observability import logger, metrics, tracer
 SETTINGS = load_authorizer_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -30,6 +31,3 @@ def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -
     metrics.add_metric(name="ApiKeyAccepted" if record else "ApiKeyRefused", unit="Count", value=1)
     key_context = {"keyId": record.key_id} if record else None
     return APIGatewayAuthorizerResponseV2(bool(record), key_context).asdict()
-
-
-coldstart.ready()

@@ -1,6 +1,6 @@
 """Render Named Variants: one backfill item, only the variants it names, merged in place."""
 
-# First: what follows loads with the garbage collector paused, until ready() at the end.
+# First: the garbage collector stays paused until the first invocation returns.
 from imgpipe_core import coldstart  # isort: split
 
 from typing import Any
@@ -16,6 +16,7 @@ from imgpipe_core.observability import logger, metrics, tracer
 SETTINGS = load_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -26,6 +27,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = render_item(item, SETTINGS)
     metrics.add_metric(name="BackfillRendered", unit="Count", value=len(result.rendered))
     return dump(result)
-
-
-coldstart.ready()

@@ -1,6 +1,6 @@
 """Write Manifest: the backfill's selection from the status index, as a JSON manifest in S3."""
 
-# First: what follows loads with the garbage collector paused, until ready() at the end.
+# First: the garbage collector stays paused until the first invocation returns.
 from imgpipe_core import coldstart  # isort: split
 
 from typing import Any
@@ -16,6 +16,7 @@ from imgpipe_core.observability import logger, metrics, tracer
 SETTINGS = load_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -27,6 +28,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info("manifest written", extra={"count": result.count, "key": result.key})
     metrics.add_metric(name="BackfillSelected", unit="Count", value=result.count)
     return dump(result)
-
-
-coldstart.ready()

@@ -1,7 +1,7 @@
 """Publish Variants: write the manifest that makes the variants Resize wrote visible, all or
 nothing; and Withdraw Unpublished Variants (``action: withdraw``) on the failure path."""
 
-# First: what follows loads with the garbage collector paused, until ready() at the end.
+# First: the garbage collector stays paused until the first invocation returns.
 from imgpipe_core import coldstart  # isort: split
 
 from typing import Any
@@ -17,6 +17,7 @@ from imgpipe_core.publishing import publish, withdraw
 SETTINGS = load_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -33,6 +34,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = publish(task, SETTINGS)
     metrics.add_metric(name="Published", unit="Count", value=1)
     return dump(result)
-
-
-coldstart.ready()

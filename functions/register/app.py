@@ -1,6 +1,6 @@
 """Register Upload: derive the processingId and claim it in DynamoDB."""
 
-# First: what follows loads with the garbage collector paused, until ready() at the end.
+# First: the garbage collector stays paused until the first invocation returns.
 from imgpipe_core import coldstart  # isort: split
 
 from typing import Any
@@ -16,6 +16,7 @@ from imgpipe_core.register import register, release, sweep_abandoned
 SETTINGS = load_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -37,6 +38,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if swept:
             logger.warning("dead-lettered abandoned attempts", extra={"processingIds": swept})
     return dump(job)
-
-
-coldstart.ready()

@@ -1,7 +1,7 @@
 """Resize Variant: one invocation per catalogue variant (the Map state fans out), each written
 straight to its content-addressed key in the public bucket."""
 
-# First: what follows loads with the garbage collector paused, until ready() at the end.
+# First: the garbage collector stays paused until the first invocation returns.
 from imgpipe_core import coldstart  # isort: split
 
 from typing import Any
@@ -17,6 +17,7 @@ from imgpipe_core.resizing import resize
 SETTINGS = load_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -28,6 +29,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info("rendered", extra={"bytes": result.bytes, "width": result.width})
     metrics.add_metric(name="VariantBytes", unit="Bytes", value=result.bytes)
     return dump(result)
-
-
-coldstart.ready()

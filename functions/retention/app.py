@@ -1,6 +1,6 @@
 """Apply Original Retention: delete a published upload's original, or note when it expires."""
 
-# First: what follows loads with the garbage collector paused, until ready() at the end.
+# First: the garbage collector stays paused until the first invocation returns.
 from imgpipe_core import coldstart  # isort: split
 
 from typing import Any
@@ -16,6 +16,7 @@ from imgpipe_core.retention import apply
 SETTINGS = load_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -27,6 +28,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if result.deleted_at:
         metrics.add_metric(name="OriginalDeleted", unit="Count", value=1)
     return dump(result)
-
-
-coldstart.ready()

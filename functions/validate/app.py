@@ -1,6 +1,6 @@
 """Validate Upload: a bad upload is returned as a rejection (data), never raised."""
 
-# First: what follows loads with the garbage collector paused, until ready() at the end.
+# First: the garbage collector stays paused until the first invocation returns.
 from imgpipe_core import coldstart  # isort: split
 
 from typing import Any
@@ -16,6 +16,7 @@ from imgpipe_core.validation import validate
 SETTINGS = load_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -30,6 +31,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     else:
         metrics.add_metric(name="Accepted", unit="Count", value=1)
     return dump(result, exclude_none=False)
-
-
-coldstart.ready()

@@ -26,7 +26,7 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 from botocore.client import BaseClient
 print(json.dumps({"pillow": "PIL" in sys.modules, "gc_enabled": gc.isenabled(),
-                  "frozen": gc.get_freeze_count(), "sqlite3": "sqlite3" in sys.modules,
+                  "sqlite3": "sqlite3" in sys.modules,
                   "traced_sdk": type(vars(BaseClient)["_make_api_call"]).__name__}))
 """
 
@@ -68,27 +68,64 @@ def test_only_the_image_handlers_load_pillow_at_cold_start(handler: str) -> None
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
-def test_a_handler_loads_with_the_collector_paused_and_resumes_it_when_init_ends(
-    handler: str,
-) -> None:
+def test_a_handler_keeps_the_collector_paused_until_its_first_invocation(handler: str) -> None:
     # GIVEN the handler module's statements
     body = ast.parse((ROOT / "functions" / handler / "app.py").read_text()).body
-    first, last = body[1], body[-1]  # body[0] is the docstring
+    first = body[1]  # body[0] is the docstring
+    entry = next(s for s in body if isinstance(s, ast.FunctionDef) and s.name == "lambda_handler")
 
     # THEN its first import pauses the collector (imgpipe_core.coldstart) before anything else
-    # loads, and its last statement resumes it
+    # loads, and the outermost decorator of its entry point resumes it
     assert isinstance(first, ast.ImportFrom) and first.module == "imgpipe_core"
     assert [alias.name for alias in first.names] == ["coldstart"]
-    assert ast.unparse(last) == "coldstart.ready()"
+    assert ast.unparse(entry.decorator_list[0]) == "coldstart.resume_after_first_invocation"
 
     # WHEN it is imported in a fresh interpreter
     done = _cold_import(handler)
 
-    # THEN init ended with the collector on again, what init built frozen out of its way
+    # THEN the collector is still paused: the first invocation builds the clients
     assert done.returncode == 0, done.stderr
-    state = json.loads(done.stdout.splitlines()[-1])
-    assert state["gc_enabled"] is True
-    assert state["frozen"] > 10_000
+    assert json.loads(done.stdout.splitlines()[-1])["gc_enabled"] is False
+
+
+_FIRST_INVOCATIONS = """
+import gc, json
+from imgpipe_core import coldstart
+
+@coldstart.resume_after_first_invocation
+def handler(fail):
+    if fail:
+        raise ValueError("failed")
+    return gc.isenabled()
+
+states = []
+for fail in (FAIL, False):
+    try:
+        states.append(handler(fail))
+    except ValueError:
+        states.append("raised")
+    states.append(gc.isenabled())
+print(json.dumps({"states": states, "frozen": gc.get_freeze_count()}))
+"""
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_first_invocation_resumes_the_collector_even_when_it_fails(fails: bool) -> None:
+    # WHEN a handler is invoked twice, the first time failing or not
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_INVOCATIONS.replace("FAIL", str(fails))],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "layers" / "core")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+
+    # THEN the first ran with the collector paused and resumed it; the second with it on
+    first = "raised" if fails else False
+    assert result["states"] == [first, True, True, True]
+    # AND what the cold start built is out of the collector's way
+    assert result["frozen"] > 1_000
 
 
 def test_a_bad_variant_catalogue_fails_the_cold_start_not_the_first_upload() -> None:
