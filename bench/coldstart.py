@@ -51,6 +51,7 @@ ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "imgpipe",
     "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
     "TABLE_NAME": "status",
     "API_KEY_TABLE": "api-keys",
     "PRIVATE_BUCKET": "private",
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {handler: summarise(runs) for handler, runs in samples.items()}
     for handler, r in results.items():
         print(
-            f"cold start {handler:<9} {r['min_cpu']:6.0f} ms (CPU, min of {args.runs}; median "
+            f"cold start {handler:<15} {r['min_cpu']:6.0f} ms (CPU, min of {args.runs}; median "
             f"{r['cpu']:.0f}; median wall {r['total']:.0f}: interpreter {r['startup']:.0f}, "
             f"import {r['import']:.0f}, clients {r['clients']:.0f}; {r['modules']} modules"
             f"{'' if handler in SERVICES else '; its clients are not in SERVICES'})"

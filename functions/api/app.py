@@ -1,5 +1,8 @@
 """HTTP API: API Gateway (HTTP API, payload v2) → the Powertools resolver in imgpipe_core.api."""
 
+# First: the garbage collector stays paused until the first invocation returns.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -13,6 +16,7 @@ SETTINGS = load_settings()
 app = create_app(SETTINGS)
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -1,6 +1,9 @@
 """API key authorizer: API Gateway (HTTP API Lambda authorizer, payload 2.0, simple responses)
 → is the x-api-key a live key of the key table? (imgpipe_core.api_keys)"""
 
+# First: the garbage collector stays paused until the first invocation returns.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import event_source
@@ -17,6 +20,7 @@ from imgpipe_core.observability import logger, metrics, tracer
 SETTINGS = load_authorizer_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -1,6 +1,9 @@
 """Publish Variants: write the manifest that makes the variants Resize wrote visible, all or
 nothing; and Withdraw Unpublished Variants (``action: withdraw``) on the failure path."""
 
+# First: the garbage collector stays paused until the first invocation returns.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,6 +17,7 @@ from imgpipe_core.publishing import publish, withdraw
 SETTINGS = load_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -1,5 +1,8 @@
 """Register Upload: derive the processingId and claim it in DynamoDB."""
 
+# First: the garbage collector stays paused until the first invocation returns.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,6 +16,7 @@ from imgpipe_core.register import register, release, sweep_abandoned
 SETTINGS = load_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -1,6 +1,9 @@
 """Resize Variant: one invocation per catalogue variant (the Map state fans out), each written
 straight to its content-addressed key in the public bucket."""
 
+# First: the garbage collector stays paused until the first invocation returns.
+from imgpipe_core import coldstart  # isort: split
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,6 +17,7 @@ from imgpipe_core.resizing import resize
 SETTINGS = load_settings()
 
 
+@coldstart.resume_after_first_invocation
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics

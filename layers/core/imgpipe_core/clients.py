@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
@@ -36,9 +38,28 @@ def create(service: str, config: Config | None = None) -> Any:
     return _session().create_client(service, config=_CONFIG.merge(config) if config else _CONFIG)
 
 
+class _ModelLoader(botocore.loaders.Loader):
+    """botocore's loader, less a scan: to check that a service exists before loading its model,
+    botocore lists all ~420 service directories and looks inside each for that model type,
+    once per type (twice a cold start, ~20 ms). A directory of that name says as much; a
+    service without that model still fails, when the model is read."""
+
+    @botocore.loaders.instance_cache  # type: ignore[misc]
+    def list_available_services(self, type_name: str) -> list[str]:
+        # Files beside the service directories (endpoints.json, ...) have a suffix; services not.
+        paths = [path for path in self.search_paths if os.path.isdir(path)]
+        names = {name for path in paths for name in os.listdir(path)}
+        return sorted(name for name in names if "." not in name)
+
+
 @cache
 def _session() -> botocore.session.Session:
-    return botocore.session.get_session()
+    session = botocore.session.get_session()
+    # Searched as botocore's own loader searches: AWS_DATA_PATH's directories first.
+    extra = session.get_config_variable("data_path") or ""
+    paths = [os.path.expanduser(os.path.expandvars(p)) for p in extra.split(os.pathsep) if p]
+    session.register_component("data_loader", _ModelLoader(extra_search_paths=paths or None))
+    return session
 
 
 @cache
