@@ -15,6 +15,7 @@ ADAPTERS = (
     "lambda_runtime",  # Invoke runs the real handler in warm worker processes (no Docker)
     "cloudformation",  # state machines: executing backend, DefinitionS3Location/Substitutions
     "express",  # Express executions: ARNs, refused history APIs, 5 minutes; execution logs
+    "asl_graph",  # definitions with a missing target, an unreachable state or no end refused
     "eventbridge",  # S3 → EventBridge event shape; rules that target state machines; DLQs
     "queue_policy",  # SQS queue policies decide what rules may send; 64-character rule names
     "s3_post_policy",  # presigned POST policies enforced as S3 does
