@@ -35,15 +35,14 @@ def install() -> None:
                 f"Invalid State Machine Definition: '{', '.join(problems)}'"
             )
 
-    def create_state_machine(self: Any, name: str, definition: str, *args: Any, **kw: Any) -> Any:
-        refuse(definition)
-        return original_create(self, name, definition, *args, **kw)
+    # Arguments passed on as they came: the express adapter reads them by keyword.
+    def create_state_machine(self: Any, *args: Any, **kwargs: Any) -> Any:
+        refuse(kwargs.get("definition", args[1] if len(args) > 1 else None))
+        return original_create(self, *args, **kwargs)
 
-    def update_state_machine(
-        self: Any, arn: str, definition: Any = None, *a: Any, **kw: Any
-    ) -> Any:
-        refuse(definition)
-        return original_update(self, arn, definition, *a, **kw)
+    def update_state_machine(self: Any, *args: Any, **kwargs: Any) -> Any:
+        refuse(kwargs.get("definition", args[1] if len(args) > 1 else None))
+        return original_update(self, *args, **kwargs)
 
     StepFunctionsParserBackend.create_state_machine = create_state_machine  # type: ignore[method-assign]
     StepFunctionsParserBackend.update_state_machine = update_state_machine  # type: ignore[method-assign]
