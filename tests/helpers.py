@@ -82,16 +82,32 @@ def local_up(*args: str, env: dict[str, str], timeout: float = 90) -> Iterator[L
 
 
 @contextlib.contextmanager
-def moto_table(name: str, hash_key: str) -> Iterator[str]:
-    """An on-demand DynamoDB table with a string hash key, on moto's in-process mock."""
+def moto_table(name: str, hash_key: str, *, status_index: bool = False) -> Iterator[str]:
+    """An on-demand DynamoDB table with a string hash key, on moto's in-process mock; with
+    ``status_index``, also the records table's status index (status, updatedAt)."""
     import boto3
     from moto import mock_aws
 
+    from imgpipe_core.records import STATUS_INDEX
+
+    keys = (hash_key, "status", "updatedAt") if status_index else (hash_key,)
+    table: dict[str, Any] = {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in keys],
+        "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"}],
+    }
+    if status_index:
+        table["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "updatedAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ]
     with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": hash_key, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"}],
-        )
+        boto3.client("dynamodb").create_table(**table)
         yield name

@@ -236,18 +236,12 @@ def _status_changes(pipeline: Pipeline, name: str, timeout: float = 30) -> list[
     """The dead letters EventBridge delivered for the execution. Under load its Register may
     run before the stop and fail on the test's bogus input, and the execution's own catch then
     dead-letters it too (through the state machine role's grant): that one does not count."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [
-            m
-            for m in pipeline.dead_letters()
-            if name in json.dumps(m)
-            and m.get("detail-type") == "Step Functions Execution Status Change"
-        ]
-        if found:
-            return found
-        time.sleep(0.3)
-    return []
+    return dead_letter_for(
+        pipeline,
+        name,
+        timeout,
+        where=lambda m: m.get("detail-type") == "Step Functions Execution Status Change",
+    )
 
 
 @no_kms_enforcement_on_localstack

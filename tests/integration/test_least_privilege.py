@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +98,15 @@ def failure_causes(pipeline: Pipeline, execution_arn: str) -> str:
     return "\n".join(lines)
 
 
-def dead_letter_for(pipeline: Pipeline, key: str, timeout: float = 30) -> list[dict]:
+def dead_letter_for(
+    pipeline: Pipeline,
+    key: str,
+    timeout: float = 30,
+    where: Callable[[dict], bool] = lambda message: True,
+) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [m for m in pipeline.dead_letters() if key in json.dumps(m)]
+        found = [m for m in pipeline.dead_letters() if key in json.dumps(m) and where(m)]
         if found:
             return found
         time.sleep(0.3)

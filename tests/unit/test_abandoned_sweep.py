@@ -9,11 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from imgpipe_core import clients, records, register
 from imgpipe_core.config import Settings
 from imgpipe_core.models import Source, Status
+from tests.helpers import moto_table
 
 TABLE = "records"
 PID = "b" * 26
@@ -23,26 +23,9 @@ OLD = "2020-01-01T00:00:00.000Z"
 
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
-    with mock_aws():
+    with moto_table(TABLE, "processingId", status_index=True):
         clients.configure(None)
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        attributes = ("processingId", "status", "updatedAt")
-        dynamodb.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attributes],
-            KeySchema=[{"AttributeName": "processingId", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": records.STATUS_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": "status", "KeyType": "HASH"},
-                        {"AttributeName": "updatedAt", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
         queue = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="dlq")
         source = Source(bucket="private", key="uploads/x", versionId="v1", size=10)
         records.claim(TABLE, PID, source, ARN, rerun=False, upload_id=None, ttl_days=1)

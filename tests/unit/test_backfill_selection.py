@@ -6,39 +6,20 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 from pydantic import ValidationError
 
 from imgpipe.local.adapters.distributed_map import exceeds_threshold
-from imgpipe_core import backfill, records
+from imgpipe_core import backfill
 from imgpipe_core.models import Source, Status
+from tests.helpers import moto_table
 
 TABLE = "records"
 
 
 @pytest.fixture
 def table() -> Iterator[str]:
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"}
-                for name in ("processingId", "status", "updatedAt")
-            ],
-            KeySchema=[{"AttributeName": "processingId", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": records.STATUS_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": "status", "KeyType": "HASH"},
-                        {"AttributeName": "updatedAt", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        )
-        yield TABLE
+    with moto_table(TABLE, "processingId", status_index=True) as name:
+        yield name
 
 
 def put(table: str, pid: str, status: Status, updated: str, *, source: bool = True) -> None:

@@ -23,7 +23,7 @@ def install() -> None:
         return
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-    from imgpipe.local.adapters.express import _error
+    from imgpipe.local.adapters.express import aws_error
 
     original_create = StepFunctionsParserBackend.create_state_machine
     original_update = StepFunctionsParserBackend.update_state_machine
@@ -31,7 +31,7 @@ def install() -> None:
     def refuse(definition: Any) -> None:
         problems = diagnostics(definition) if definition else []
         if problems:
-            raise _error("InvalidDefinition")(
+            raise aws_error("InvalidDefinition")(
                 f"Invalid State Machine Definition: '{', '.join(problems)}'"
             )
 

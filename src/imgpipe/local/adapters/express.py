@@ -56,7 +56,7 @@ def install() -> None:
 
     def list_executions(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
         if _is_express(self.describe_state_machine(state_machine_arn)):
-            raise _error("StateMachineTypeNotSupported")(
+            raise aws_error("StateMachineTypeNotSupported")(
                 "This operation is not supported by this type of state machine"
             )
         return original_list(self, state_machine_arn, *args, **kwargs)
@@ -79,7 +79,7 @@ def is_express_arn(arn: str) -> bool:
 
 def _refuse_express_arn(arn: str) -> None:
     if is_express_arn(arn):
-        raise _error("InvalidArn")(
+        raise aws_error("InvalidArn")(
             "Invalid Arn: 'Resource type not valid in this context: express'"
         )
 
@@ -92,10 +92,10 @@ def _refuse_express_definition(definition: str) -> None:
     try:
         ExpressStaticAnalyser().analyse(definition)
     except ValueError as error:
-        raise _error("InvalidDefinition")(str(error)) from error
+        raise aws_error("InvalidDefinition")(str(error)) from error
 
 
-def _error(code: str) -> type[Exception]:
+def aws_error(code: str) -> type[Exception]:
     """An error moto's server answers with this code (its parser's own errors lose it)."""
     from moto.core.exceptions import AWSError
 
