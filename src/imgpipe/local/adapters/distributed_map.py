@@ -199,7 +199,7 @@ def _patch_redrive() -> None:
             program.eval(env)
             self._execution_communication.terminated()
 
-    def redrive(execution: Any) -> None:
+    def redrive(execution: Any) -> datetime.datetime:
         status = str(getattr(execution.exec_status, "value", execution.exec_status))
         if status not in REDRIVABLE or execution.exec_worker is None:
             raise ExecutionNotRedrivable(f"Execution is {status} and cannot be redriven")
@@ -269,7 +269,7 @@ def _patch_redrive() -> None:
 
     def describe_execution(self: Any) -> Any:
         answer = original_describe(self)
-        described = answer.result
+        described: dict[str, Any] = answer.result  # type: ignore[assignment]  (a dict here)
         described.update(redrive_fields(described["executionArn"]))
         status = str(described["status"])
         if status in REDRIVABLE:
@@ -281,7 +281,7 @@ def _patch_redrive() -> None:
 
     def list_executions(self: Any) -> Any:
         answer = original_list(self)
-        listed = answer.result
+        listed: dict[str, Any] = answer.result  # type: ignore[assignment]
         wanted = self._get_param("redriveFilter")  # REDRIVEN | NOT_REDRIVEN
         kept = []
         for item in listed["executions"]:
