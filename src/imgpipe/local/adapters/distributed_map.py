@@ -269,7 +269,7 @@ def _patch_redrive() -> None:
 
     def describe_execution(self: Any) -> Any:
         answer = original_describe(self)
-        described: dict[str, Any] = answer.result  # type: ignore[assignment]  (a dict here)
+        described: dict[str, Any] = answer.result  # type: ignore[assignment]
         described.update(redrive_fields(described["executionArn"]))
         status = str(described["status"])
         if status in REDRIVABLE:
