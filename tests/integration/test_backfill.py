@@ -195,7 +195,7 @@ def test_a_failed_backfill_resumed_through_the_cli_reruns_only_the_image_that_fa
     # THEN it FAILED with that image's re-run FAILED, the other's SUCCEEDED
     assert code == 1 and failed["status"] == "FAILED", failed
     assert failed["error"] == "States.ExceedToleratedFailureThreshold", failed
-    assert (failed["succeeded"], failed["failed"]) == (1, 1), failed
+    assert (failed["succeeded"], failed["failed"], failed["redriveCount"]) == (1, 1, 0), failed
     assert pipeline.wait_done(broken, attempt=2)["status"] == "FAILED"
     assert pipeline.wait_done(fine, attempt=2)["status"] == "SUCCEEDED"
 
@@ -207,6 +207,7 @@ def test_a_failed_backfill_resumed_through_the_cli_reruns_only_the_image_that_fa
     assert code == 0 and resumed["status"] == "SUCCEEDED", resumed
     assert resumed["backfillId"] == failed["backfillId"]
     assert (resumed["total"], resumed["succeeded"], resumed["failed"]) == (2, 2, 0), resumed
+    assert resumed["redriveCount"] == 1, resumed
     assert [e["status"] for e in backfill_executions(pipeline)] == ["SUCCEEDED"]
     # AND only the image that failed ran again: attempt 3 SUCCEEDED, the other still on 2
     recovered = pipeline.wait_done(broken, attempt=3)

@@ -188,6 +188,7 @@ class Progress(Model):
     error: str | None = None
     cause: str | None = None
     results: str | None = None  # s3://… of the ResultWriter's manifest.json, once written
+    redrives: int = Field(0, alias="redriveCount")  # times it was resumed (RedriveExecution)
 
     @property
     def done(self) -> int:
@@ -225,6 +226,7 @@ def progress(state_machine_arn: str, backfill_id: str) -> Progress | None:
         status=described["status"],
         error=described.get("error"),
         cause=described.get("cause"),
+        redriveCount=int(described.get("redriveCount") or 0),
     )
     output = json.loads(described.get("output") or "{}")
     details = (output.get("results") or {}).get("ResultWriterDetails")

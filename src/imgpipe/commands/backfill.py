@@ -77,7 +77,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         return 0
     final = follow(machine, backfill_id, args.timeout, show=not args.json and args.wait)
     summary = f"{final.backfill_id}: {final.status} {final.succeeded}/{final.total} succeeded"
-    lines = [summary + (f", {final.failed} failed" if final.failed else "")]
+    summary += f", {final.failed} failed" if final.failed else ""
+    summary += f" (resumed {final.redrives}x)" if final.redrives else ""
+    lines = [summary]
     if final.error:
         lines.append(f"  {final.error}: {final.cause or ''}")
     if final.results:

@@ -213,3 +213,6 @@ class BackfillView(ApiModel):
     error: str | None = None
     cause: str | None = None
     results: str | None = Field(default=None, description="s3:// of the ResultWriter manifest")
+    redrives: int = Field(
+        default=0, alias="redriveCount", description="Times it was resumed (redriven)"
+    )

@@ -18,7 +18,11 @@ moto reads the items (ItemReader s3:getObject / listObjectsV2) and runs one chil
   the definition is read with the integer as a decimal;
 - it has no ``RedriveExecution``: here a FAILED, TIMED_OUT or ABORTED execution is redriven
   from the state it stopped in, with that state's input, and a Distributed Map there runs
-  again only the children that did not succeed (the others keep their recorded outcome);
+  again only the children that did not succeed (the others keep their recorded outcome). As
+  on AWS the execution keeps one history (the first run's events, ``ExecutionRedriven`` with
+  the count, then the redriven states), and DescribeExecution / ListExecutions report
+  ``redriveCount``, ``redriveDate`` and (Describe) ``redriveStatus``; ListExecutions takes
+  ``redriveFilter``;
 - its DescribeMapRun fails (500) while any execution of the account is just starting (its
   environment does not exist yet): those are skipped here;
 - its S3 reader and writer call with fixed fake keys, which IAM lets through: here they call
@@ -44,6 +48,8 @@ _outcomes: dict[str, list[ChildOutcome]] = {}
 _map_run_execution: dict[str, str] = {}
 # Execution ARN being redriven → its children that succeeded before, by their input.
 _succeeded_before: dict[str, dict[str, ChildOutcome]] = {}
+# Execution ARN → when each of its redrives was accepted.
+_redrives: dict[str, list[datetime.datetime]] = {}
 REDRIVABLE = {"FAILED", "TIMED_OUT", "ABORTED"}
 
 THRESHOLD_CAUSE = "The specified tolerated failure threshold was exceeded"
@@ -148,11 +154,13 @@ def _key(value: Any) -> str:
 
 def _patch_redrive() -> None:
     from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser.api import HistoryEventType
     from moto.stepfunctions.parser.asl.eval.evaluation_details import (
         EvaluationDetails,
         ExecutionDetails,
         StateMachineDetails,
     )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.responses import ActionResult, StepFunctionResponse
 
@@ -161,16 +169,37 @@ def _patch_redrive() -> None:
         STATUS = 400
 
     class RedriveWorker(ExecutionWorker):
-        """Runs the definition from the redriven state, with that state's recorded input."""
+        """Runs the definition from the redriven state, with that state's recorded input, and
+        goes on with the execution's history."""
 
         state_input: Any = None
+        history: list[dict[str, Any]] = []  # set per instance before it starts
+        redrive_count = 0
 
         def _get_evaluation_environment(self) -> Any:
             env = super()._get_evaluation_environment()
             env.states.reset(self.state_input)
             return env
 
-    def redrive(execution: Any) -> None:
+        def _execution_logic(self) -> None:
+            program = self._get_evaluation_entrypoint()
+            self.env = env = self._get_evaluation_environment()
+            manager = env.event_manager
+            manager._history_event_list.extend(self.history)
+            manager._event_id_gen._next_id = len(self.history) + 1
+            context = env.event_history_context
+            context.source_event_id = context.last_published_event_id = len(self.history)
+            manager.add_event(
+                context=context,
+                event_type=HistoryEventType.ExecutionRedriven,
+                event_details=EventDetails(  # type: ignore[typeddict-item]
+                    executionRedrivenEventDetails={"redriveCount": self.redrive_count}
+                ),
+            )
+            program.eval(env)
+            self._execution_communication.terminated()
+
+    def redrive(execution: Any) -> datetime.datetime:
         status = str(getattr(execution.exec_status, "value", execution.exec_status))
         if status not in REDRIVABLE or execution.exec_worker is None:
             raise ExecutionNotRedrivable(f"Execution is {status} and cannot be redriven")
@@ -183,6 +212,7 @@ def _patch_redrive() -> None:
         if not entered:
             raise ExecutionNotRedrivable("Execution stopped before its first state")
         details = entered[-1]["stateEnteredEventDetails"]
+        history = env.event_manager.get_event_history()
         definition = json.loads(execution.state_machine.definition)
         definition["StartAt"] = details["name"]
         with _lock:
@@ -216,17 +246,53 @@ def _patch_redrive() -> None:
             activity_store=execution._activity_store,
         )
         worker.state_input = json.loads(details.get("input") or "{}")
+        worker.history = history
+        redriven_at = _now()
+        with _lock:
+            dates = _redrives.setdefault(execution.exec_arn, [])
+            dates.append(redriven_at)
+            worker.redrive_count = len(dates)
         execution.exec_worker = worker
         execution.exec_status = type(execution.exec_status)("RUNNING")
         execution.stop_date = execution.error = execution.cause = None
         worker.start()
+        return redriven_at
 
     def redrive_execution(self: Any) -> Any:
         execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
-        redrive(execution)
-        return ActionResult({"redriveDate": _now()})
+        return ActionResult({"redriveDate": redrive(execution)})
 
     StepFunctionResponse.redrive_execution = redrive_execution  # type: ignore[attr-defined]
+
+    original_describe = StepFunctionResponse.describe_execution
+    original_list = StepFunctionResponse.list_executions
+
+    def describe_execution(self: Any) -> Any:
+        answer = original_describe(self)
+        described: dict[str, Any] = answer.result  # type: ignore[assignment]
+        described.update(redrive_fields(described["executionArn"]))
+        status = str(described["status"])
+        if status in REDRIVABLE:
+            described["redriveStatus"] = "REDRIVABLE"
+        else:
+            described["redriveStatus"] = "NOT_REDRIVABLE"
+            described["redriveStatusReason"] = f"Execution is {status} and cannot be redriven"
+        return answer
+
+    def list_executions(self: Any) -> Any:
+        answer = original_list(self)
+        listed: dict[str, Any] = answer.result  # type: ignore[assignment]
+        wanted = self._get_param("redriveFilter")  # REDRIVEN | NOT_REDRIVEN
+        kept = []
+        for item in listed["executions"]:
+            item.update(redrive_fields(item["executionArn"]))
+            if wanted is None or (item["redriveCount"] > 0) == (wanted == "REDRIVEN"):
+                kept.append(item)
+        listed["executions"] = kept
+        return answer
+
+    StepFunctionResponse.describe_execution = describe_execution  # type: ignore[method-assign]
+    StepFunctionResponse.list_executions = list_executions  # type: ignore[method-assign]
 
     from moto.stepfunctions.exceptions import ResourceNotFound
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -240,6 +306,16 @@ def _patch_redrive() -> None:
         raise ResourceNotFound(map_run_arn)
 
     StepFunctionsParserBackend.describe_map_run = describe_map_run  # type: ignore[method-assign]
+
+
+def redrive_fields(execution_arn: str) -> dict[str, Any]:
+    """``redriveCount`` (0 until the first redrive) and the last ``redriveDate``."""
+    with _lock:
+        dates = list(_redrives.get(execution_arn, []))
+    fields: dict[str, Any] = {"redriveCount": len(dates)}
+    if dates:
+        fields["redriveDate"] = dates[-1]
+    return fields
 
 
 def _patch_children() -> None:
