@@ -65,10 +65,11 @@ class ProcessingRecord(BaseModel):
     updated_at: str = Field(default="", alias="updatedAt")
     completed_at: str | None = Field(default=None, alias="completedAt")
     expires_at: int | None = Field(default=None, alias="expiresAt")
-    # Record Success: JSON strings in DynamoDB (variantsJson, imageJson), parsed here.
+    # Record Success: JSON strings in DynamoDB (variantsJson, imageJson), parsed here. Keys,
+    # no URLs: readers derive those (``delivery.delivered``), so the item stays small (every
+    # started KB is one more write unit, in the table and in each index holding it).
     variants: list[PublishedVariant] = Field(default_factory=list)
     image: dict[str, Any] | None = None  # imaging.ImageInfo as validation reported it
-    manifest_url: str | None = Field(default=None, alias="manifestUrl")
     rejection_code: str | None = Field(default=None, alias="rejectionCode")
     rejection_message: str | None = Field(default=None, alias="rejectionMessage")
     error: str | None = None
@@ -80,6 +81,11 @@ class ProcessingRecord(BaseModel):
     # or from when a lifecycle rule expires it.
     original_deleted_at: str | None = Field(default=None, alias="originalDeletedAt")
     original_expires_at: str | None = Field(default=None, alias="originalExpiresAt")
+
+    @property
+    def manifest_key(self) -> str | None:
+        """The published manifest's key: a succeeded record's variants are what it names."""
+        return keys.manifest_key(self.processing_id) if self.variants else None
 
     @property
     def in_flight(self) -> bool:
@@ -575,15 +581,14 @@ def select(table: str, status: Status, since: str | None = None) -> list[Process
     return found
 
 
-def merge_variants(
-    table: str, record: ProcessingRecord, variants: list[PublishedVariant], manifest_url: str
-) -> bool:
+def merge_variants(table: str, record: ProcessingRecord, variants: list[PublishedVariant]) -> bool:
     """Replace a SUCCEEDED record's variants; False if another attempt took it meanwhile."""
     try:
         client("dynamodb").update_item(
             TableName=table,
             Key={"processingId": {"S": record.processing_id}},
-            UpdateExpression="SET variantsJson = :variants, manifestUrl = :manifest",
+            # manifestUrl: what records written before URLs were derived still carry.
+            UpdateExpression="SET variantsJson = :variants REMOVE manifestUrl",
             ConditionExpression="#status = :succeeded AND attempt = :attempt",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_to_item(
@@ -591,7 +596,6 @@ def merge_variants(
                     ":variants": json.dumps(
                         [v.model_dump(mode="json", by_alias=True) for v in variants]
                     ),
-                    ":manifest": manifest_url,
                     ":succeeded": Status.SUCCEEDED.value,
                     ":attempt": record.attempt,
                 }

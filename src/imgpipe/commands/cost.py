@@ -76,9 +76,6 @@ class Measured:
     uploads: int
     usage: pricing.Usage
     requests: dict[str, float]  # "service:Action" -> per upload, as the engine counted them
-    # DynamoDB request units per upload by action, unit and table/index, as the engine metered
-    # them: {"UpdateItem": {"WRU": {"table": 3, "ByStatus": 3}}}
-    dynamodb_units: dict[str, dict[str, dict[str, float]]]
     gb_s_by_function: dict[str, float]
     lambda_tasks_in_history: float  # Lambda tasks scheduled per execution (history)
     reports: float  # REPORT lines per upload (CloudWatch Logs)
@@ -86,6 +83,9 @@ class Measured:
     platform_log_bytes: float  # START/END/REPORT bytes per invocation
     single_lambda: pricing.Usage | None = None
     single_lambda_s: float = 0.0
+    # DynamoDB request units per upload by action, unit and table/index, as the engine metered
+    # them: {"UpdateItem": {"WRU": {"table": 3, "ByStatus": 3}}}
+    dynamodb_units: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
