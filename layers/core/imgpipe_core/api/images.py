@@ -78,14 +78,14 @@ def view(
 
 
 def _find(settings: Settings, ident: str) -> records.ProcessingRecord:
-    record = records.find(settings.table_name, ident)
+    record = records.find(settings.table_name, ident, settings.upload_index)
     if record is None:
         raise not_found(ident)
     return record
 
 
 def get_image(settings: Settings, ident: str) -> ImageView:
-    record = records.find(settings.table_name, ident)
+    record = records.find(settings.table_name, ident, settings.upload_index)
     if record is not None:
         return view(record, _filename(record), settings, delivery.signer_for(settings))
     if keys.UPLOAD_ID.match(ident):
@@ -136,7 +136,9 @@ def delete_image(settings: Settings, ident: str) -> None:
     records: last, so a delete that fails half-way can be repeated, and conditionally, so of
     concurrent deletes exactly one answers 204 and the others 404."""
     record = _find(settings, ident)
-    related = records.of_upload(settings.table_name, record.upload_id) or [record]
+    related = records.of_upload(settings.table_name, record.upload_id, settings.upload_index) or [
+        record
+    ]
     if any(one.in_flight for one in related):
         raise _processing()
     for one in related:
