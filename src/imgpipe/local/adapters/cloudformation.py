@@ -7,7 +7,9 @@
 * ``AWS::S3::Bucket``: moto applies only encryption (without ``BucketKeyEnabled``) and tags.
   Versioning, Block Public Access, lifecycle, CORS, ``BucketKeyEnabled`` and
   ``NotificationConfiguration.EventBridgeConfiguration`` are applied too.
-* ``AWS::DynamoDB::Table``: ``SSESpecification`` as the API spells it, so DescribeTable shows it.
+* ``AWS::DynamoDB::Table``: ``SSESpecification`` as the API spells it, so DescribeTable shows it;
+  an update adds or removes a global secondary index as CloudFormation does (one per update;
+  an index's key schema or projection cannot change), where moto ignored table updates.
 * ``AWS::KMS::Key``: ``KeyPolicy`` stored as JSON text.
 * Resources whose ``Condition`` is false are left out of DescribeStackResources.
 """
@@ -56,6 +58,7 @@ def install() -> None:
     FakeBucket.update_from_cloudformation_json = classmethod(bucket_update)  # type: ignore[assignment,method-assign]
     _register_models()
     _table_encryption()
+    _table_index_updates()
     _key_policy_text()
     _conditional_resources()
     _layer_version_ref()
@@ -478,6 +481,64 @@ def _table_encryption() -> None:
         return table
 
     Table.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
+
+
+def _table_index_updates() -> None:
+    """A stack update that changes the table's global secondary indexes: CloudFormation adds
+    or deletes one per update (both at once fails), and refuses to change an existing index's
+    key schema or projection (that needs a new index name). Other properties: as moto (kept)."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.table import Table
+
+    def update(cls: Any, **kw: Any) -> Any:
+        table = kw["original_resource"]
+        properties = kw["cloudformation_json"].get("Properties", {})
+        wanted = {
+            index["IndexName"]: index
+            for index in properties.get("GlobalSecondaryIndexes", [])
+            if isinstance(index, dict) and "IndexName" in index
+        }
+        current = {index.name: index for index in table.global_indexes}
+        for name in wanted.keys() & current.keys():
+            old = current[name]
+            if (old.schema, old.projection) != (
+                wanted[name]["KeySchema"],
+                wanted[name]["Projection"],
+            ):
+                raise ValidationError(
+                    message=f"Cannot update GSI's properties other than Provisioned Throughput "
+                    f"and Contributor Insights Specification ({name}). You can create a new GSI "
+                    "with a different name."
+                )
+        added, removed = wanted.keys() - current.keys(), current.keys() - wanted.keys()
+        if len(added) + len(removed) > 1:
+            raise ValidationError(
+                message="Cannot perform more than one GSI creation or deletion in a single "
+                f"update (adding {sorted(added)}, deleting {sorted(removed)})"
+            )
+        changes = [{"Delete": {"IndexName": name}} for name in removed] + [
+            {
+                "Create": {
+                    k: v for k, v in wanted[name].items() if k != "ContributorInsightsSpecification"
+                }
+            }
+            for name in added
+        ]
+        if changes:
+            dynamodb_backends[kw["account_id"]][kw["region_name"]].update_table(
+                name=table.name,
+                attr_definitions=properties.get("AttributeDefinitions", []),
+                global_index=changes,
+                throughput={},
+                billing_mode="",
+                stream_spec={},
+                deletion_protection_enabled=None,
+                warm_throughput=None,
+            )
+        return table
+
+    Table.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment,method-assign]
 
 
 def _key_policy_text() -> None:
