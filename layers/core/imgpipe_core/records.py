@@ -83,11 +83,6 @@ class ProcessingRecord(BaseModel):
     original_expires_at: str | None = Field(default=None, alias="originalExpiresAt")
 
     @property
-    def manifest_key(self) -> str | None:
-        """The published manifest's key: a succeeded record's variants are what it names."""
-        return keys.manifest_key(self.processing_id) if self.variants else None
-
-    @property
     def in_flight(self) -> bool:
         """An attempt is processing and not yet abandoned."""
         return self.status is Status.PROCESSING and self.updated_at >= stale_cutoff()
