@@ -61,3 +61,63 @@ def test_cloudfront_refuses_long_and_duplicate_origin_access_control_names(
     engine.deploy(_oac_template(tmp_path, "imgpipe-shared-oac"), "oac-first")
     with pytest.raises(DeployError, match="AlreadyExists"):
         engine.deploy(_oac_template(tmp_path, "imgpipe-shared-oac"), "oac-second")
+
+
+def _table_template(tmp_path: Path, indexes: dict[str, str]) -> Path:
+    """A status-like table with global secondary indexes {name: projection type}, each on
+    (uploadId, createdAt)."""
+    template = tmp_path / ("table-" + "-".join(f"{n}{p}" for n, p in indexes.items()) + ".yaml")
+    lines = [
+        "Resources:",
+        "  Table:",
+        "    Type: AWS::DynamoDB::Table",
+        "    Properties:",
+        "      BillingMode: PAY_PER_REQUEST",
+        "      AttributeDefinitions:",
+        "        - { AttributeName: id, AttributeType: S }",
+        "        - { AttributeName: uploadId, AttributeType: S }",
+        "        - { AttributeName: createdAt, AttributeType: S }",
+        "      KeySchema: [{ AttributeName: id, KeyType: HASH }]",
+        "      GlobalSecondaryIndexes:",
+    ]
+    for name, projection in indexes.items():
+        lines += [
+            f"        - IndexName: {name}",
+            "          KeySchema:",
+            "            - { AttributeName: uploadId, KeyType: HASH }",
+            "            - { AttributeName: createdAt, KeyType: RANGE }",
+            f"          Projection: {{ ProjectionType: {projection} }}",
+        ]
+    lines += ["Outputs:", "  TableName:", "    Value: !Ref Table"]
+    template.write_text("\n".join(lines) + "\n")
+    return template
+
+
+def test_a_table_update_adds_or_removes_one_index_and_changes_no_projection(
+    engine: Any, tmp_path: Path
+) -> None:
+    # GIVEN a table deployed with one index projecting ALL
+    name = "gsi-updates"
+    deployed = engine.deploy(_table_template(tmp_path, {"ByUpload": "ALL"}), name)
+    table = deployed.outputs["TableName"]
+
+    def indexes() -> dict[str, str]:
+        described = engine.client("dynamodb").describe_table(TableName=table)["Table"]
+        return {
+            index["IndexName"]: index["Projection"]["ProjectionType"]
+            for index in described.get("GlobalSecondaryIndexes", [])
+        }
+
+    # WHEN the index's projection is changed in place, or renamed (one deleted, one added)
+    for refused in ({"ByUpload": "KEYS_ONLY"}, {"UploadKeys": "KEYS_ONLY"}):
+        with pytest.raises(DeployError, match="GSI"):
+            engine.deploy(_table_template(tmp_path, refused), name)
+        # THEN CloudFormation refuses the update and the table keeps its index
+        assert indexes() == {"ByUpload": "ALL"}
+    # WHEN the new index is added first, then the old one removed (the README's upgrade)
+    both = {"ByUpload": "ALL", "UploadKeys": "KEYS_ONLY"}
+    engine.deploy(_table_template(tmp_path, both), name)
+    assert indexes() == both
+    engine.deploy(_table_template(tmp_path, {"UploadKeys": "KEYS_ONLY"}), name)
+    # THEN each update succeeds
+    assert indexes() == {"UploadKeys": "KEYS_ONLY"}

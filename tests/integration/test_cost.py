@@ -49,8 +49,16 @@ def test_measured_requests_are_the_ones_the_engine_served(measured: cost.Measure
     assert measured.requests["s3:PutObject"] >= 1 + VARIANTS + 1
     assert measured.requests.get("s3:CopyObject", 0) == 0
     assert usage.s3_tier1 >= 2 + VARIANTS and usage.s3_tier2 >= 1 + VARIANTS
-    # AND the status record was written, and one notification each went to EventBridge and SNS
-    assert usage.dynamodb_wru > 0
+    # AND the status record's writes were metered per request: Register's claim and Record
+    # Success in the table and ByStatus (its key changed), the keys-only UploadKeys only at
+    # the claim (Record Success changes nothing it projects)
+    units = measured.dynamodb_units
+    assert set(units["PutItem"]["WRU"]) == {"table", "ByStatus", "UploadKeys"}
+    assert set(units["UpdateItem"]["WRU"]) == {"table", "ByStatus"}
+    assert units["UpdateItem"]["WRU"]["ByStatus"] >= 2  # a delete and a put
+    metered = sum(sum(by.get("WRU", {}).values()) for by in units.values())
+    assert usage.dynamodb_wru == pytest.approx(metered) and usage.dynamodb_wru >= 5
+    # AND one notification each went to EventBridge and SNS
     assert usage.eventbridge_events >= 1 and usage.sns_requests >= 1
     # AND the observer's own reads (histories, logs, polling) were not counted
     assert not any(

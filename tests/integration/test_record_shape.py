@@ -45,9 +45,11 @@ def test_record_success_and_rejection_parse_as_processing_records(shapes: Pipeli
     # THEN Record Success's JSON attributes are typed variants and the original's description
     assert succeeded.status is Status.SUCCEEDED and succeeded.completed_at
     assert {v.variant for v in succeeded.variants} == {"thumbnail", "medium", "large", "webp"}
-    assert all(v.url and v.key and v.bytes > 0 for v in succeeded.variants)
+    assert all(v.key.startswith(f"images/{good}/") and v.bytes > 0 for v in succeeded.variants)
     assert succeeded.image and (succeeded.image["width"], succeeded.image["height"]) == (320, 200)
-    assert succeeded.manifest_url and succeeded.source and succeeded.source.key.endswith(".png")
+    assert succeeded.source and succeeded.source.key.endswith(".png")
+    # AND it stores keys, never a URL: readers derive those from the keys
+    assert "http" not in str(_item(shapes, good)), _item(shapes, good)
     # AND Record Rejection's code and message land in the model's fields
     assert rejected.status is Status.REJECTED
     assert rejected.rejection_code == "UNSUPPORTED_MEDIA_TYPE" and rejected.rejection_message

@@ -166,9 +166,7 @@ def render_item(item: ItemInput, settings: Settings) -> RenderOutput:
         # Resize wrote in place: what this item wrote and the manifest does not name goes.
         publishing.withdraw(record.processing_id, settings, only={v.key for v in rendered})
         raise
-    merged = records.merge_variants(
-        settings.table_name, record, published.variants, published.manifest_url
-    )
+    merged = records.merge_variants(settings.table_name, record, published.variants)
     return RenderOutput(processingId=record.processing_id, rendered=item.variants, merged=merged)
 
 

@@ -50,6 +50,10 @@ class Settings(BaseModel):
     # Where clients reach the API (stack parameter ApiBaseUrl): statusUrl is built from it,
     # never from request headers; empty = statusUrl is a path relative to the API.
     api_base_url: str = Field(default="", alias="API_BASE_URL", pattern=r"^(https?://[^\s]+)?$")
+    # The index of records by upload id: ByUpload only while a stack upgrades to UploadKeys.
+    upload_index: Literal["UploadKeys", "ByUpload"] = Field(
+        default="UploadKeys", alias="UPLOAD_INDEX"
+    )
     # Delivery=private (stack parameters Delivery, SignedUrlExpiresSeconds): variant URLs are
     # CloudFront signed URLs with the key pair of the CDN's key group, the private key in SSM.
     delivery: Literal["public", "private"] = Field(default="public", alias="DELIVERY")

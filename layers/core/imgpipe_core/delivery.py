@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime
 from functools import lru_cache
+from typing import Any
 
 from botocore.signers import CloudFrontSigner
 
-from imgpipe_core import cdn, records
+from imgpipe_core import cdn, keys, records
 from imgpipe_core.config import Settings
+from imgpipe_core.models import dump
 from imgpipe_core.records import ProcessingRecord
 
 
@@ -41,14 +43,22 @@ class UrlSigner:
         return str(self._signer.generate_presigned_url(url, date_less_than=expires))
 
 
-def sign_record(record: ProcessingRecord, signer: UrlSigner | None) -> ProcessingRecord:
-    """The record with signed variant and manifest URLs (as it is, without a signer)."""
-    if signer is None:
-        return record
+def delivered(record: ProcessingRecord, base_url: str, signer: UrlSigner | None) -> dict[str, Any]:
+    """The record as readers are shown it (the API, ``imgpipe status``): each variant with the
+    URL it is read at, and the manifest's, derived from their keys and ``base_url``
+    (PublicBaseUrl); signed in Delivery=private. The record itself stores no URL."""
+    shown = record.plain()
+    if not record.variants:
+        return shown
     moment = records.now()  # one expiry for every URL of one answer
-    variants = [v.model_copy(update={"url": signer.sign(v.url, moment)}) for v in record.variants]
-    manifest = signer.sign(record.manifest_url, moment) if record.manifest_url else None
-    return record.model_copy(update={"variants": variants, "manifest_url": manifest})
+
+    def url(key: str) -> str:
+        plain = keys.public_url(base_url, key)
+        return signer.sign(plain, moment) if signer else plain
+
+    shown["variants"] = [{**dump(v), "url": url(v.key)} for v in record.variants]
+    shown["manifestUrl"] = url(keys.manifest_key(record.processing_id))
+    return shown
 
 
 def signer_for(settings: Settings) -> UrlSigner | None:

@@ -42,3 +42,9 @@ def public_key(pid: str, variant: str, checksum: str, extension: str) -> str:
 
 def manifest_key(pid: str) -> str:
     return f"{image_prefix(pid)}manifest.json"
+
+
+def public_url(base_url: str, key: str) -> str:
+    """Where a published key is read (the CDN or PublicBaseUrl): derived, never stored, so the
+    record and the state carry keys only and a new domain needs no rewrite of old records."""
+    return f"{base_url.rstrip('/')}/{key}"

@@ -167,9 +167,11 @@ class PublishInput(Model):
 
 
 class PublishedVariant(Model):
+    """A published variant as the record and Publish's output hold it: keys, no URLs (readers
+    derive them from the key: ``keys.public_url``, signed on read in Delivery=private)."""
+
     variant: str
     key: str
-    url: str
     width: int
     height: int
     bytes: int
@@ -180,7 +182,6 @@ class PublishedVariant(Model):
 class PublishOutput(Model):
     variants: list[PublishedVariant]
     manifest_key: str = Field(alias="manifestKey")
-    manifest_url: str = Field(alias="manifestUrl")
 
 
 class WithdrawInput(Model):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from imgpipe_core import keys
 from imgpipe_core.clients import client
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import TransientError
@@ -29,10 +30,11 @@ def notification_id(task: NotifyInput) -> str:
     return f"{task.job.processing_id}:{task.job.attempt}:{task.outcome.value}"
 
 
-def build_detail(task: NotifyInput, *, private: bool = False) -> dict[str, Any]:
+def build_detail(task: NotifyInput, *, private: bool = False, base_url: str = "") -> dict[str, Any]:
     """The event's detail, also the SNS message. ``private`` (Delivery=private): no URLs, only
     keys: an unsigned URL is refused by the CDN, and a signed one would give every subscriber
-    access and go stale; consumers ask ``GET /images/{id}`` for signed URLs."""
+    access and go stale; consumers ask ``GET /images/{id}`` for signed URLs. Public URLs are
+    derived here from the keys and ``base_url`` (PublicBaseUrl): the state carries keys only."""
     job = task.job
     detail: dict[str, Any] = {
         "notificationId": notification_id(task),
@@ -45,13 +47,15 @@ def build_detail(task: NotifyInput, *, private: bool = False) -> dict[str, Any]:
     }
     if task.published:
         detail["renditions"] = {
-            v.variant: v.model_dump(by_alias=True, exclude={"variant", "url"})
+            v.variant: v.model_dump(by_alias=True, exclude={"variant"})
             for v in task.published.variants
         }
         detail["manifestKey"] = task.published.manifest_key
         if not private:
-            detail["variants"] = {v.variant: v.url for v in task.published.variants}
-            detail["manifestUrl"] = task.published.manifest_url
+            detail["variants"] = {
+                v.variant: keys.public_url(base_url, v.key) for v in task.published.variants
+            }
+            detail["manifestUrl"] = keys.public_url(base_url, task.published.manifest_key)
     if task.rejection:
         detail["rejection"] = {"code": task.rejection.code.value, "message": task.rejection.message}
     if task.failure:
@@ -61,7 +65,9 @@ def build_detail(task: NotifyInput, *, private: bool = False) -> dict[str, Any]:
 
 def notify(task: NotifyInput, settings: Settings) -> NotifyOutput:
     job = task.job
-    detail = build_detail(task, private=settings.delivery == "private")
+    detail = build_detail(
+        task, private=settings.delivery == "private", base_url=settings.public_base_url
+    )
     result = client("events").put_events(
         Entries=[
             {

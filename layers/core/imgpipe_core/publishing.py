@@ -27,25 +27,17 @@ from imgpipe_core.models import (
 MANIFEST_CACHE = "public, max-age=60"
 
 
-def public_url(settings: Settings, key: str) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/{key}"
-
-
 def publish(task: PublishInput, settings: Settings) -> PublishOutput:
     job = task.job
     if not task.variants:
         raise PublishError("nothing to publish: no variants were rendered")
-    published = [_published(settings, variant) for variant in task.variants]
+    published = [_published(variant) for variant in task.variants]
     manifest_key = _put_manifest(settings, task, published)
     if job.attempt > 1:
         # Only an earlier attempt can have left variants the new manifest no longer names
         # (a LIST is a tier-1 request: first attempts skip it).
         _remove_unnamed(settings, job.processing_id, named={p.key for p in published})
-    return PublishOutput(
-        variants=published,
-        manifestKey=manifest_key,
-        manifestUrl=public_url(settings, manifest_key),
-    )
+    return PublishOutput(variants=published, manifestKey=manifest_key)
 
 
 def withdraw(pid: str, settings: Settings, only: Collection[str] | None = None) -> WithdrawOutput:
@@ -80,11 +72,10 @@ def _named(settings: Settings, manifest_key: str) -> set[str]:
     return {variant["key"] for variant in manifest.get("variants", [])}
 
 
-def _published(settings: Settings, variant: VariantResult) -> PublishedVariant:
+def _published(variant: VariantResult) -> PublishedVariant:
     return PublishedVariant(
         variant=variant.variant,
         key=variant.key,
-        url=public_url(settings, variant.key),
         width=variant.width,
         height=variant.height,
         bytes=variant.bytes,
@@ -96,7 +87,14 @@ def _published(settings: Settings, variant: VariantResult) -> PublishedVariant:
 def _put_manifest(settings: Settings, task: PublishInput, variants: list[PublishedVariant]) -> str:
     """The commit point: from this write on, the variants it names are published."""
     manifest_key = keys.manifest_key(task.job.processing_id)
-    manifest = _manifest(task, [dump(v) for v in variants], private=settings.delivery == "private")
+    private = settings.delivery == "private"
+    named = [
+        # A manifest is cached and passed around: in private mode it names keys, never a URL
+        # that would outlive its signature (the API and `imgpipe status` hand out signed URLs).
+        dump(v) if private else {**dump(v), "url": keys.public_url(settings.public_base_url, v.key)}
+        for v in variants
+    ]
+    manifest = _manifest(task, named, private=private)
     storage.put_json(
         settings.public_bucket, manifest_key, manifest, indent=2, cache_control=MANIFEST_CACHE
     )
@@ -113,26 +111,20 @@ def merge(
     """
     if not task.variants:
         raise PublishError("nothing to publish: no variants were rendered")
-    fresh = [_published(settings, variant) for variant in task.variants]
+    fresh = [_published(variant) for variant in task.variants]
     names = {variant.variant for variant in fresh}
     merged = [variant for variant in existing if variant.variant not in names] + fresh
     manifest_key = _put_manifest(settings, task, merged)
     current = {variant.key for variant in merged}
     replaced = [v.key for v in existing if v.variant in names and v.key not in current]
     storage.delete_keys(settings.public_bucket, replaced)
-    return PublishOutput(
-        variants=merged, manifestKey=manifest_key, manifestUrl=public_url(settings, manifest_key)
-    )
+    return PublishOutput(variants=merged, manifestKey=manifest_key)
 
 
 def _manifest(
     task: PublishInput, variants: list[dict[str, Any]], *, private: bool
 ) -> dict[str, Any]:
     job, image = task.job, task.image
-    if private:
-        # A manifest is cached and passed around: it names keys, never a URL that would
-        # outlive its signature. The API and `imgpipe status` hand out signed URLs.
-        variants = [{k: v for k, v in variant.items() if k != "url"} for variant in variants]
     manifest: dict[str, Any] = {
         "processingId": job.processing_id,
         "attempt": job.attempt,

@@ -24,7 +24,7 @@ from imgpipe_core.clients import client
 from imgpipe_core.models import Job, PublishedVariant, Source, Status
 
 STATUS_INDEX = "ByStatus"
-UPLOAD_INDEX = "ByUpload"
+UPLOAD_INDEX = "UploadKeys"  # KEYS_ONLY: lookups read the record by its key
 # A PROCESSING record (or a re-run's claim) older than this is considered abandoned.
 STALE_AFTER = datetime.timedelta(minutes=15)
 
@@ -65,10 +65,11 @@ class ProcessingRecord(BaseModel):
     updated_at: str = Field(default="", alias="updatedAt")
     completed_at: str | None = Field(default=None, alias="completedAt")
     expires_at: int | None = Field(default=None, alias="expiresAt")
-    # Record Success: JSON strings in DynamoDB (variantsJson, imageJson), parsed here.
+    # Record Success: JSON strings in DynamoDB (variantsJson, imageJson), parsed here. Keys,
+    # no URLs: readers derive those (``delivery.delivered``), so the item stays small (every
+    # started KB is one more write unit, in the table and in each index holding it).
     variants: list[PublishedVariant] = Field(default_factory=list)
     image: dict[str, Any] | None = None  # imaging.ImageInfo as validation reported it
-    manifest_url: str | None = Field(default=None, alias="manifestUrl")
     rejection_code: str | None = Field(default=None, alias="rejectionCode")
     rejection_message: str | None = Field(default=None, alias="rejectionMessage")
     error: str | None = None
@@ -362,46 +363,47 @@ def get(table: str, pid: str) -> ProcessingRecord | None:
     return from_item(item) if item else None
 
 
-def find_by_upload(table: str, upload_id: str) -> ProcessingRecord | None:
+def _of_upload_ids(table: str, upload_id: str, index: str, *, latest: bool) -> list[str]:
+    """processingIds of an upload's records, newest first (the index holds keys only)."""
+    query: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": "uploadId = :u",
+        "ExpressionAttributeValues": {":u": {"S": upload_id}},
+        "ScanIndexForward": False,
+    }
+    if latest:
+        found = client("dynamodb").query(**query, Limit=1).get("Items", [])
+        return [item["processingId"]["S"] for item in found]
+    pages = client("dynamodb").get_paginator("query").paginate(**query)
+    return [item["processingId"]["S"] for page in pages for item in page.get("Items", [])]
+
+
+def find_by_upload(
+    table: str, upload_id: str, index: str = UPLOAD_INDEX
+) -> ProcessingRecord | None:
     """The latest record of an API upload id."""
-    items = (
-        client("dynamodb")
-        .query(
-            TableName=table,
-            IndexName=UPLOAD_INDEX,
-            KeyConditionExpression="uploadId = :u",
-            ExpressionAttributeValues={":u": {"S": upload_id}},
-            ScanIndexForward=False,
-            Limit=1,
-        )
-        .get("Items", [])
-    )
-    return from_item(items[0]) if items else None
+    ids = _of_upload_ids(table, upload_id, index, latest=True)
+    return get(table, ids[0]) if ids else None
 
 
-def find(table: str, ident: str) -> ProcessingRecord | None:
+def find(table: str, ident: str, upload_index: str = UPLOAD_INDEX) -> ProcessingRecord | None:
     """An id is an uploadId (32 hex, API uploads) or a processingId (any object version)."""
     if keys.UPLOAD_ID.match(ident):
-        return find_by_upload(table, ident)
+        return find_by_upload(table, ident, upload_index)
     if keys.PROCESSING_ID.match(ident):
         return get(table, ident)
     return None
 
 
-def of_upload(table: str, upload_id: str | None) -> list[ProcessingRecord]:
-    """Every record of one API upload (one per object version it had)."""
+def of_upload(
+    table: str, upload_id: str | None, index: str = UPLOAD_INDEX
+) -> list[ProcessingRecord]:
+    """Every record of one API upload (one per object version it had; a GetItem each)."""
     if not upload_id:
         return []
-    found: list[ProcessingRecord] = []
-    paginator = client("dynamodb").get_paginator("query")
-    for page in paginator.paginate(
-        TableName=table,
-        IndexName=UPLOAD_INDEX,
-        KeyConditionExpression="uploadId = :u",
-        ExpressionAttributeValues={":u": {"S": upload_id}},
-    ):
-        found.extend(from_item(item) for item in page.get("Items", []))
-    return found
+    found = (get(table, pid) for pid in _of_upload_ids(table, upload_id, index, latest=False))
+    return [record for record in found if record is not None]
 
 
 def claim_rerun(table: str, record: ProcessingRecord) -> bool:
@@ -575,15 +577,14 @@ def select(table: str, status: Status, since: str | None = None) -> list[Process
     return found
 
 
-def merge_variants(
-    table: str, record: ProcessingRecord, variants: list[PublishedVariant], manifest_url: str
-) -> bool:
+def merge_variants(table: str, record: ProcessingRecord, variants: list[PublishedVariant]) -> bool:
     """Replace a SUCCEEDED record's variants; False if another attempt took it meanwhile."""
     try:
         client("dynamodb").update_item(
             TableName=table,
             Key={"processingId": {"S": record.processing_id}},
-            UpdateExpression="SET variantsJson = :variants, manifestUrl = :manifest",
+            # manifestUrl: what records written before URLs were derived still carry.
+            UpdateExpression="SET variantsJson = :variants REMOVE manifestUrl",
             ConditionExpression="#status = :succeeded AND attempt = :attempt",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_to_item(
@@ -591,7 +592,6 @@ def merge_variants(
                     ":variants": json.dumps(
                         [v.model_dump(mode="json", by_alias=True) for v in variants]
                     ),
-                    ":manifest": manifest_url,
                     ":succeeded": Status.SUCCEEDED.value,
                     ":attempt": record.attempt,
                 }

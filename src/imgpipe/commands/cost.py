@@ -40,8 +40,6 @@ _PLATFORM = ("START RequestId:", "END RequestId:", "REPORT RequestId:")
 S3_TIER1 = {"PutObject", "CopyObject", "PostObject", "ListObjects", "ListObjectVersions"}
 S3_TIER1 |= {"PutObjectTagging", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"}
 S3_FREE = {"DeleteObject", "DeleteObjects"}
-DYNAMODB_WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1, "TransactWriteItems": 2}
-DYNAMODB_READS = {"GetItem": 1, "Query": 1, "Scan": 1, "TransactGetItems": 2}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -85,6 +83,9 @@ class Measured:
     platform_log_bytes: float  # START/END/REPORT bytes per invocation
     single_lambda: pricing.Usage | None = None
     single_lambda_s: float = 0.0
+    # DynamoDB request units per upload by action, unit and table/index, as the engine metered
+    # them: {"UpdateItem": {"WRU": {"table": 3, "ByStatus": 3}}}
+    dynamodb_units: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,6 +127,7 @@ def measure_pipeline(
     s3 = engine.client("s3")  # the app's upload is a billed request, so it is counted
     bucket, table_name = outputs["PrivateBucketName"], outputs["StatusTableName"]
     before = request_counter.snapshot()
+    units_before = request_counter.units_snapshot()
     start_ms = int(time.time() * 1000)
     records = []
     for _ in range(uploads):
@@ -136,6 +138,7 @@ def measure_pipeline(
         )
     end_ms = int(time.time() * 1000) + 1
     counted = request_counter.snapshot() - before
+    units_after = request_counter.units_snapshot()
 
     group = executions.log_group_of(outputs["StateMachineArn"], sfn=observe("stepfunctions"))
     read = [_read(observe, r["executionArns"][-1], group) for r in records]
@@ -161,18 +164,12 @@ def measure_pipeline(
             gb_s.get(function, 0.0) + pricing.lambda_gb_seconds(billed, memory_mb) * per
         )
         ephemeral += pricing.ephemeral_gb_seconds(billed, functions[function]["ephemeral"]) * per
-    item_kb, indexes = _record_shape(observe, table_name, records)
+    units = _units_per_upload(units_before, units_after, per)
     s3_tier1 = sum(n for (svc, a), n in counted.items() if svc == "s3" and a in S3_TIER1)
     s3_tier2 = sum(
         n
         for (svc, a), n in counted.items()
         if svc == "s3" and a not in S3_TIER1 and a not in S3_FREE
-    )
-    writes = sum(
-        n * DYNAMODB_WRITES.get(a, 0) for (svc, a), n in counted.items() if svc == "dynamodb"
-    )
-    reads = sum(
-        n * DYNAMODB_READS.get(a, 0) for (svc, a), n in counted.items() if svc == "dynamodb"
     )
     usage = pricing.Usage(
         transitions=transitions,
@@ -184,9 +181,8 @@ def measure_pipeline(
         lambda_ephemeral_gb_s=ephemeral,
         s3_tier1=s3_tier1 * per,
         s3_tier2=s3_tier2 * per,
-        # A write costs 1 WRU per started KB, once in the table and once per index holding it.
-        dynamodb_wru=writes * per * math.ceil(item_kb) * (1 + indexes),
-        dynamodb_rru=reads * per * math.ceil(item_kb / 4),
+        dynamodb_wru=_total(units, "WRU"),
+        dynamodb_rru=_total(units, "RRU"),
         eventbridge_events=counted[("events", "PutEvents")] * per,
         sns_requests=counted[("sns", "Publish")] * per,
         sqs_requests=sum(n for (svc, _), n in counted.items() if svc == "sqs") * per,
@@ -197,14 +193,14 @@ def measure_pipeline(
         uploads=uploads,
         usage=usage,
         requests=requests,
+        dynamodb_units=units,
         gb_s_by_function=dict(sorted(gb_s.items())),
         lambda_tasks_in_history=lambda_tasks,
         reports=len(reports) * per,
         execution_s=statistics.mean(durations),
         platform_log_bytes=platform_bytes / max(1, len(reports)),
         extra={
-            "record_kb": item_kb,
-            "indexes": indexes,
+            "record_bytes": _record_bytes(observe, table_name, records[-1]["processingId"]),
             "statuses": [r["status"] for r in records],
         },
     )
@@ -347,18 +343,28 @@ def _reports(
     return reports, total, platform
 
 
-def _record_shape(
-    observe: Observer, table_name: str, records: list[dict[str, Any]]
-) -> tuple[float, int]:
-    """KB of the final status record and how many of the table's indexes hold it."""
-    described = observe("dynamodb").describe_table(TableName=table_name)["Table"]
-    record = records[-1]
-    indexes = sum(
-        1
-        for index in described.get("GlobalSecondaryIndexes", [])
-        if all(k["AttributeName"] in record for k in index["KeySchema"])
-    )
-    return len(json.dumps(record, default=str).encode()) / 1024, indexes
+def _units_per_upload(
+    before: dict[tuple[str, str, str], float], after: dict[tuple[str, str, str], float], per: float
+) -> dict[str, dict[str, dict[str, float]]]:
+    """The request units metered between two snapshots, per upload, nested for the report."""
+    nested: dict[str, dict[str, dict[str, float]]] = {}
+    for (action, unit, target), amount in sorted(after.items()):
+        spent = (amount - before.get((action, unit, target), 0.0)) * per
+        if spent:
+            nested.setdefault(action, {}).setdefault(unit, {})[target] = spent
+    return nested
+
+
+def _total(units: dict[str, dict[str, dict[str, float]]], unit: str) -> float:
+    return sum(sum(by.get(unit, {}).values()) for by in units.values())
+
+
+def _record_bytes(observe: Observer, table_name: str, pid: str) -> int:
+    """The final status record's size by DynamoDB's rules (for the report)."""
+    from imgpipe import dynamodb_units
+
+    item = observe("dynamodb").get_item(TableName=table_name, Key={"processingId": {"S": pid}})
+    return dynamodb_units.item_bytes(item.get("Item"))
 
 
 # -- the command -----------------------------------------------------------------------------

@@ -122,7 +122,8 @@ def outcome(record: ProcessingRecord) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     stack = connect(args)
-    record = delivery.sign_record(find_record(stack, args.id), signer(stack))
+    record = find_record(stack, args.id)
+    shown = delivery.delivered(record, stack.outputs.get("PublicBaseUrl", ""), signer(stack))
     source = f"s3://{record.source.bucket}/{record.source.key}" if record.source else "-"
     lines = [
         f"processingId  {record.processing_id}",
@@ -142,12 +143,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         lines.append(
             f"original      {image.get('width')}x{image.get('height')} {image.get('media_type')}"
         )
-    for variant in record.variants:
+    for variant in shown.get("variants", []):
         lines.append(
-            f"  {variant.variant:<10} {variant.width}x{variant.height:<6} "
-            f"{variant.bytes:>9} B  {variant.url}"
+            f"  {variant['variant']:<10} {variant['width']}x{variant['height']:<6} "
+            f"{variant['bytes']:>9} B  {variant['url']}"
         )
-    emit(args, record.plain(), lines)
+    emit(args, shown, lines)
     return 0
 
 

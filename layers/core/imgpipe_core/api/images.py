@@ -37,7 +37,14 @@ def _filename(record: records.ProcessingRecord) -> str | None:
     return (head or {}).get("Metadata", {}).get("filename")
 
 
-def view(record: records.ProcessingRecord, filename: str | None = None) -> ImageView:
+def view(
+    record: records.ProcessingRecord,
+    filename: str | None,
+    settings: Settings,
+    signer: delivery.UrlSigner | None,
+) -> ImageView:
+    """The record as the API shows it; its URLs derived from the keys (``delivery.delivered``)."""
+    shown = delivery.delivered(record, settings.public_base_url, signer)
     rejection = (
         Rejection(code=record.rejection_code, message=record.rejection_message)
         if record.rejection_code
@@ -56,9 +63,9 @@ def view(record: records.ProcessingRecord, filename: str | None = None) -> Image
         sourceKey=source.key if source else None,
         sourceSize=source.size if source else None,
         image=record.image,
-        variants=record.variants,
-        responsive=responsive.for_record(record.plain()),
-        manifestUrl=record.manifest_url,
+        variants=shown.get("variants", []),
+        responsive=responsive.for_record(shown),
+        manifestUrl=shown.get("manifestUrl"),
         originalDeletedAt=record.original_deleted_at,
         originalExpiresAt=record.original_expires_at,
         rejection=rejection,
@@ -71,16 +78,16 @@ def view(record: records.ProcessingRecord, filename: str | None = None) -> Image
 
 
 def _find(settings: Settings, ident: str) -> records.ProcessingRecord:
-    record = records.find(settings.table_name, ident)
+    record = records.find(settings.table_name, ident, settings.upload_index)
     if record is None:
         raise not_found(ident)
     return record
 
 
 def get_image(settings: Settings, ident: str) -> ImageView:
-    record = records.find(settings.table_name, ident)
+    record = records.find(settings.table_name, ident, settings.upload_index)
     if record is not None:
-        return view(delivery.sign_record(record, delivery.signer_for(settings)), _filename(record))
+        return view(record, _filename(record), settings, delivery.signer_for(settings))
     if keys.UPLOAD_ID.match(ident):
         # Between the browser's POST to S3 and Register Upload there is no record yet.
         key = f"{settings.upload_prefix}{ident}"
@@ -108,8 +115,7 @@ def list_images(
         names = list(pool.map(_filename, items))
     signer = delivery.signer_for(settings)
     listed = [
-        view(delivery.sign_record(record, signer), name)
-        for record, name in zip(items, names, strict=True)
+        view(record, name, settings, signer) for record, name in zip(items, names, strict=True)
     ]
     return ImageList(items=listed, cursor=cursor.encode(following))
 
@@ -130,7 +136,9 @@ def delete_image(settings: Settings, ident: str) -> None:
     records: last, so a delete that fails half-way can be repeated, and conditionally, so of
     concurrent deletes exactly one answers 204 and the others 404."""
     record = _find(settings, ident)
-    related = records.of_upload(settings.table_name, record.upload_id) or [record]
+    related = records.of_upload(settings.table_name, record.upload_id, settings.upload_index) or [
+        record
+    ]
     if any(one.in_flight for one in related):
         raise _processing()
     for one in related:

@@ -12,7 +12,8 @@ from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from imgpipe_core.models import PublishedVariant, Status
+from imgpipe_core import models
+from imgpipe_core.models import Status
 from imgpipe_core.responsive import Responsive
 from imgpipe_core.trace import StateSpan
 
@@ -100,6 +101,13 @@ class Rejection(ApiModel):
 class Failure(ApiModel):
     error: str | None = None
     cause: str | None = None
+
+
+class PublishedVariant(models.PublishedVariant):
+    """A published variant with the URL it is read at (derived from its key on every answer;
+    signed in Delivery=private)."""
+
+    url: str
 
 
 class ImageView(ApiModel):

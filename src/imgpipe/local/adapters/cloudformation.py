@@ -7,9 +7,13 @@
 * ``AWS::S3::Bucket``: moto applies only encryption (without ``BucketKeyEnabled``) and tags.
   Versioning, Block Public Access, lifecycle, CORS, ``BucketKeyEnabled`` and
   ``NotificationConfiguration.EventBridgeConfiguration`` are applied too.
-* ``AWS::DynamoDB::Table``: ``SSESpecification`` as the API spells it, so DescribeTable shows it.
+* ``AWS::DynamoDB::Table``: ``SSESpecification`` as the API spells it, so DescribeTable shows it;
+  an update adds or removes a global secondary index as CloudFormation does (one per update;
+  an index's key schema or projection cannot change), where moto ignored table updates.
 * ``AWS::KMS::Key``: ``KeyPolicy`` stored as JSON text.
 * Resources whose ``Condition`` is false are left out of DescribeStackResources.
+* An update re-applies a resource that uses a condition (``Fn::If``, ``Condition``) whose
+  parameters changed, as it does one that refers to a changed parameter (moto did only that).
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ def install() -> None:
     FakeBucket.update_from_cloudformation_json = classmethod(bucket_update)  # type: ignore[assignment,method-assign]
     _register_models()
     _table_encryption()
+    _table_index_updates()
+    _condition_dependent_updates()
     _key_policy_text()
     _conditional_resources()
     _layer_version_ref()
@@ -478,6 +484,113 @@ def _table_encryption() -> None:
         return table
 
     Table.create_from_cloudformation_json = classmethod(create)  # type: ignore[assignment,method-assign]
+
+
+def _table_index_updates() -> None:
+    """A stack update that changes the table's global secondary indexes: CloudFormation adds
+    or deletes one per update (both at once fails), and refuses to change an existing index's
+    key schema or projection (that needs a new index name). Other properties: as moto (kept)."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.table import Table
+
+    def update(cls: Any, **kw: Any) -> Any:
+        table = kw["original_resource"]
+        properties = kw["cloudformation_json"].get("Properties", {})
+        wanted = {
+            index["IndexName"]: index
+            for index in properties.get("GlobalSecondaryIndexes", [])
+            if isinstance(index, dict) and "IndexName" in index
+        }
+        current = {index.name: index for index in table.global_indexes}
+        for name in wanted.keys() & current.keys():
+            old = current[name]
+            if (old.schema, old.projection) != (
+                wanted[name]["KeySchema"],
+                wanted[name]["Projection"],
+            ):
+                raise ValidationError(
+                    message=f"Cannot update GSI's properties other than Provisioned Throughput "
+                    f"and Contributor Insights Specification ({name}). You can create a new GSI "
+                    "with a different name."
+                )
+        added, removed = wanted.keys() - current.keys(), current.keys() - wanted.keys()
+        if len(added) + len(removed) > 1:
+            raise ValidationError(
+                message="Cannot perform more than one GSI creation or deletion in a single "
+                f"update (adding {sorted(added)}, deleting {sorted(removed)})"
+            )
+        changes = [{"Delete": {"IndexName": name}} for name in removed] + [
+            {
+                "Create": {
+                    k: v for k, v in wanted[name].items() if k != "ContributorInsightsSpecification"
+                }
+            }
+            for name in added
+        ]
+        if changes:
+            dynamodb_backends[kw["account_id"]][kw["region_name"]].update_table(
+                name=table.name,
+                attr_definitions=properties.get("AttributeDefinitions", []),
+                global_index=changes,
+                throughput={},
+                billing_mode="",
+                stream_spec={},
+                deletion_protection_enabled=None,
+                warm_throughput=None,
+            )
+        return table
+
+    Table.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment,method-assign]
+
+
+def _condition_dependent_updates() -> None:
+    """moto modifies, of the resources whose template text is unchanged, those that ``Ref`` a
+    changed parameter; CloudFormation compares resolved properties, so a resource that
+    depends on a parameter only through a condition changes too."""
+    from moto.cloudformation.parsing import ResourceMap, get_references_from_template
+
+    original = ResourceMap.build_resource_diff
+
+    def build_resource_diff(
+        self: Any, other_template: dict[str, Any], parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        found = original(self, other_template, parameters)
+        given = parameters or {}
+        changed = {p for p in given if self.input_parameters.get(p) != given[p]}
+        conditions = other_template.get("Conditions", {})
+
+        def parameters_of(condition: str, seen: frozenset[str] = frozenset()) -> set[str]:
+            body = conditions.get(condition, {})
+            refs = set(get_references_from_template(body))
+            for name in _conditions_used(body) - seen - {condition}:
+                refs |= parameters_of(name, seen | {condition})
+            return refs
+
+        for name, resource in other_template.get("Resources", {}).items():
+            if name in found["Modify"] or name in found["Add"]:
+                continue
+            if any(changed & parameters_of(c) for c in _conditions_used(resource)):
+                found["Modify"].append(name)
+        return found
+
+    ResourceMap.build_resource_diff = build_resource_diff  # type: ignore[method-assign]
+
+
+def _conditions_used(node: Any) -> set[str]:
+    """Condition names a template fragment uses (``Fn::If``, ``Condition``)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::If" and isinstance(value, list) and value:
+                found.add(str(value[0]))
+            elif key == "Condition" and isinstance(value, str):
+                found.add(value)
+            found |= _conditions_used(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _conditions_used(item)
+    return found
 
 
 def _key_policy_text() -> None:

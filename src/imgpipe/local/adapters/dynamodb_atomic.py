@@ -23,14 +23,15 @@ _OPERATIONS = (
     "transact_write_items",
     "batch_write_item",
 )
-_lock = threading.RLock()
+# Public: the request counter holds it around a write to read the item before and after.
+LOCK = threading.RLock()
 _installed = False
 
 
 def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _lock:
+        with LOCK:
             return method(*args, **kwargs)
 
     return wrapper
