@@ -29,7 +29,6 @@ def install() -> None:
 
 def evaluate(expression: str) -> Any:
     import jsonata as jsonata_python
-
     from moto.stepfunctions.parser.asl.jsonata.jsonata import JSONataException
 
     try:
