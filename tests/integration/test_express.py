@@ -112,7 +112,8 @@ def test_express_success_logs_small_states_and_each_variable_once(express: Pipel
     assert sorted(i["variant"] for i in iteration_inputs) == sorted(load_catalogue().names)
     assert all(set(i) == {"variant"} for i in iteration_inputs)
     # AND the whole execution log stays within its measured size (46.3 KB for this photo on
-    # 2026-12-02; 81 KB before the variables): growing a state's data fails here
+    # 2026-12-02 with URLs in the record, less without; 81 KB before the variables): growing a
+    # state's data fails here
     total = sum(len(m.encode()) for m in messages)
     assert len(events) == 37 + 7 * VARIANTS and total <= 48_500, (len(events), total)
 
