@@ -370,6 +370,17 @@ function renderTrace(card, body) {
         item.classList.add("failed");
         item.append(el("span", { className: "error", textContent: `${s.error}: ${s.cause || ""}` }));
       }
+      // What the state handed on: the variables it assigned (values in the tooltip).
+      if (s.assigned) {
+        const names = Object.keys(s.assigned);
+        item.append(
+          el("span", {
+            className: "assigned",
+            textContent: `assigned ${names.map((n) => "$" + n).join(", ")}`,
+            title: JSON.stringify(s.assigned, null, 1),
+          }),
+        );
+      }
       return item;
     }),
   );

@@ -41,4 +41,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             logger.error(
                 "could not dead-letter abandoned attempts", extra={"ids": swept.retry_later}
             )
-    return dump(job)
+    # The execution's ARN is in every log event already: the job the ASL keeps goes without it.
+    return dump(job.model_copy(update={"execution_arn": None}))

@@ -62,6 +62,62 @@ def test_express_upload_is_published_and_its_history_only_in_the_logs(express: P
     assert first["execution_arn"] == arn and first["event_timestamp"].isdigit()
 
 
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _logged(express: Pipeline, arn: str) -> list[str]:
+    group = f"/aws/vendedlogs/states/{express.stack_name}-pipeline"
+    pages = express.client("logs").get_paginator("filter_log_events")
+    return [
+        e["message"]
+        for page in pages.paginate(logGroupName=group)
+        for e in page["events"]
+        if f'"{arn}"' in e["message"]
+    ]
+
+
+def test_express_success_logs_small_states_and_each_variable_once(express: Pipeline) -> None:
+    # GIVEN an Express upload that succeeds
+    pid = express.upload("uploads/small-states.jpg", photo(900, 600, "JPEG"))
+    record = express.wait_done(pid)
+    assert record["status"] == "SUCCEEDED", record
+    messages = _logged(express, record["executionArns"][-1])
+    events = [json.loads(m) for m in messages]
+    # THEN every log event is compact JSON, as Step Functions writes it, and so is the state
+    # data inside (the execution's input is the caller's string, kept as it came)
+    assert all(m == _compact(json.loads(m)) for m in messages)
+    for event in events[1:]:
+        for name in ("input", "output", "parameters"):
+            if name in event["details"]:
+                assert event["details"][name] == _compact(json.loads(event["details"][name]))
+    # AND after Register (whose input is the S3 event) no state carries more than a few
+    # fields: the job, the image facts and the variants are variables, assigned once
+    states = [e for e in events if e["type"].endswith(("StateEntered", "StateExited"))]
+    for event in states:
+        name, data = event["details"]["name"], event["details"].get("input") or ""
+        data = data or event["details"].get("output") or ""
+        if name == "Register Upload" and event["type"].endswith("Entered"):
+            continue
+        limit = 400 if name == "Resize Variant" else 120  # a variant's result / the Choices' data
+        assert len(data) <= limit, (event["type"], name, data)
+    assigned = [name for e in events for name in e["details"].get("assignedVariables", {}) or {}]
+    assert sorted(assigned) == ["image", "job", "published", "rejection", "rendered", "retention"]
+    # AND a Map iteration's input is its variant's name only
+    iteration_inputs = [
+        json.loads(e["details"]["input"])
+        for e in events
+        if e["type"] == "TaskStateEntered" and e["details"]["name"] == "Resize Variant"
+    ]
+    assert sorted(i["variant"] for i in iteration_inputs) == sorted(load_catalogue().names)
+    assert all(set(i) == {"variant"} for i in iteration_inputs)
+    # AND the whole execution log stays within its measured size (46.3 KB for this photo on
+    # 2026-12-02 with URLs in the record, less without; 81 KB before the variables): growing a
+    # state's data fails here
+    total = sum(len(m.encode()) for m in messages)
+    assert len(events) == 37 + 7 * VARIANTS and total <= 48_500, (len(events), total)
+
+
 def test_express_trace_is_read_from_the_logs_by_cli_and_api(
     express: Pipeline, capsys: pytest.CaptureFixture
 ) -> None:
@@ -118,6 +174,15 @@ def test_express_failure_reaches_the_dlq_and_redrive_recovers_it(express: Pipeli
         assert record["status"] == "FAILED" and record["error"] == "Runtime.OutOfMemory"
         letters = [m for m in express.dead_letters() if m.get("processingId") == pid]
         assert len(letters) == 1 and letters[0]["executionArn"].split(":")[5] == "express"
+        # AND the letter holds what a re-run needs, read from $job after the Catch
+        (letter,) = letters
+        assert (letter["kind"], letter["attempt"], letter["error"]) == (
+            "ProcessingFailed",
+            1,
+            "Runtime.OutOfMemory",
+        )
+        assert letter["source"]["key"] == "uploads/express-heavy.png"
+        assert letter["source"]["versionId"] and letter["cause"] and letter["failedAt"]
     finally:
         lam.update_function_configuration(FunctionName=resize, MemorySize=2048)
     # WHEN the operator redrives the DLQ
@@ -162,7 +227,8 @@ def test_express_cost_is_measured_from_the_logged_history(express: Pipeline) -> 
     # THEN the transitions and the Lambda tasks come from the logged history: the REPORT lines
     # of CloudWatch Logs are exactly its Lambda tasks
     assert usage.transitions >= 8 + VARIANTS
-    assert measured.reports == measured.lambda_tasks_in_history == 5 + VARIANTS
+    # (register, validate, publish, notify: OriginalRetention=keep applies nothing)
+    assert measured.reports == measured.lambda_tasks_in_history == 4 + VARIANTS
     # AND the duration and the bytes Express logs are the execution's own
     assert 0 < measured.execution_s < 300 and usage.express_gb_s > 0
     assert usage.express_log_bytes > 1000

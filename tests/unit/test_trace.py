@@ -93,6 +93,30 @@ def test_map_iterations_are_separate_spans_of_their_map() -> None:
     assert (first.duration_ms, second.duration_ms) == (2000, 500)
 
 
+def test_assigned_variables_of_a_standard_history_and_of_a_catch() -> None:
+    # GIVEN a GetExecutionHistory where Register assigned $job and a failed task's Catch
+    # assigned nothing, and a log event whose value was truncated
+    exited = {
+        "name": "Register Upload",
+        "output": "{}",
+        "assignedVariables": {"job": '{"processingId":"p1","attempt":2}', "cut": '{"a":'},
+        "assignedVariablesDetails": {"truncated": True},
+    }
+    events = _history(
+        ("ExecutionStarted", 0, 0, {}),
+        ("TaskStateEntered", 1, 0, _entered("Register Upload")),
+        ("TaskStateExited", 2, 1, {"stateExitedEventDetails": exited}),
+        ("TaskStateEntered", 3, 1, _entered("Validate Upload")),
+        ("TaskFailed", 4, 2, {"taskFailedEventDetails": {"error": "E", "cause": "c"}}),
+        ("TaskStateExited", 5, 2, _exited("Validate Upload")),
+    )
+    register, validate = build_timeline(events)
+    # THEN the variables are JSON values again; what cannot be parsed stays as it was logged
+    assert register.assigned == {"job": {"processingId": "p1", "attempt": 2}, "cut": '{"a":'}
+    # AND a state that assigned nothing shows none
+    assert validate.assigned is None and validate.error == "E"
+
+
 def test_json_timestamps_and_aliases() -> None:
     events = [
         {"id": 1, "type": "PassStateEntered", "timestamp": "2026-01-01T00:00:00Z",
@@ -149,6 +173,8 @@ def test_express_execution_is_read_back_from_its_log_events() -> None:
         2500,
         None,
     )
+    # AND what the state assigned is shown, parsed back from the log's JSON strings
+    assert span.assigned == {"image": {"width": 4000, "height": 3000}, "rejection": None}
 
 
 def test_an_express_execution_without_log_events_is_gone() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from imgpipe_core.errors import RejectionCode
 from imgpipe_core.imaging import ImageInfo
@@ -101,7 +101,8 @@ class Job(Model):
     processing_id: str = Field(alias="processingId")
     attempt: int = 1
     source: Source
-    execution_arn: str = Field(alias="executionArn")
+    # Register records it, Notify reports it (from $$.Execution.Id); the ASL's $job leaves it out.
+    execution_arn: str | None = Field(default=None, alias="executionArn")
     duplicate: bool = False
     upload_id: str | None = Field(default=None, alias="uploadId")
     # Set on a re-run of a record whose original OriginalRetention=delete removed: Validate
@@ -211,10 +212,18 @@ class RetentionOutput(Model):
 
 class NotifyInput(Model):
     job: Job
+    # The ASL passes $$.Execution.Id here rather than in every task's job.
+    execution_arn: str | None = Field(default=None, alias="executionArn")
     outcome: Status
     published: PublishOutput | None = None
     rejection: Rejection | None = None
     failure: dict[str, Any] | None = None  # {"Error": ..., "Cause": ...} from a Catch
+
+    @model_validator(mode="after")
+    def _job_execution(self) -> NotifyInput:
+        if self.job.execution_arn is None and self.execution_arn:
+            self.job = self.job.model_copy(update={"execution_arn": self.execution_arn})
+        return self
 
 
 class NotifyOutput(Model):

@@ -4,11 +4,16 @@ Step Functions histories are flat event lists. Events are threaded by ``previous
 a state's task events chain back to its ``...StateEntered`` event, and a Map iteration's
 events chain back to the Map state, so following the chain tells which state an event
 belongs to even when iterations of the same state run concurrently.
+
+What a state did is shown by the variables it assigned: Step Functions records them, as JSON
+strings, in the ``assignedVariables`` of its StateExited event (GetExecutionHistory and the
+Express log events alike); the timeline parses them back.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +52,8 @@ class StateSpan(BaseModel):
     error: str | None = None
     cause: str | None = None
     parent: str | None = None  # the enclosing Map/Parallel state's name, if any
+    # Variables the state assigned (its Assign, or its Catch's), by name, as JSON values.
+    assigned: dict[str, Any] | None = None
 
 
 def build_timeline(events: list[dict[str, Any]]) -> list[StateSpan]:
@@ -82,6 +89,7 @@ def build_timeline(events: list[dict[str, Any]]) -> list[StateSpan]:
                 "error": None,
                 "cause": None,
                 "parent": spans[context]["name"] if context in spans else None,
+                "assigned": None,
             }
             open_by_name.setdefault(name, []).append(ident)
             continue
@@ -96,6 +104,7 @@ def build_timeline(events: list[dict[str, Any]]) -> list[StateSpan]:
             owner[ident] = span_id
             if span_id is not None:
                 spans[span_id]["end"] = _moment(event["timestamp"])
+                spans[span_id]["assigned"] = _assigned(details.get("assignedVariables"))
                 open_by_name[name].remove(span_id)
             continue
         owner[ident] = context
@@ -125,6 +134,7 @@ def build_timeline(events: list[dict[str, Any]]) -> list[StateSpan]:
                 error=span["error"],
                 cause=span["cause"],
                 parent=span["parent"],
+                assigned=span["assigned"],
             )
         )
     result.sort(key=lambda s: s.start)
@@ -146,6 +156,21 @@ def _context_of(
         closed = owner.get(prev_id)
         return parent.get(closed) if closed is not None else None
     return owner.get(prev_id)
+
+
+def _assigned(variables: Any) -> dict[str, Any] | None:
+    if not isinstance(variables, dict) or not variables:
+        return None
+    return {str(name): _json(value) for name, value in variables.items()}
+
+
+def _json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # truncated in a log event (assignedVariablesDetails.truncated): as logged
 
 
 def _details(event: dict[str, Any]) -> dict[str, Any]:

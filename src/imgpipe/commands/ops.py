@@ -293,9 +293,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
     for span in spans:
         offset = _offset_ms(start, span.start)
         duration = "-" if span.duration_ms is None else f"{span.duration_ms} ms"
-        rows.append((span.name, f"+{offset} ms", duration, span.retries or "", span.error or ""))
+        assigned = " ".join(f"${name}" for name in span.assigned or {})
+        rows.append(
+            (span.name, f"+{offset} ms", duration, span.retries or "", span.error or "", assigned)
+        )
     lines = [f"{execution_arn}  {described['status']}"]
-    lines += table(rows, ["STATE", "START", "DURATION", "RETRIES", "ERROR"])
+    lines += table(rows, ["STATE", "START", "DURATION", "RETRIES", "ERROR", "ASSIGNED"])
     emit(args, data, lines)
     return 0
 

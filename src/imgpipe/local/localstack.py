@@ -29,6 +29,9 @@ import imgpipe.localstack_plugins
 
 VERSION = "2026.3.0"
 REQUIREMENT = f"localstack-core[runtime]=={VERSION}"
+# LocalStack reads ASL variables through JSONata on a JVM it downloads; this is the same
+# library in Python (localstack_plugins/parity.py plugs it in). Pinned as in requirements-dev.txt.
+JSONATA = "jsonata-python==0.7.1"
 CONSTRAINTS = Path(imgpipe.localstack_plugins.__file__).with_name(f"constraints-{VERSION}.txt")
 PROJECT = Path(__file__).resolve().parents[3]  # the checkout: installed editable beside LocalStack
 MIN_PYTHON = (3, 13)  # 3.12 has PEP 695 but not warnings.deprecated, which it imports
@@ -100,7 +103,7 @@ def find_python() -> tuple[str, tuple[int, int]]:
 
 def _install_key() -> str:
     """What the virtualenv's contents depend on: pins and imgpipe's entry points."""
-    digest = hashlib.sha256(REQUIREMENT.encode())
+    digest = hashlib.sha256(f"{REQUIREMENT} {JSONATA}".encode())
     for path in (CONSTRAINTS, PROJECT / "pyproject.toml"):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -119,7 +122,7 @@ def ensure_venv(venv: Path, log: Log = _stderr) -> Path:
         subprocess.run([interpreter, "-m", "venv", str(venv)], check=True)
     pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     log(f"localstack: installing {REQUIREMENT} (constraints {CONSTRAINTS.name})")
-    subprocess.run([*pip, "-c", str(CONSTRAINTS), REQUIREMENT], check=True)
+    subprocess.run([*pip, "-c", str(CONSTRAINTS), REQUIREMENT, JSONATA], check=True)
     # imgpipe itself, for its plugins' entry points; no dependencies: they come from LocalStack's
     # pins, and the functions' own come from their built layers.
     subprocess.run([*pip, "--no-deps", "-e", str(PROJECT)], check=True)

@@ -1,4 +1,4 @@
-"""Two places where LocalStack in host mode differs from AWS in a way AWS users never see.
+"""Places where LocalStack in host mode differs from AWS in a way AWS users never see.
 
 Each is patched at start-up (``localstack.hooks.on_infra_start``) so that LocalStack refuses and
 accepts what AWS does; neither makes it kinder than AWS. Without them, imgpipe's own template and
@@ -71,3 +71,20 @@ def imgpipe_cfn_list_parameter_before() -> None:
 
     visit_node_parameter._imgpipe = True  # type: ignore[attr-defined]
     ChangeSetModelPreproc.visit_node_parameter = visit_node_parameter
+
+
+@hooks.on_infra_start()
+def imgpipe_jsonata_without_java() -> None:
+    """ASL variables (``$name``) and JSONata evaluated without a JVM.
+
+    LocalStack's Step Functions interpreter reads every variable, in JSONPath states too, through
+    Java JSONata (dashjoin's jsonata-java over jpype), and installs a JRE and the jars from the
+    internet on first use. Host mode here has no Java and reaches package registries only, so a
+    state machine that reads a variable fails as ``States.Runtime``. ``jsonata-python`` is a
+    port of the same Java library; results go through JSON, as LocalStack's bridge returns them.
+    """
+    from localstack.services.stepfunctions.asl.jsonata import jsonata as bridge
+
+    from imgpipe.local.adapters.jsonata import evaluator
+
+    bridge._eval_jsonata = evaluator(bridge.JSONataException)

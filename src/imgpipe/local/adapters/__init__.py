@@ -14,6 +14,7 @@ from typing import Any
 ADAPTERS = (
     "lambda_runtime",  # Invoke runs the real handler in warm worker processes (no Docker)
     "cloudformation",  # state machines: executing backend, DefinitionS3Location/Substitutions
+    "jsonata",  # ASL variables ($name) and JSONata, which moto's interpreter leaves unset
     "express",  # Express executions: ARNs, refused history APIs, 5 minutes; execution logs
     "asl_graph",  # definitions with a missing target, an unreachable state or no end refused
     "eventbridge",  # S3 → EventBridge event shape; rules that target state machines; DLQs

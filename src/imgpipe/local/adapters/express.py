@@ -11,9 +11,15 @@ AWS differs for ``EXPRESS`` (Step Functions developer guide, "Standard vs. Expre
 * no "Execution Status Change" events reach EventBridge (``adapters/eventbridge`` skips them).
 
 For both types, history events the configured ``Level`` selects are written to the log group as
-JSON in AWS's format (``id``, ``type``, ``details``, ``previous_event_id``, ``event_timestamp``
-in epoch ms as a string, ``execution_arn``, ``redrive_count``), one stream per execution. As on
-AWS, nothing is delivered when the log group does not exist.
+JSON in AWS's format, one stream per execution; as on AWS, nothing is delivered when the log
+group does not exist. The format follows log events Step Functions wrote in 2026 (copied from
+``aws logs tail`` in public repositories; the developer guide has no example): compact JSON (no
+spaces after ``,`` and ``:``), keys in the order ``details``, ``redrive_count``, ``id``,
+``type``, ``previous_event_id``, ``event_timestamp`` (epoch ms as a string), ``execution_arn``;
+``details`` keys in alphabetical order. State data inside ``details`` (``input``, ``output``,
+``parameters``, ``assignedVariables`` values) is compact JSON too, as Step Functions
+serialises it; the execution's own input and error causes are kept as they came. Without
+``IncludeExecutionData`` the data fields, task parameters and assigned variables are left out.
 """
 
 from __future__ import annotations
@@ -236,26 +242,76 @@ class LogSession(_session_base()):  # type: ignore[misc]
 
     def _publish(self, history_log: dict[str, Any]) -> None:
         from moto.logs.models import logs_backends
-        from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
         millis = _millis(history_log["event_timestamp"])
-        message: dict[str, Any] = {
-            "id": str(history_log["id"]),
-            "type": str(getattr(history_log["type"], "value", history_log["type"])),
-            "details": history_log.get("details") or {},
-            "previous_event_id": str(history_log["previous_event_id"]),
-            "event_timestamp": str(millis),
-            "execution_arn": self.execution_arn,
-            "redrive_count": "0",
-        }
+        kind = str(getattr(history_log["type"], "value", history_log["type"]))
+        details = dict(history_log.get("details") or {})
         config = self.configuration
+        message = log_message(
+            kind,
+            details,
+            event_id=str(history_log["id"]),
+            previous=str(history_log["previous_event_id"]),
+            millis=millis,
+            execution_arn=self.execution_arn,
+            include_execution_data=bool(config.include_execution_data),
+        )
         backend = logs_backends[config.log_account_id][config.log_region]
         if config.log_group_name not in backend.groups:
             return  # AWS drops the delivery too
         group = backend.groups[config.log_group_name]
         if self.stream not in group.streams:
             group.create_log_stream(self.stream)
-        group.put_log_events(self.stream, [{"timestamp": millis, "message": to_json_str(message)}])
+        group.put_log_events(self.stream, [{"timestamp": millis, "message": message}])
+
+
+# State data Step Functions serialises itself (compact); the execution input stays as given.
+_STATE_DATA = ("input", "output", "parameters")
+_EXECUTION_DATA = ("input", "inputDetails", "output", "outputDetails", "parameters")
+_VARIABLES = ("assignedVariables", "assignedVariablesDetails")
+
+
+def log_message(
+    kind: str,
+    details: dict[str, Any],
+    *,
+    event_id: str,
+    previous: str,
+    millis: int,
+    execution_arn: str,
+    include_execution_data: bool,
+) -> str:
+    """One history event as Step Functions writes it to CloudWatch Logs."""
+    if include_execution_data:
+        for name in _STATE_DATA:
+            if isinstance(details.get(name), str) and kind != "ExecutionStarted":
+                details[name] = _compact(details[name])
+        if isinstance(details.get("assignedVariables"), dict):
+            details["assignedVariables"] = {
+                k: _compact(v) for k, v in details["assignedVariables"].items()
+            }
+    else:
+        for name in (*_EXECUTION_DATA, *_VARIABLES):
+            details.pop(name, None)
+    message = {
+        "details": dict(sorted(details.items())),
+        "redrive_count": "0",
+        "id": event_id,
+        "type": kind,
+        "previous_event_id": previous,
+        "event_timestamp": str(millis),
+        "execution_arn": execution_arn,
+    }
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _compact(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        return text
 
 
 def _millis(moment: Any) -> int:
