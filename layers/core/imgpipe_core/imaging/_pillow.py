@@ -59,14 +59,14 @@ def header_only() -> Iterator[None]:
 
 def open_as(path: Path, media_type: MediaType) -> ImageFile.ImageFile:
     """Open with only the sniffed format's parser, so a file cannot pick its own decoder."""
-    _register(media_type)
+    register(media_type)
     image = Image.open(path, formats=[media_type.pillow_format])
     assert isinstance(image, ImageFile.ImageFile)
     return image
 
 
 @functools.cache
-def _register(media_type: MediaType) -> None:
+def register(media_type: MediaType) -> None:
     """The HEIF-family plugins load with the first such upload, not at import: libheif and
     libavif are 5.6 MB of every render's memory and ~20 ms of Validate's and Resize's init."""
     if media_type is MediaType.HEIC:

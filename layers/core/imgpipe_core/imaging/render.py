@@ -57,12 +57,15 @@ def render_variant(
     ``watermark_image`` is the PNG of a watermark kept in the bucket (bundled ones need none).
 
     The header checks of validation are repeated (they cost no decode) because the object may
-    have changed since; they raise :class:`ImageRejected`. Anything failing after them raises
-    :class:`RenderError`.
+    have changed since; they raise :class:`ImageRejected`. A still variant reads a GIF's first
+    frame only, so its frames are counted (by walking them all) only for an animated one.
+    Anything failing after them raises :class:`RenderError`.
     """
     limits = limits or Limits()
     with _pillow.guarded(limits):
-        image, checked = open_checked(Path(source), limits, size=info.bytes if info else None)
+        image, checked = open_checked(
+            Path(source), limits, size=info.bytes if info else None, count_frames=variant.animated
+        )
         with image:
             if info is not None and info.media_type is not checked.media_type:
                 raise RenderError(f"source changed since validation: now {checked.media_type}")
