@@ -70,12 +70,15 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255**2 / max(float(np.mean((a - b) ** 2)), 1e-9)))
 
 
-@pytest.mark.parametrize(("width", "height"), [(800, 600), (300, 300), (1440, 1080)])
+@pytest.mark.parametrize(
+    ("width", "height", "fit"),
+    [(800, 600, "inside"), (300, 300, "inside"), (1440, 1080, "inside"), (301, 301, "cover")],
+)
 def test_a_jpeg_resized_in_ycbcr_matches_the_rgb_path(
-    photo_jpeg: Path, monkeypatch: pytest.MonkeyPatch, width: int, height: int
+    photo_jpeg: Path, monkeypatch: pytest.MonkeyPatch, width: int, height: int, fit: str
 ) -> None:
     # GIVEN a photo-like JPEG and a full-decode LANCZOS reference at the variant's size
-    variant = _variant(width=width, height=height)
+    variant = _variant(width=width, height=height, fit=fit)
     with Image.open(photo_jpeg) as source:
         reference_image = source.convert("RGB")
     calls = _count_shortcut(monkeypatch)
@@ -89,7 +92,8 @@ def test_a_jpeg_resized_in_ycbcr_matches_the_rgb_path(
     # THEN the shortcut was taken once, and gives the same image to within rounding
     assert calls == [1]
     assert (ycbcr.width, ycbcr.height) == (rgb.width, rgb.height)
-    reference = reference_image.resize((rgb.width, rgb.height), Image.Resampling.LANCZOS)
+    crop = (200, 0, 1400, 1200) if fit == "cover" else None  # the centred square
+    reference = reference_image.resize((rgb.width, rgb.height), Image.Resampling.LANCZOS, crop)
     reference_luma = np.asarray(reference.convert("L"), dtype=np.float64)
     assert _psnr(_luma(ycbcr), _luma(rgb)) > 40
     assert _psnr(_luma(ycbcr), reference_luma) > _psnr(_luma(rgb), reference_luma) - 0.1
@@ -98,7 +102,11 @@ def test_a_jpeg_resized_in_ycbcr_matches_the_rgb_path(
     for channel in (1, 2):  # chroma: as close as the two encodes of the same picture
         assert _psnr(ours[..., channel], theirs[..., channel]) > 38
     # ... with the saturated patch's colour where it was, its edge not shifted
-    red = decoded(ycbcr).convert("RGB").getpixel((width * 500 // 1600, height * 350 // 1200))
+    if crop is None:
+        spot = (ycbcr.width * 500 // 1600, ycbcr.height * 350 // 1200)
+    else:
+        spot = (ycbcr.width * 300 // 1200, ycbcr.height * 350 // 1200)
+    red = decoded(ycbcr).convert("RGB").getpixel(spot)
     assert isinstance(red, tuple) and red[0] > 200 and red[1] < 60 and red[2] < 60
     assert decoded(ycbcr).format == "JPEG" and decoded(ycbcr).mode == "RGB"
     assert len(ycbcr.data) <= len(rgb.data) * 1.01
