@@ -248,8 +248,11 @@ def _run_worker(library: str, source: Path, variant: Variant, output: Path) -> d
 
 def _reference(source: Path, size: tuple[int, int]) -> Image.Image:
     """The best Pillow can do, ignoring cost: full decode, upright, one LANCZOS pass."""
-    import imgpipe_core.imaging._pillow  # noqa: F401  (registers the HEIF opener)
+    from imgpipe_core.imaging import _pillow
+    from imgpipe_core.imaging.media import MediaType
 
+    for heif in (MediaType.HEIC, MediaType.AVIF):
+        _pillow.register(heif)  # the engine loads these plugins with its first HEIF upload
     with Image.open(source) as image:
         upright = ImageOps.exif_transpose(image.convert("RGBA" if _has_alpha(image) else "RGB"))
     return upright if upright.size == size else upright.resize(size, Image.Resampling.LANCZOS)

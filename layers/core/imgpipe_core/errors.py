@@ -13,10 +13,6 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import ParamSpec, TypeVar
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
-from botocore.retries import standard
-
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -71,20 +67,31 @@ class TransientError(Exception):
     """
 
 
-# botocore's own notion of "retry this" (standard retry mode), not a list of our own.
-_throttled: list[str] = standard.ThrottledRetryableChecker._THROTTLED_ERROR_CODES  # type: ignore[attr-defined]
-_transient: list[str] = standard.TransientRetryableChecker._TRANSIENT_ERROR_CODES  # type: ignore[attr-defined]
-_status: list[int] = standard.TransientRetryableChecker._TRANSIENT_STATUS_CODES  # type: ignore[attr-defined]
-_THROTTLED = frozenset(_throttled)
-_TRANSIENT = frozenset(_transient)
-_TRANSIENT_STATUS = frozenset(_status) | {429}
+@functools.lru_cache(maxsize=1)
+def _retryable() -> tuple[frozenset[str], frozenset[str], frozenset[int]]:
+    """botocore's own notion of "retry this" (standard retry mode), not a list of our own.
+
+    Read when first needed: botocore.retries.standard loads botocore.utils (~10 MB of
+    modules), which the image engine (render, validate, the bench) has no use for.
+    """
+    from botocore.retries import standard
+
+    checkers = standard.ThrottledRetryableChecker, standard.TransientRetryableChecker
+    throttled: list[str] = checkers[0]._THROTTLED_ERROR_CODES  # type: ignore[attr-defined]
+    transient: list[str] = checkers[1]._TRANSIENT_ERROR_CODES  # type: ignore[attr-defined]
+    status: list[int] = checkers[1]._TRANSIENT_STATUS_CODES  # type: ignore[attr-defined]
+    return frozenset(throttled), frozenset(transient), frozenset(status) | {429}
 
 
 def is_transient(error: BaseException) -> bool:
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
     if isinstance(error, ClientError):
+        throttled, transient, transient_status = _retryable()
         code = error.response.get("Error", {}).get("Code", "")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code in _THROTTLED or code in _TRANSIENT or status in _TRANSIENT_STATUS
+        return code in throttled or code in transient or status in transient_status
     return isinstance(error, BotoConnectionError | HTTPClientError)
 
 
@@ -96,7 +103,7 @@ def surface_transient(handler: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return handler(*args, **kwargs)
-        except (ClientError, BotoConnectionError, HTTPClientError) as error:
+        except Exception as error:
             if is_transient(error):
                 raise TransientError(f"{type(error).__name__}: {error}") from error
             raise

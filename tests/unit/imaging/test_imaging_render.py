@@ -277,6 +277,23 @@ def test_animated_variant_gives_an_animated_webp(name: str) -> None:
     assert close_to(colour_at(image, (10, 7)), (0, 0, 255))
 
 
+def test_a_still_variant_of_a_gif_reads_only_its_first_frame() -> None:
+    # GIVEN a 3-frame GIF and a frame limit it is over (so counting its frames would refuse it)
+    limits = Limits(max_frames=2)
+    source = fixture("animated-3-frames.gif")
+    still = Variant.model_validate({"name": "still", "format": "webp"})
+    animated = still.model_copy(update={"animated": True})
+
+    # WHEN a still variant is rendered THEN it is the first frame: no frame was counted
+    rendition = render_variant(source, still, limits=limits)
+    assert rendition.frames == 1
+    assert close_to(colour_at(decoded(rendition), (10, 10)), (255, 0, 0))
+    # ... while an animated one still counts them, and is refused
+    with pytest.raises(ImageRejected) as refused:
+        render_variant(source, animated, limits=limits)
+    assert refused.value.code is RejectionCode.TOO_MANY_FRAMES
+
+
 # --- formats and errors ---------------------------------------------------------------------------
 
 

@@ -23,6 +23,8 @@ from typing import Any, BinaryIO, cast
 
 from PIL import ImageFile, PngImagePlugin
 
+from imgpipe_core.imaging._cpu import cores
+
 # Compressed bytes read and inflated per step: large enough to keep Python's overhead out of
 # the profile, small enough that Pillow starts unfiltering early.
 _STEP = 1 << 18
@@ -33,20 +35,6 @@ _QUEUED = 32  # pieces the worker may inflate ahead of Pillow (1 MB)
 _STORED_BLOCK = 0xFFFF  # deflate's largest stored block
 _ZLIB_HEADER = b"\x78\x01"
 _END = object()
-
-
-# Lambda's CPU share per MB of memory: one full vCPU at 1769 MB, two at twice that.
-_LAMBDA_MB_PER_VCPU = 1769
-
-
-def cores() -> int:
-    """Cores this process can keep busy at once: Lambda shows two at any memory size, but
-    below 3538 MB they share one vCPU's time, and a second thread only adds its overhead."""
-    count = os.cpu_count() or 1
-    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-    if memory.isdigit():
-        count = min(count, max(1, int(memory) // _LAMBDA_MB_PER_VCPU))
-    return count
 
 
 @lru_cache(maxsize=1)

@@ -85,7 +85,8 @@ def _transform_to_srgb(icc_profile: bytes, mode: str) -> ImageCms.ImageCmsTransf
 def flatten(image: Image.Image, background: tuple[int, int, int, int]) -> Image.Image:
     """Composite onto an opaque ``background`` (for encoders without alpha)."""
     if image.mode not in ("LA", "RGBA"):
-        return image.convert("RGB") if image.mode != "L" else image
+        # L and YCbCr are what a JPEG encoder takes as they are.
+        return image if image.mode in ("RGB", "L", "YCbCr") else image.convert("RGB")
     canvas = Image.new("RGB", image.size, background[:3])
     if image.mode == "RGBA":
         # Pillow pastes RGBA onto RGB through its own alpha: no copy of the image or its alpha

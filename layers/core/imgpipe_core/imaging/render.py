@@ -13,7 +13,12 @@ from imgpipe_core.catalogue import Crop, OutputFormat, Variant
 from imgpipe_core.errors import ImageRejected, RenderError
 from imgpipe_core.imaging import _pillow, _webp, resample, smartcrop, watermark
 from imgpipe_core.imaging.colour import drop_opaque_alpha, flatten, resamplable, to_srgb
-from imgpipe_core.imaging.encode import encode, max_side, resolve_format
+from imgpipe_core.imaging.encode import (
+    FULL_CHROMA_FROM_QUALITY,
+    encode,
+    max_side,
+    resolve_format,
+)
 from imgpipe_core.imaging.geometry import Plan, plan_resize, upright
 from imgpipe_core.imaging.limits import Limits
 from imgpipe_core.imaging.media import MediaType
@@ -57,12 +62,15 @@ def render_variant(
     ``watermark_image`` is the PNG of a watermark kept in the bucket (bundled ones need none).
 
     The header checks of validation are repeated (they cost no decode) because the object may
-    have changed since; they raise :class:`ImageRejected`. Anything failing after them raises
-    :class:`RenderError`.
+    have changed since; they raise :class:`ImageRejected`. A still variant reads a GIF's first
+    frame only, so its frames are counted (by walking them all) only for an animated one.
+    Anything failing after them raises :class:`RenderError`.
     """
     limits = limits or Limits()
     with _pillow.guarded(limits):
-        image, checked = open_checked(Path(source), limits, size=info.bytes if info else None)
+        image, checked = open_checked(
+            Path(source), limits, size=info.bytes if info else None, count_frames=variant.animated
+        )
         with image:
             if info is not None and info.media_type is not checked.media_type:
                 raise RenderError(f"source changed since validation: now {checked.media_type}")
@@ -95,7 +103,8 @@ def _render(
     exif = read_exif(image)
     icc = image.info.get("icc_profile") or None
     if info.media_type is MediaType.JPEG and plan.resamples:
-        draft_jpeg(image, _shrink_target(plan))
+        ycbcr = _keeps_ycbcr(image, info, variant, plan, icc)
+        draft_jpeg(image, _shrink_target(plan), mode="YCbCr" if ycbcr else None)
     still_webp = None
     if info.media_type is MediaType.WEBP and info.frames == 1:
         still_webp = _webp.decode(source, _shrink_target(plan) if plan.resamples else None)
@@ -173,9 +182,50 @@ def _placed(plan: Plan, decoded: Image.Image, crop: Crop) -> Plan:
     return replace(plan, region=(x0, y0, x0 + width, y0 + height))
 
 
-def draft_jpeg(image: ImageFile.ImageFile, target: tuple[int, int]) -> None:
+def _keeps_ycbcr(
+    image: ImageFile.ImageFile, info: ImageInfo, variant: Variant, plan: Plan, icc: bytes | None
+) -> bool:
+    """Whether a JPEG can go to a 4:2:0 JPEG in YCbCr, as libjpeg stores it, with no RGB
+    between (:func:`resample.resize_ycbcr`): 12 MP -> 800x600 7-9 % less CPU, SSIM -0.00006,
+    0.2 % fewer bytes (bench input).
+
+    Only where nothing needs RGB: no colour profile to convert (the pixels are sRGB as they
+    are), no pad, mark or smart crop, and no flip or rotation of an odd side, which would
+    move the chroma's 2x2 blocks off the encoder's.
+    """
+    fmt = resolve_format(variant.format, has_alpha=False, animated=False)
+    width, height = plan.size
+    return (
+        icc is None
+        and _stored_as_ycbcr(image)
+        and fmt is OutputFormat.JPEG
+        and variant.quality < FULL_CHROMA_FROM_QUALITY
+        and plan.canvas is None
+        and variant.watermark is None
+        and variant.crop is Crop.CENTRE
+        and (info.orientation == 1 or (width % 2 == 0 and height % 2 == 0))
+    )
+
+
+def _stored_as_ycbcr(image: ImageFile.ImageFile) -> bool:
+    """libjpeg's own rule for a 3-component JPEG: YCbCr unless an Adobe marker says RGB
+    (transform 0) or, with neither JFIF nor Adobe marker, the components are named R, G, B."""
+    layers = getattr(image, "layer", [])
+    if image.mode != "RGB" or len(layers) != 3:
+        return False
+    if "jfif" in image.info:
+        return True
+    if "adobe" in image.info:
+        return image.info.get("adobe_transform") != 0
+    return [layer[0] for layer in layers] != [ord("R"), ord("G"), ord("B")]
+
+
+def draft_jpeg(
+    image: ImageFile.ImageFile, target: tuple[int, int], *, mode: str | None = None
+) -> None:
     """Decode at the smallest DCT scale that is at least ``target``: Pillow's ``draft`` (1/8,
     1/4, 1/2), or libjpeg's 3/8 where 1/2 is the one Pillow takes and 3/8 is large enough.
+    ``mode`` "YCbCr" has libjpeg skip its conversion to RGB (see :func:`_keeps_ycbcr`).
 
     12 MP -> 800x600 decodes 1500x1125 instead of 2000x1500: libjpeg's 3x3 IDCT costs ~4 ms
     more than its 4x4 one, LANCZOS from there ~15 ms less, SSIM unchanged (bench input, after
@@ -183,7 +233,7 @@ def draft_jpeg(image: ImageFile.ImageFile, target: tuple[int, int]) -> None:
     3/8; its output size is libjpeg's (ceil(3 * side / 8)), which the image must be given.
     """
     width, height = image.size
-    image.draft(image.mode, target)  # keeps CMYK as CMYK for the ICC step
+    image.draft(mode or image.mode, target)  # keeps CMYK as CMYK for the ICC step
     scaled = (-(-width * 3 // 8), -(-height * 3 // 8))
     if image.decoderconfig[:1] != (2,) or scaled[0] < target[0] or scaled[1] < target[1]:
         return
@@ -211,6 +261,10 @@ def _process(
     frame: Image.Image, plan: Plan, orientation: int, variant: Variant, icc: bytes | None
 ) -> Image.Image:
     """Resize, rotate upright, convert to sRGB, pad: all on as few pixels as possible."""
+    if frame.mode == "YCbCr":  # a JPEG decoded for a JPEG (_keeps_ycbcr): the rest is no-op
+        return upright(
+            resample.resize_ycbcr(frame, plan.size, plan.scaled_region(*frame.size)), orientation
+        )
     image = resamplable(frame)
     if plan.resamples:
         # A JPEG is flattened anyway; while resampling it is cheaper. Not before an ICC

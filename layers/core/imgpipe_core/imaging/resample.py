@@ -18,6 +18,7 @@ from itertools import pairwise
 
 from PIL import Image
 
+from imgpipe_core.imaging._cpu import cores
 from imgpipe_core.imaging.colour import flatten
 
 Box = tuple[float, float, float, float]
@@ -79,6 +80,37 @@ def resize(
         return result
     result = result.convert(result.mode[:-1] + "A")
     return flatten(result, onto) if onto is not None else result
+
+
+def resize_ycbcr(image: Image.Image, size: tuple[int, int], box: Box) -> Image.Image:
+    """A YCbCr JPEG decode resized for a 4:2:0 JPEG: luma as :func:`resize` does, chroma by a
+    box average straight to half the output size, the resolution the encoder keeps of it.
+
+    The chroma comes back constant over 2x2 blocks aligned with the origin, so the encoder's
+    own 2x2 average gives back those samples. Three channels at 1.9x through LANCZOS cost ~17
+    ms for 12 MP -> 800x600 (the largest part of that render), one channel and a box ~12; the
+    caller encodes the YCbCr as it is (no RGB between: Pillow's conversions each way round to
+    8 bits and cost 0.0017 SSIM).
+    """
+    width, height = size
+    half = (-(-width // 2), -(-height // 2))
+    left, top, right, bottom = box
+    # One chroma sample per 2x2 block; an odd side's last block is half outside the image.
+    reach_x = min(image.width, left + (right - left) * 2 * half[0] / width)
+    reach_y = min(image.height, top + (bottom - top) * 2 * half[1] / height)
+    chroma_box = (left, top, reach_x, reach_y)
+    pending = None
+    if cores() > 1:
+        # The chroma on a second core while the luma resamples here (Pillow frees the GIL).
+        pending = _pool().submit(image.resize, half, Image.Resampling.BOX, chroma_box)
+    luma = resize(image.getchannel(0), size, box)
+    chroma = pending.result() if pending else image.resize(half, Image.Resampling.BOX, chroma_box)
+    blocks = (2 * half[0], 2 * half[1])
+    cb, cr = (
+        band.resize(blocks, Image.Resampling.NEAREST).crop((0, 0, width, height))
+        for band in chroma.split()[1:]
+    )
+    return Image.merge("YCbCr", (luma, cb, cr))
 
 
 def reduce_factor(shrink: float, *, halve: bool) -> int:
@@ -165,9 +197,9 @@ def _in_bands(
     copies_source: bool,
 ) -> Image.Image:
     """Run ``render(first_row, last_row)`` over bands of ``size``'s rows and stack the results."""
-    cores = os.cpu_count() or 1
-    parallel = cores > 1 and source_pixels >= PARALLEL_FROM_PIXELS
-    bands = cores * _BANDS_PER_CORE if parallel else 1
+    usable = cores()
+    parallel = usable > 1 and source_pixels >= PARALLEL_FROM_PIXELS
+    bands = usable * _BANDS_PER_CORE if parallel else 1
     if copies_source:
         bands = max(bands, math.ceil(source_pixels / BAND_PIXELS))
     bands = max(1, min(bands, size[1]))

@@ -10,11 +10,15 @@ from __future__ import annotations
 import io
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from imgpipe_core.catalogue import BUNDLED_WATERMARKS, Anchor, Watermark, rgba
 from imgpipe_core.errors import RenderError
+
+if TYPE_CHECKING:
+    from PIL.ImageFont import FreeTypeFont
 
 FONT_PATH = Path(__file__).parent / "assets" / "fonts" / "DejaVuSans.ttf"
 # A watermark image is the operator's, not an upload, but it is still decoded with a bound.
@@ -114,6 +118,8 @@ def _margin(mark: Watermark, width: int) -> int:
 
 
 def _text_layer(text: str, width: int, colour: tuple[int, int, int, int]) -> Image.Image:
+    from PIL import ImageDraw  # with FreeType, ~1.5 MB: only for variants that draw text
+
     layout = _font(_LAYOUT_POINTS)
     points = max(1, round(_LAYOUT_POINTS * width / max(1.0, layout.getlength(text))))
     font = _font(points)
@@ -127,6 +133,8 @@ def _text_layer(text: str, width: int, colour: tuple[int, int, int, int]) -> Ima
 
 
 @lru_cache(maxsize=32)
-def _font(points: int) -> ImageFont.FreeTypeFont:
+def _font(points: int) -> FreeTypeFont:
+    from PIL import ImageFont
+
     # Basic layout: no libraqm dependency, identical on every build of Pillow.
     return ImageFont.truetype(FONT_PATH, points, layout_engine=ImageFont.Layout.BASIC)
