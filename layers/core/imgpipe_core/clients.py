@@ -55,6 +55,11 @@ class _ModelLoader(botocore.loaders.Loader):
         names = {name for path in paths for name in os.listdir(path)}
         return sorted(name for name in names if "." not in name)
 
+    def is_builtin_path(self, path: str) -> bool:
+        # The trimmed data is botocore's own: endpoints.json from elsewhere would make botocore
+        # pass its legacy endpoint to the endpoint rules as a custom one (S3: another URL).
+        return bool(super().is_builtin_path(path)) or path.startswith(str(TRIMMED_DATA))
+
 
 @cache
 def _session() -> botocore.session.Session:
