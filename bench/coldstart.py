@@ -110,7 +110,9 @@ def sample(python: Path, paths: list[Path], handler: str) -> dict[str, float]:
     # -S: no site-packages of the interpreter's own; only code, layer and runtime boto3.
     # -B: nothing written next to the code, as on Lambda's read-only /var/task and /opt: what
     # the artifacts do not ship compiled is compiled in every sample.
-    command = [str(python), "-S", "-B", "-c", _CHILD, repr(time.time()), str(code / "app.py")]
+    # -P: no "" (the code's directory again) in front: Lambda's sys.path names /var/task once,
+    # and every import of the stdlib looks in each directory before it.
+    command = [str(python), "-S", "-B", "-P", "-c", _CHILD, repr(time.time()), str(code / "app.py")]
     done = subprocess.run(
         [*command, ",".join(SERVICES.get(handler, []))],
         env=env,

@@ -153,3 +153,6 @@ def test_core_layer_makefile_builds_what_the_engine_builds() -> None:
     assert "--implementation cp --python-version 3.12 --only-binary=:all: --no-compile" in recipe
     assert f"-m compileall {' '.join(build.COMPILE_FLAGS)} -s $(ARTIFACTS_DIR)" in recipe
     assert "PYTHONHASHSEED=0" in recipe
+    # ... and both trim botocore's data with the same script, on the layer's own botocore
+    assert f"$(PYTHON) -S $(HERE){build.TRIM_STEP} $(ARTIFACTS_DIR)/python" in recipe
+    assert (ROOT / "layers" / "core" / build.TRIM_STEP).is_file()

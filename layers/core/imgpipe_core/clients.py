@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import botocore.loaders
@@ -15,6 +16,9 @@ _CONFIG = Config(
     retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=30
 )
 _factory: Callable[[str], Any] | None = None
+# The trimmed data the layer build writes (layers/core/trim_botocore.py): only the services,
+# operations and endpoints the code calls. Absent from a source checkout (unit tests, the CLI).
+TRIMMED_DATA = Path(__file__).with_name("botocore_data")
 
 
 def configure(factory: Callable[[str], Any] | None) -> None:
@@ -51,6 +55,11 @@ class _ModelLoader(botocore.loaders.Loader):
         names = {name for path in paths for name in os.listdir(path)}
         return sorted(name for name in names if "." not in name)
 
+    def is_builtin_path(self, path: str) -> bool:
+        # The trimmed data is botocore's own: endpoints.json from elsewhere would make botocore
+        # pass its legacy endpoint to the endpoint rules as a custom one (S3: another URL).
+        return bool(super().is_builtin_path(path)) or path.startswith(str(TRIMMED_DATA))
+
 
 @cache
 def _session() -> botocore.session.Session:
@@ -58,7 +67,14 @@ def _session() -> botocore.session.Session:
     # Searched as botocore's own loader searches: AWS_DATA_PATH's directories first.
     extra = session.get_config_variable("data_path") or ""
     paths = [os.path.expanduser(os.path.expandvars(p)) for p in extra.split(os.pathsep) if p]
-    session.register_component("data_loader", _ModelLoader(extra_search_paths=paths or None))
+    # In the layer, the trimmed data instead of botocore's own (~25 ms for endpoints.json, 15
+    # for S3's model): an operation the code does not call fails, it is not loaded elsewhere.
+    trimmed = TRIMMED_DATA.is_dir()
+    loader = _ModelLoader(
+        extra_search_paths=[*paths, str(TRIMMED_DATA)] if trimmed else paths or None,
+        include_default_search_paths=not trimmed,
+    )
+    session.register_component("data_loader", loader)
     return session
 
 

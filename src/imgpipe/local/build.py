@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Bump when the recipe below changes: old cache entries are then simply never looked up.
-RECIPE = "2"  # 2: bytecode in the artifact
+RECIPE = "3"  # 2: bytecode in the artifact; 3: a layer's trimmed botocore data
+# A layer's script that layers/core/Makefile runs after pip (the botocore data its code calls).
+TRIM_STEP = "trim_botocore.py"
 # Lambda's python3.12+ runs on Amazon Linux 2023 (glibc 2.34): wheels of both tags work there
 # (Pillow publishes manylinux_2_28, pydantic-core manylinux2014).
 LAMBDA_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
@@ -201,6 +203,8 @@ def _build(source: Path, version: str, *, prefix: str, compiled: bool) -> Artifa
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(file, dest)
             copied.append(dest)
+        if compiled and (source / TRIM_STEP).is_file():
+            _trim_botocore(target / TRIM_STEP, target, version)
         if compiled:
             # The dependencies came compiled (their pyc hard-linked along): only the code is left.
             _compile(tree, [f for f in copied if f.suffix == ".py"], version)
@@ -254,6 +258,17 @@ def _compile(tree: Path, paths: list[Path], version: str) -> None:
          *(str(p) for p in paths)],
         capture_output=True, check=False, cwd=tree, env={"PYTHONHASHSEED": "0"},
     )  # fmt: skip
+
+
+def _trim_botocore(script: Path, target: Path, version: str) -> None:
+    """The Makefile's trim step, with the runtime's Python, on the layer's own botocore."""
+    from imgpipe.local.runtime.interpreter import find_interpreter
+
+    python = find_interpreter(f"python{version}").path
+    command = [str(python), "-S", str(script), str(target)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=target)
+    if done.returncode != 0:
+        raise BuildError(f"{script.name} failed:\n{done.stderr}")
 
 
 def _digest(shape: object) -> str:
