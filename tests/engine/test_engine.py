@@ -154,3 +154,36 @@ def test_failed_start_goes_to_the_rules_dead_letter_queue(engine, test_stack):
     assert attributes["TARGET_ARN"] == test_stack["DoomedMachineArn"]
     assert attributes["ERROR_CODE"] == "StateMachineDoesNotExist"
     assert attributes["RULE_ARN"].startswith("arn:aws:events:")
+
+
+def test_lambda_invoke_results_carry_the_sdk_metadata_as_on_aws(engine, test_stack):
+    # GIVEN the test stack WHEN an object lands under jobs/ (its tasks use lambda:invoke)
+    key = "jobs/ok/metadata.txt"
+    engine.client("s3").put_object(Bucket=test_stack["BucketName"], Key=key, Body=b"hello")
+    sfn = engine.client("stepfunctions")
+    execution = execution_for_key(sfn, test_stack["StateMachineArn"], key)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    # THEN each Lambda task's result is the whole of AWS's: the SDK's HTTP metadata too
+    results = [
+        json.loads(e["taskSucceededEventDetails"]["output"])
+        for e in _history(sfn, execution["executionArn"])
+        if e["type"] == "TaskSucceeded"
+        and e["taskSucceededEventDetails"]["resourceType"] == "lambda"
+    ]
+    assert results
+    for result in results:
+        assert list(result) == [
+            "ExecutedVersion",
+            "Payload",
+            "SdkHttpMetadata",
+            "SdkResponseMetadata",
+            "StatusCode",
+        ]
+        http, request_id = result["SdkHttpMetadata"], result["SdkResponseMetadata"]["RequestId"]
+        assert http["HttpStatusCode"] == 200 and result["StatusCode"] == 200
+        assert http["HttpHeaders"]["x-amzn-RequestId"] == request_id
+        assert http["AllHttpHeaders"]["x-amzn-RequestId"] == [request_id]
+        body = json.dumps(result["Payload"], separators=(",", ":"))
+        assert http["HttpHeaders"]["Content-Length"] == str(len(body.encode()))
+    # AND every task got its own request id
+    assert len({r["SdkResponseMetadata"]["RequestId"] for r in results}) == len(results)

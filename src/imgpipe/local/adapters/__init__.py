@@ -15,6 +15,7 @@ ADAPTERS = (
     "lambda_runtime",  # Invoke runs the real handler in warm worker processes (no Docker)
     "cloudformation",  # state machines: executing backend, DefinitionS3Location/Substitutions
     "jsonata",  # ASL variables ($name) and JSONata, which moto's interpreter leaves unset
+    "lambda_task",  # lambda:invoke results carry SdkHttpMetadata/SdkResponseMetadata, as on AWS
     "express",  # Express executions: ARNs, refused history APIs, 5 minutes; execution logs
     "asl_graph",  # definitions with a missing target, an unreachable state or no end refused
     "eventbridge",  # S3 → EventBridge event shape; rules that target state machines; DLQs
