@@ -250,6 +250,14 @@ def pipeline(engine: Any) -> Pipeline:
     return deploy_pipeline(engine, "pipeline")
 
 
+def too_big_for_128_mb() -> bytes:
+    """A PNG whose full-size variant does not fit a 128 MB Resize (Runtime.OutOfMemory).
+
+    27 MP: a 12 MP one fits since the render loads its native libraries lazily and the layer's
+    botocore data is trimmed (~100 MB peak)."""
+    return photo(6000, 4500, "PNG")
+
+
 def photo(width: int, height: int, fmt: str, *, mode: str = "RGB", frames: int = 1) -> bytes:
     """A photo-like test image (gradients and edges), encoded in ``fmt``."""
 

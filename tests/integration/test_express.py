@@ -9,7 +9,13 @@ from botocore.exceptions import ClientError
 
 from imgpipe.commands import cost
 from imgpipe_core.catalogue import load_catalogue
-from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
+from tests.integration.conftest import (
+    Pipeline,
+    deploy_pipeline,
+    embedded_only,
+    photo,
+    too_big_for_128_mb,
+)
 
 pytestmark = [
     pytest.mark.engine,
@@ -167,7 +173,7 @@ def test_express_failure_reaches_the_dlq_and_redrive_recovers_it(express: Pipeli
     # GIVEN the resize function with too little memory for a 12 MP PNG
     lam.update_function_configuration(FunctionName=resize, MemorySize=128)
     try:
-        pid = express.upload("uploads/express-heavy.png", photo(4000, 3000, "PNG"))
+        pid = express.upload("uploads/express-heavy.png", too_big_for_128_mb())
         record = express.wait_done(pid)
         # THEN the ASL's own catch recorded it and sent one letter (no status-change event
         # exists for Express, so nothing else would)

@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
+from tests.integration.conftest import (
+    Pipeline,
+    deploy_pipeline,
+    embedded_only,
+    too_big_for_128_mb,
+)
 
 pytestmark = [
     pytest.mark.engine,
@@ -59,7 +64,7 @@ def test_failure_without_a_cause_is_recorded_and_dead_lettered(
     # GIVEN a resize that runs out of memory, and its caught error carries no Cause
     resize = _function(causeless, "ResizeFunction")
     causeless.client("lambda").update_function_configuration(FunctionName=resize, MemorySize=128)
-    pid = causeless.upload("uploads/causeless.png", photo(4000, 3000, "PNG"))
+    pid = causeless.upload("uploads/causeless.png", too_big_for_128_mb())
     # WHEN the upload is processed
     record = causeless.wait_done(pid)
     # THEN the record is FAILED with the error and an empty cause

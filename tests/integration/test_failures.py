@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import CORPUS
-from tests.integration.conftest import Pipeline, deploy_pipeline, photo
+from tests.integration.conftest import Pipeline, deploy_pipeline, photo, too_big_for_128_mb
 
 pytestmark = pytest.mark.engine
 
@@ -155,7 +155,7 @@ def test_failing_variant_fails_the_upload_and_dlq_redrive_recovers_it(fragile: P
     resize = _function(fragile, "ResizeFunction")
     # GIVEN the resize function misconfigured with too little memory for a 12 MP PNG
     lam.update_function_configuration(FunctionName=resize, MemorySize=128)
-    pid = fragile.upload("uploads/heavy.png", photo(4000, 3000, "PNG"))
+    pid = fragile.upload("uploads/heavy.png", too_big_for_128_mb())
     # WHEN the upload is processed
     record = fragile.wait_done(pid)
     # THEN it FAILED with the runtime's error, nothing is public, and one DLQ message says why

@@ -9,7 +9,7 @@ import pytest
 
 from imgpipe_core import records
 from imgpipe_core.models import Status
-from tests.integration.conftest import Pipeline, deploy_pipeline, photo
+from tests.integration.conftest import Pipeline, deploy_pipeline, photo, too_big_for_128_mb
 
 pytestmark = pytest.mark.engine
 
@@ -66,7 +66,7 @@ def test_record_failure_parses_as_a_processing_record(shapes: Pipeline) -> None:
         r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "ResizeFunction"
     )
     lam.update_function_configuration(FunctionName=resize, MemorySize=128)
-    pid = shapes.upload("uploads/heavy.png", photo(4000, 3000, "PNG"))
+    pid = shapes.upload("uploads/heavy.png", too_big_for_128_mb())
     shapes.wait_done(pid)
     # WHEN Record Failure's record is read as a model THEN error and cause are its fields
     failed = _parsed(shapes, pid)
