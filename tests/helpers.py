@@ -25,6 +25,32 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
     raise AssertionError(f"condition not met within {timeout}s")
 
 
+def states_role(iam: Any, name: str) -> str:
+    """A role Step Functions may assume, with no policy yet; its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "states.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    return str(role["Role"]["Arn"])
+
+
+def execution_ended(sfn: Any, arn: str, timeout: float = 60) -> dict:
+    """DescribeExecution once the execution is no longer RUNNING."""
+
+    def ended() -> dict | None:
+        described = sfn.describe_execution(executionArn=arn)
+        return None if described["status"] == "RUNNING" else dict(described)
+
+    return wait_for(ended, timeout=timeout, interval=0.1)
+
+
 def execution_for_key(sfn: Any, machine_arn: str, key: str, *, finished: bool = True) -> dict:
     """The execution whose input (the S3 event's detail) names this object key."""
 

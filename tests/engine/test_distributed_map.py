@@ -4,11 +4,12 @@ machine's role, ToleratedFailurePercentage, result files, Map Run item counts.""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
 import pytest
+
+from tests.helpers import execution_ended, states_role
 
 pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("distributed-map")]
 
@@ -54,17 +55,7 @@ def setup(engine: Any) -> dict[str, str]:
     s3.create_bucket(Bucket=bucket)
     for key in ("items/all.json", "secret/all.json"):
         s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(ITEMS).encode())
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "states.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName=bucket, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    role = states_role(iam, bucket)
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -81,7 +72,7 @@ def setup(engine: Any) -> dict[str, str]:
         ],
     }
     iam.put_role_policy(RoleName=bucket, PolicyName="map", PolicyDocument=json.dumps(policy))
-    return {"bucket": bucket, "role": role["Arn"]}
+    return {"bucket": bucket, "role": role}
 
 
 def run(engine: Any, setup: dict[str, str], text: str) -> tuple[dict, Any]:
@@ -90,11 +81,7 @@ def run(engine: Any, setup: dict[str, str], text: str) -> tuple[dict, Any]:
         name=f"dmap-{uuid.uuid4().hex[:8]}", definition=text, roleArn=setup["role"]
     )["stateMachineArn"]
     arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps(setup))["executionArn"]
-    deadline = time.monotonic() + 60
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    return described, sfn
+    return execution_ended(sfn, arn), sfn
 
 
 def read(engine: Any, bucket: str, key: str) -> Any:
@@ -215,10 +202,7 @@ def test_a_redrive_runs_again_only_the_children_that_did_not_succeed(
     )
     arn = described["executionArn"]
     sfn.redrive_execution(executionArn=arn)
-    deadline = time.monotonic() + 60
-    while (again := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    again = execution_ended(sfn, arn)
     # THEN it succeeds, and only the child that had failed ran a second time
     assert again["status"] == "SUCCEEDED", again
     runs = {

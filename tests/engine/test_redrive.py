@@ -4,11 +4,12 @@ ListExecutions, the redrive status, and one history from the first run to the re
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
 import pytest
+
+from tests.helpers import execution_ended, states_role
 
 pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("redrive")]
 
@@ -24,17 +25,7 @@ def machine(engine: Any) -> dict[str, str]:
         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "states.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    role = states_role(iam, name)
     definition = {
         "StartAt": "Start",
         "States": {
@@ -48,9 +39,9 @@ def machine(engine: Any) -> dict[str, str]:
             "Done": {"Type": "Succeed"},
         },
     }
-    arn = sfn.create_state_machine(
-        name=name, definition=json.dumps(definition), roleArn=role["Arn"]
-    )["stateMachineArn"]
+    arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)[
+        "stateMachineArn"
+    ]
     return {"name": name, "arn": arn}
 
 
@@ -65,21 +56,13 @@ def _grant_read(engine: Any, name: str) -> None:
     )
 
 
-def _ended(sfn: Any, arn: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    return described
-
-
 def test_a_redriven_execution_reports_its_redrives_and_keeps_one_history(
     engine: Any, machine: dict[str, str]
 ) -> None:
     sfn = engine.client("stepfunctions")
     # GIVEN an execution that failed: its role may not read the table
     arn = sfn.start_execution(stateMachineArn=machine["arn"])["executionArn"]
-    failed = _ended(sfn, arn)
+    failed = execution_ended(sfn, arn)
     assert failed["status"] == "FAILED" and "AccessDenied" in failed["error"], failed
     # THEN before any redrive it counts none and can be redriven
     assert failed["redriveCount"] == 0
@@ -88,7 +71,7 @@ def test_a_redriven_execution_reports_its_redrives_and_keeps_one_history(
     # WHEN the cause is fixed and it is redriven
     _grant_read(engine, machine["name"])
     redriven_at = sfn.redrive_execution(executionArn=arn)["redriveDate"]
-    again = _ended(sfn, arn)
+    again = execution_ended(sfn, arn)
     # THEN it succeeded, counting one redrive at the date the redrive returned
     assert again["status"] == "SUCCEEDED", again
     assert again["redriveCount"] == 1

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
-from typing import Any
 
 import pytest
+
+from tests.helpers import execution_ended
 
 pytestmark = pytest.mark.engine
 
@@ -65,15 +65,6 @@ DEFINITION = {
 }
 
 
-def _finished(sfn: Any, arn: str) -> dict[str, Any]:
-    for _ in range(200):
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING":
-            return dict(described)
-        time.sleep(0.05)
-    raise AssertionError(f"{arn} still running")
-
-
 def test_variables_are_read_in_parameters_choices_maps_intrinsics_and_after_a_catch(engine):
     sfn = engine.client("stepfunctions")
     machine = sfn.create_state_machine(
@@ -83,7 +74,7 @@ def test_variables_are_read_in_parameters_choices_maps_intrinsics_and_after_a_ca
     )["stateMachineArn"]
     # WHEN it runs
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-    described = _finished(sfn, arn)
+    described = execution_ended(sfn, arn, timeout=10)
     # THEN every read saw the assigned values: the Choice took the assigned mode, each Map
     # iteration read the outer $job, the intrinsic formatted two of its fields, and after the
     # Catch the variables assigned before the failure were still there
