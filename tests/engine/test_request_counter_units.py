@@ -54,12 +54,12 @@ def dynamodb() -> Iterator[Any]:
 
 
 def _metered(call: Any) -> dict[tuple[str, str, str], float]:
-    before = request_counter.units_snapshot()
+    before = request_counter.units_snapshot(TABLE)
     try:
         call()
     except ClientError as error:
         assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
-    after = request_counter.units_snapshot()
+    after = request_counter.units_snapshot(TABLE)
     spent = {k: v - before.get(k, 0.0) for k, v in after.items()}
     return {k: v for k, v in spent.items() if v}
 

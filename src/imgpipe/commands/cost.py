@@ -127,7 +127,7 @@ def measure_pipeline(
     s3 = engine.client("s3")  # the app's upload is a billed request, so it is counted
     bucket, table_name = outputs["PrivateBucketName"], outputs["StatusTableName"]
     before = request_counter.snapshot()
-    units_before = request_counter.units_snapshot()
+    units_before = request_counter.units_snapshot(table_name)
     start_ms = int(time.time() * 1000)
     records = []
     for _ in range(uploads):
@@ -138,7 +138,7 @@ def measure_pipeline(
         )
     end_ms = int(time.time() * 1000) + 1
     counted = request_counter.snapshot() - before
-    units_after = request_counter.units_snapshot()
+    units_after = request_counter.units_snapshot(table_name)
 
     group = executions.log_group_of(outputs["StateMachineArn"], sfn=observe("stepfunctions"))
     read = [_read(observe, r["executionArns"][-1], group) for r in records]

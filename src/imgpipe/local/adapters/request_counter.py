@@ -35,7 +35,9 @@ _lock = threading.Lock()
 _counts: Counter[tuple[str, str]] = Counter()
 # (action, "WRU" | "RRU", "table" or an index name) -> request units
 Units = dict[tuple[str, str, str], float]
-_units: Units = defaultdict(float)
+# Kept per table name too: one engine serves other tables (other stacks, other tests) at once.
+_TableUnits = dict[tuple[str, str, str, str], float]  # (table name, action, unit, target)
+_units: _TableUnits = defaultdict(float)
 _WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 _READS = {"GetItem", "BatchGetItem", "TransactGetItems", "Query", "Scan"}
 
@@ -68,10 +70,11 @@ def snapshot() -> Counter[tuple[str, str]]:
         return Counter(_counts)
 
 
-def units_snapshot() -> Units:
-    """A copy of the DynamoDB request units so far, by (action, WRU/RRU, table or index)."""
+def units_snapshot(table_name: str) -> Units:
+    """A copy of one table's DynamoDB request units so far, by (action, WRU/RRU, "table" or
+    an index name)."""
     with _lock:
-        return dict(_units)
+        return {key[1:]: amount for key, amount in _units.items() if key[0] == table_name}
 
 
 def classify(environ: dict[str, Any]) -> tuple[str, str] | None:
@@ -229,8 +232,8 @@ def _request_units(
     before: list[Item | None],
     status: int,
     response: dict[str, Any],
-) -> Units:
-    units: Units = defaultdict(float)
+) -> _TableUnits:
+    units: _TableUnits = defaultdict(float)
     error = str(response.get("__type", "")).rsplit("#", 1)[-1] if status >= 400 else ""
     if action in _WRITES:
         # A write refused by its condition still costs the table its item's size (at least 1
@@ -245,7 +248,7 @@ def _request_units(
                 target.table, old, new, transactional=action == "TransactWriteItems"
             )
             for name, amount in charged.items():
-                units[(action, "WRU", name)] += amount
+                units[(target.table.name, action, "WRU", name)] += amount
         return units
     if error:
         return units
@@ -257,14 +260,18 @@ def _request_units(
         sizes = [_read_size(region, table, index, item) for item in response.get("Items", [])]
         consistent = bool(request.get("ConsistentRead")) and index is None  # GSIs: eventual
         name = index.name if index else dynamodb_units.TABLE
-        units[(action, "RRU", name)] += dynamodb_units.read_units(sizes, consistent=consistent)
+        units[(table.name, action, "RRU", name)] += dynamodb_units.read_units(
+            sizes, consistent=consistent
+        )
         return units
     for target, item in zip(targets, before, strict=True):
-        units[(action, "RRU", dynamodb_units.TABLE)] += dynamodb_units.read_units(
-            [dynamodb_units.item_bytes(item)],
-            consistent=target.consistent,
-            transactional=action == "TransactGetItems",
-            each=True,
+        units[(target.table.name, action, "RRU", dynamodb_units.TABLE)] += (
+            dynamodb_units.read_units(
+                [dynamodb_units.item_bytes(item)],
+                consistent=target.consistent,
+                transactional=action == "TransactGetItems",
+                each=True,
+            )
         )
     return units
 
