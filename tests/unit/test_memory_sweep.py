@@ -38,8 +38,24 @@ def test_single_threaded_work_is_cheapest_at_one_full_vcpu(memory: ModuleType) -
 
 
 def test_two_busy_threads_are_worth_two_vcpus(memory: ModuleType) -> None:
+    # Twice the memory halves the latency for the same GB-s: latency at no extra cost is taken
     rows = memory.sweep([_case(2.0, 1.0, 100)], PRICE)
     assert memory.pick(rows)["memory_mb"] == 3538
+
+
+def test_latency_bought_at_a_higher_price_per_image_is_not_the_pick(memory: ModuleType) -> None:
+    # GIVEN work that keeps 1.3 threads busy (an encoder's helper thread)
+    rows = {r["memory_mb"]: r for r in memory.sweep([_case(1.3, 1.0, 100)], PRICE)}
+    # THEN 3008 MB (1.7 vCPUs) is 23 % faster than one vCPU but 31 % dearer per image
+    assert rows[3008]["latency_s"] == pytest.approx(rows[1769]["latency_s"] / 1.3)
+    assert rows[3008]["usd_per_million"] == pytest.approx(
+        rows[1769]["usd_per_million"] * 3008 / 1769 / 1.3, rel=0.01
+    )
+    assert memory.fastest(list(rows.values()))["memory_mb"] == 3008
+    # AND the pick is 2048 MB: its 1.16 vCPUs are still all busy, so it is faster at one
+    # vCPU's price; from there on latency costs more
+    assert rows[2048]["usd_per_million"] == pytest.approx(rows[1769]["usd_per_million"], rel=0.01)
+    assert memory.pick(list(rows.values()))["memory_mb"] == 2048
 
 
 def test_a_size_the_peak_does_not_fit_with_headroom_is_never_picked(memory: ModuleType) -> None:
@@ -56,8 +72,8 @@ def test_waiting_on_aws_is_billed_at_any_size_so_io_bound_work_picks_a_small_one
 
     rows = {r["memory_mb"]: r for r in memory.sweep([case], PRICE)}
 
-    # THEN the wait is in the latency at every size, and the cheapest size within 5 % of the
-    # fastest wins: 512 MB (256 MB would be 6 % slower)
+    # THEN the wait is in the latency at every size, and the cheapest size within 5 % of one
+    # vCPU's latency wins: 512 MB (256 MB would be 6 % slower)
     assert rows[1769]["latency_s"] == pytest.approx(0.101)
     assert rows[256]["latency_s"] == pytest.approx(0.1 + 0.001 * 1769 / 256)
     assert memory.pick(list(rows.values()))["memory_mb"] == 512
