@@ -29,8 +29,13 @@ from PIL import Image
 # versions only add fields in place of padding.
 _ABI_VERSION = 0x0209
 _ENCODER_ABI_VERSION = 0x020F
-_MODE_RGB, _MODE_RGBA = 0, 1
+_MODE_RGB, _MODE_RGBA, _MODE_YUV = 0, 1, 11
+_FORMAT_LOSSY = 1
 _VP8_STATUS_OK = 0
+# VP8 stores BT.601 studio-swing YUV (luma 16-235, chroma 16-240); JPEG's JFIF YCbCr is the same
+# matrix at full range. libwebp's own YUV -> RGB is this expansion followed by JFIF's matrix.
+_Y_TO_FULL_RANGE = [min(255, max(0, round((y - 16) * 255 / 219))) for y in range(256)]
+_C_TO_FULL_RANGE = [min(255, max(0, round((c - 128) * 255 / 224 + 128))) for c in range(256)]
 
 
 class _Features(ctypes.Structure):
@@ -202,12 +207,18 @@ class _MemoryWriter(ctypes.Structure):
     ]
 
 
-def decode(path: Path, shrink_to: tuple[int, int] | None = None) -> Image.Image | None:
+def decode(
+    path: Path, shrink_to: tuple[int, int] | None = None, *, ycbcr: bool = False
+) -> Image.Image | None:
     """Decode a still WebP as RGB or RGBA, scaled down to ``shrink_to`` while decoding.
 
     Returns ``None`` when libwebp is not usable here or the file is animated: the caller then
     uses Pillow. ``shrink_to`` smaller than the image on both sides enables libwebp's
     area-averaging scaler; anything else decodes at full size.
+
+    With ``ycbcr`` a lossy WebP without alpha comes back as a JFIF "YCbCr" image (its 4:2:0
+    chroma repeated over 2x2 blocks), the planes VP8 stores: for a 4:2:0 JPEG output, no
+    conversion to RGB and back (:func:`render._keeps_ycbcr`).
     """
     library = _library()
     if library is None:
@@ -230,6 +241,8 @@ def decode(path: Path, shrink_to: tuple[int, int] | None = None) -> Image.Image 
         config.options.use_scaling = 1
         config.options.scaled_width, config.options.scaled_height = width, height
     config.options.use_threads = 1
+    if ycbcr and features.format == _FORMAT_LOSSY and not features.has_alpha:
+        return _decode_ycbcr(library, data, config, (width, height))
     mode = "RGBA" if features.has_alpha else "RGB"
     stride = width * len(mode)
     pixels = bytearray(stride * height)
@@ -248,6 +261,39 @@ def decode(path: Path, shrink_to: tuple[int, int] | None = None) -> Image.Image 
         # Shares the buffer: no second copy of the pixels.
         return Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
     return Image.frombytes(mode, (width, height), bytes(pixels))
+
+
+def _decode_ycbcr(
+    library: ctypes.CDLL, data: bytes, config: _Config, size: tuple[int, int]
+) -> Image.Image:
+    """libwebp's YUV planes at ``size``, as a full-range YCbCr image (see :func:`decode`)."""
+    width, height = size
+    half = (-(-width // 2), -(-height // 2))
+    planes = [bytearray(width * height), bytearray(half[0] * half[1]), bytearray(half[0] * half[1])]
+    output = config.output
+    output.colorspace = _MODE_YUV
+    output.is_external_memory = 1
+    buffer = output.u.YUVA
+    buffer.y, buffer.u, buffer.v = (
+        ctypes.addressof((ctypes.c_char * len(plane)).from_buffer(plane)) for plane in planes
+    )
+    buffer.y_stride, buffer.u_stride, buffer.v_stride = width, half[0], half[0]
+    buffer.y_size, buffer.u_size, buffer.v_size = (len(plane) for plane in planes)
+    status = library.WebPDecode(data, len(data), ctypes.byref(config))
+    library.WebPFreeDecBuffer(ctypes.byref(output))
+    if status != _VP8_STATUS_OK:
+        raise WebPDecodeError(f"the WebP data is truncated or corrupt (VP8 status {status})")
+    luma = Image.frombuffer("L", size, planes[0], "raw", "L", 0, 1).point(_Y_TO_FULL_RANGE)
+    chroma = [
+        Image.frombuffer("L", half, plane, "raw", "L", 0, 1)
+        .point(_C_TO_FULL_RANGE)
+        .resize((2 * half[0], 2 * half[1]), Image.Resampling.NEAREST)
+        for plane in planes[1:]
+    ]
+    del planes
+    if chroma[0].size != size:  # an odd side: the last block's second half is outside
+        chroma = [plane.crop((0, 0, width, height)) for plane in chroma]
+    return Image.merge("YCbCr", (luma, *chroma))
 
 
 def encode(image: Image.Image, *, quality: float, method: int) -> bytes | None:
