@@ -132,17 +132,19 @@ def test_ycbcr_decode_is_libwebps_rgb_in_jfif_ycbcr(
     ycbcr = _webp.decode(path, size, ycbcr=True)
     rgb = _webp.decode(path, size)
 
-    # THEN it is the same picture in JFIF's YCbCr: the luma to within rounding, the chroma at
-    # the half resolution a 4:2:0 JPEG keeps (libwebp's RGB upsamples the chroma: scaled to
-    # the full output, or interpolated at full size; the planes repeat it over 2x2 blocks)
-    assert ycbcr is not None and rgb is not None
-    assert ycbcr.mode == "YCbCr" and ycbcr.size == rgb.size == (size or (640, 480))
+    # THEN it is the same picture in JFIF's YCbCr: the luma to within rounding, the chroma
+    # at half resolution, as a 4:2:0 JPEG keeps it (libwebp's RGB upsamples the chroma:
+    # scaled to the full output, or interpolated at full size), in the full range
+    assert isinstance(ycbcr, _webp.Planes) and rgb is not None
+    assert ycbcr.luma.size == rgb.size == (size or (640, 480))
+    half = (-(-rgb.width // 2), -(-rgb.height // 2))
+    assert ycbcr.cb.size == ycbcr.cr.size == half
     expected = rgb.convert("YCbCr")
-    assert _mean_difference(ycbcr.getchannel(0), expected.getchannel(0)) < 1
-    half = (-(-ycbcr.width // 2), -(-ycbcr.height // 2))
-    ours, theirs = (image.resize(half, Image.Resampling.BOX) for image in (ycbcr, expected))
-    assert _mean_difference(ours, theirs) < (4 if size is None else 2)
-    assert ImageStat.Stat(ycbcr.getchannel(0)).extrema[0] == (0, 255)  # full range, not 16-235
+    assert _mean_difference(ycbcr.luma, expected.getchannel(0)) < 1
+    reduced = expected.resize(half, Image.Resampling.BOX)
+    for plane, channel in ((ycbcr.cb, 1), (ycbcr.cr, 2)):
+        assert _mean_difference(plane, reduced.getchannel(channel)) < (4 if size is None else 2)
+    assert ImageStat.Stat(ycbcr.luma).extrema[0] == (0, 255)  # full range, not 16-235
 
 
 @pytest.mark.parametrize(
@@ -155,16 +157,16 @@ def test_ycbcr_is_given_only_for_lossy_webp_without_alpha(
 
     image = _webp.decode(path, (160, 120), ycbcr=True)
 
-    assert image is not None and image.mode == mode
+    assert isinstance(image, Image.Image) and image.mode == mode
 
 
 def _shortcut_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = resample.resize_ycbcr
 
-    def counted(*args: object) -> Image.Image:
+    def counted(*args: object, **options: object) -> Image.Image:
         calls.append(1)
-        return real(*args)  # type: ignore[arg-type]
+        return real(*args, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(resample, "resize_ycbcr", counted)
     return calls

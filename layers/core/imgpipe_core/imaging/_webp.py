@@ -19,8 +19,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, overload
 
 from PIL import Image
 
@@ -207,18 +209,41 @@ class _MemoryWriter(ctypes.Structure):
     ]
 
 
+@dataclass(frozen=True)
+class Planes:
+    """A lossy WebP's planes in JFIF's full-range YCbCr: ``luma`` at the decoded size, ``cb``
+    and ``cr`` at half of it (rounded up), one sample per 2x2 block of luma, as VP8 stores
+    them."""
+
+    luma: Image.Image
+    cb: Image.Image
+    cr: Image.Image
+
+
+@overload
+def decode(
+    path: Path, shrink_to: tuple[int, int] | None = None, *, ycbcr: Literal[False] = False
+) -> Image.Image | None: ...
+
+
+@overload
+def decode(
+    path: Path, shrink_to: tuple[int, int] | None = None, *, ycbcr: bool
+) -> Image.Image | Planes | None: ...
+
+
 def decode(
     path: Path, shrink_to: tuple[int, int] | None = None, *, ycbcr: bool = False
-) -> Image.Image | None:
+) -> Image.Image | Planes | None:
     """Decode a still WebP as RGB or RGBA, scaled down to ``shrink_to`` while decoding.
 
     Returns ``None`` when libwebp is not usable here or the file is animated: the caller then
     uses Pillow. ``shrink_to`` smaller than the image on both sides enables libwebp's
     area-averaging scaler; anything else decodes at full size.
 
-    With ``ycbcr`` a lossy WebP without alpha comes back as a JFIF "YCbCr" image (its 4:2:0
-    chroma repeated over 2x2 blocks), the planes VP8 stores: for a 4:2:0 JPEG output, no
-    conversion to RGB and back (:func:`render._keeps_ycbcr`).
+    With ``ycbcr`` a lossy WebP without alpha comes back as its :class:`Planes`: for a 4:2:0
+    JPEG output, no conversion to RGB and back, and chroma that is never upsampled
+    (:func:`render._ycbcr_suits`).
     """
     library = _library()
     if library is None:
@@ -265,8 +290,8 @@ def decode(
 
 def _decode_ycbcr(
     library: ctypes.CDLL, data: bytes, config: _Config, size: tuple[int, int]
-) -> Image.Image:
-    """libwebp's YUV planes at ``size``, as a full-range YCbCr image (see :func:`decode`)."""
+) -> Planes:
+    """libwebp's YUV planes at ``size``, in full-range YCbCr (see :func:`decode`)."""
     width, height = size
     half = (-(-width // 2), -(-height // 2))
     planes = [bytearray(width * height), bytearray(half[0] * half[1]), bytearray(half[0] * half[1])]
@@ -283,17 +308,16 @@ def _decode_ycbcr(
     library.WebPFreeDecBuffer(ctypes.byref(output))
     if status != _VP8_STATUS_OK:
         raise WebPDecodeError(f"the WebP data is truncated or corrupt (VP8 status {status})")
-    luma = Image.frombuffer("L", size, planes[0], "raw", "L", 0, 1).point(_Y_TO_FULL_RANGE)
-    chroma = [
-        Image.frombuffer("L", half, plane, "raw", "L", 0, 1)
-        .point(_C_TO_FULL_RANGE)
-        .resize((2 * half[0], 2 * half[1]), Image.Resampling.NEAREST)
-        for plane in planes[1:]
-    ]
-    del planes
-    if chroma[0].size != size:  # an odd side: the last block's second half is outside
-        chroma = [plane.crop((0, 0, width, height)) for plane in chroma]
-    return Image.merge("YCbCr", (luma, *chroma))
+    luma, cb, cr = (
+        Image.frombuffer("L", plane_size, plane, "raw", "L", 0, 1).point(table)
+        for plane, plane_size, table in zip(
+            planes,
+            (size, half, half),
+            (_Y_TO_FULL_RANGE, _C_TO_FULL_RANGE, _C_TO_FULL_RANGE),
+            strict=True,
+        )
+    )
+    return Planes(luma, cb, cr)
 
 
 def encode(image: Image.Image, *, quality: float, method: int) -> bytes | None:

@@ -114,6 +114,7 @@ def _render(
         )
 
     if variant.crop is not Crop.CENTRE and plan.resamples:
+        assert not isinstance(still_webp, _webp.Planes)  # asked for a centre crop only
         if still_webp is None:
             image.seek(0)
             image.load()
@@ -268,9 +269,19 @@ def _shrink_target(plan: Plan) -> tuple[int, int]:
 
 
 def _process(
-    frame: Image.Image, plan: Plan, orientation: int, variant: Variant, icc: bytes | None
+    frame: Image.Image | _webp.Planes,
+    plan: Plan,
+    orientation: int,
+    variant: Variant,
+    icc: bytes | None,
 ) -> Image.Image:
     """Resize, rotate upright, convert to sRGB, pad: all on as few pixels as possible."""
+    if isinstance(frame, _webp.Planes):  # a WebP decoded for a JPEG (_ycbcr_suits), as below
+        box = plan.scaled_region(*frame.luma.size)
+        chroma = (frame.cb, frame.cr)
+        return upright(
+            resample.resize_ycbcr(frame.luma, plan.size, box, chroma=chroma), orientation
+        )
     if frame.mode == "YCbCr":  # a JPEG decoded for a JPEG (_keeps_ycbcr): the rest is no-op
         return upright(
             resample.resize_ycbcr(frame, plan.size, plan.scaled_region(*frame.size)), orientation

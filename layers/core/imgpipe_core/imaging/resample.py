@@ -82,9 +82,17 @@ def resize(
     return flatten(result, onto) if onto is not None else result
 
 
-def resize_ycbcr(image: Image.Image, size: tuple[int, int], box: Box) -> Image.Image:
+def resize_ycbcr(
+    image: Image.Image,
+    size: tuple[int, int],
+    box: Box,
+    *,
+    chroma: tuple[Image.Image, Image.Image] | None = None,
+) -> Image.Image:
     """A YCbCr JPEG decode resized for a 4:2:0 JPEG: luma as :func:`resize` does, chroma by a
     box average straight to half the output size, the resolution the encoder keeps of it.
+    With ``chroma`` (Cb and Cr at half ``image``'s resolution, as a WebP stores them),
+    ``image`` is the luma alone.
 
     The chroma comes back constant over 2x2 blocks aligned with the origin, so the encoder's
     own 2x2 average gives back those samples. Three channels at 1.9x through LANCZOS cost ~17
@@ -99,16 +107,28 @@ def resize_ycbcr(image: Image.Image, size: tuple[int, int], box: Box) -> Image.I
     reach_x = min(image.width, left + (right - left) * 2 * half[0] / width)
     reach_y = min(image.height, top + (bottom - top) * 2 * half[1] / height)
     chroma_box = (left, top, reach_x, reach_y)
+    if chroma is None:
+        planes, kernel = [image], Image.Resampling.BOX
+    else:
+        # Pillow samples a kernel at source pixel centres: a box over half-resolution planes
+        # weighs whole samples only (saturated edges of odd-sized outputs -0.2 dB luma after
+        # the JPEG decode clips), where the box over full-size chroma weighed halves.
+        planes, kernel = list(chroma), Image.Resampling.BICUBIC
+        chroma_box = (left / 2, top / 2, reach_x / 2, reach_y / 2)
+
+    def reduce_chroma() -> list[Image.Image]:
+        return [plane.resize(half, kernel, chroma_box) for plane in planes]
+
     pending = None
     if cores() > 1:
         # The chroma on a second core while the luma resamples here (Pillow frees the GIL).
-        pending = _pool().submit(image.resize, half, Image.Resampling.BOX, chroma_box)
-    luma = resize(image.getchannel(0), size, box)
-    chroma = pending.result() if pending else image.resize(half, Image.Resampling.BOX, chroma_box)
+        pending = _pool().submit(reduce_chroma)
+    luma = resize(image if chroma is not None else image.getchannel(0), size, box)
+    reduced = pending.result() if pending else reduce_chroma()
+    bands = reduced[0].split()[1:] if chroma is None else reduced
     blocks = (2 * half[0], 2 * half[1])
     cb, cr = (
-        band.resize(blocks, Image.Resampling.NEAREST).crop((0, 0, width, height))
-        for band in chroma.split()[1:]
+        band.resize(blocks, Image.Resampling.NEAREST).crop((0, 0, width, height)) for band in bands
     )
     return Image.merge("YCbCr", (luma, cb, cr))
 
