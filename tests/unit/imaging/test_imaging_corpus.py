@@ -35,12 +35,13 @@ def _mean_abs_diff(a: Image.Image, b: Image.Image, size: tuple[int, int] = (32, 
 
 @pytest.mark.parametrize("orientation", range(2, 9))
 @pytest.mark.parametrize("extension", ["jpg", "webp"])
-def test_exif_orientations_come_out_upright(orientation: int, extension: str) -> None:
+@pytest.mark.parametrize("output", ["png", "jpeg"])  # RGB, and YCbCr (render._ycbcr_suits)
+def test_exif_orientations_come_out_upright(orientation: int, extension: str, output: str) -> None:
     folder = corpus_dir("pillow")
     upright = Image.open(folder / "hopper.jpg")
     source = folder / f"hopper_orientation_{orientation}.{extension}"
 
-    rendition = render(source, format="png", width=96, height=96)
+    rendition = render(source, format=output, width=96, height=96)
     image = decoded(rendition)
 
     assert image.size == (96, 96)
