@@ -177,7 +177,8 @@ def test_failing_variant_fails_the_upload_and_dlq_redrive_recovers_it(fragile: P
     invoked = [
         e
         for e in history
-        if e["type"] == "TaskScheduled" and resize in e["taskScheduledEventDetails"]["parameters"]
+        if e["type"] == "LambdaFunctionScheduled"
+        and e["lambdaFunctionScheduledEventDetails"]["resource"].endswith(f":function:{resize}")
     ]
     assert entered and len(invoked) == len(entered)
     # AND the failed execution did not add a second message through the status-change rule

@@ -57,7 +57,12 @@ def _history(pipeline: Pipeline, arn: str) -> list[dict]:
 
 
 def _task_errors(history: list[dict]) -> list[str]:
-    return [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
+    """The error of each failed Lambda task attempt (the pipeline's are Lambda tasks)."""
+    return [
+        e["lambdaFunctionFailedEventDetails"]["error"]
+        for e in history
+        if e["type"] == "LambdaFunctionFailed"
+    ]
 
 
 def _entered(history: list[dict]) -> list[str]:
@@ -69,10 +74,10 @@ def _entered(history: list[dict]) -> list[str]:
 def _withdrawn(history: list[dict]) -> list[int]:
     """How many objects each Withdraw Unpublished Variants task deleted."""
     outputs = [
-        json.loads(e["taskSucceededEventDetails"]["output"]) for e in history
-        if e["type"] == "TaskSucceeded"
+        json.loads(e["lambdaFunctionSucceededEventDetails"]["output"]) for e in history
+        if e["type"] == "LambdaFunctionSucceeded"
     ]  # fmt: skip
-    return [o["Payload"]["withdrawn"] for o in outputs if "withdrawn" in o.get("Payload", {})]
+    return [o["withdrawn"] for o in outputs if isinstance(o, dict) and "withdrawn" in o]
 
 
 def _letters(pipeline: Pipeline, pid: str) -> list[dict]:

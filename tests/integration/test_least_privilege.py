@@ -89,9 +89,15 @@ def failure_causes(pipeline: Pipeline, execution_arn: str) -> str:
         if not detail:
             continue
         scheduled, function = by_id.get(event.get("previousEventId", 0)), "?"
-        while scheduled is not None and "taskScheduledEventDetails" not in scheduled:
+        while scheduled is not None and not {
+            "taskScheduledEventDetails",
+            "lambdaFunctionScheduledEventDetails",
+        } & set(scheduled):
             scheduled = by_id.get(scheduled.get("previousEventId", 0))
-        if scheduled is not None:
+        if scheduled is not None and "lambdaFunctionScheduledEventDetails" in scheduled:
+            resource = scheduled["lambdaFunctionScheduledEventDetails"]["resource"]
+            function = str(resource).rsplit(":", 1)[-1]
+        elif scheduled is not None:
             parameters = json.loads(scheduled["taskScheduledEventDetails"]["parameters"])
             function = str(parameters.get("FunctionName", "?")).rsplit(":", 1)[-1]
         lines.append(f"{function}: {detail.get('error')}: {detail.get('cause')}")

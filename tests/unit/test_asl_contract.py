@@ -45,12 +45,24 @@ def _states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             yield from _states(state["ItemProcessor"]["States"])
 
 
+def _is_lambda_task(state: dict[str, Any]) -> bool:
+    """A Lambda task: the function's ARN (a DefinitionSubstitutions placeholder) as Resource."""
+    resource = str(state.get("Resource", ""))
+    return resource.startswith("${") and resource.endswith("FunctionArn}")
+
+
+def test_every_lambda_function_is_invoked_as_a_lambda_task_not_through_lambda_invoke() -> None:
+    # lambda:invoke wraps each result in Payload with the SDK's HTTP metadata, which an
+    # Express log at Level ALL records for every task (~7 KB per upload).
+    definition = json.loads(ASL.read_text())
+    resources = {str(state.get("Resource", "")) for _, state in _states(definition["States"])}
+    assert not {r for r in resources if r.startswith("arn:aws:states:::lambda")}, resources
+
+
 def test_every_lambda_task_retries_transient_errors_with_jittered_backoff() -> None:
     definition = json.loads(ASL.read_text())
     lambda_tasks = [
-        (name, state)
-        for name, state in _states(definition["States"])
-        if state.get("Resource") == "arn:aws:states:::lambda:invoke"
+        (name, state) for name, state in _states(definition["States"]) if _is_lambda_task(state)
     ]
     assert len(lambda_tasks) >= 6
     for name, state in lambda_tasks:

@@ -309,11 +309,15 @@ def _transitions(history: list[dict[str, Any]]) -> int:
 
 
 def _lambda_tasks(history: list[dict[str, Any]]) -> int:
+    """Lambda invocations the history scheduled: Lambda tasks and ``lambda:invoke`` tasks."""
     return sum(
         1
         for event in history
-        if event["type"] == "TaskScheduled"
-        and event.get("taskScheduledEventDetails", {}).get("resourceType") == "lambda"
+        if event["type"] == "LambdaFunctionScheduled"
+        or (
+            event["type"] == "TaskScheduled"
+            and event.get("taskScheduledEventDetails", {}).get("resourceType") == "lambda"
+        )
     )
 
 
