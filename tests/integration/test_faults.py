@@ -57,11 +57,11 @@ def _history(pipeline: Pipeline, arn: str) -> list[dict]:
 
 
 def _task_errors(history: list[dict]) -> list[str]:
-    """The error of each failed Lambda task attempt (the pipeline's are Lambda tasks)."""
+    """The error of each failed task attempt: Lambda tasks' and the service integrations'."""
     return [
-        e["lambdaFunctionFailedEventDetails"]["error"]
+        (e.get("lambdaFunctionFailedEventDetails") or e["taskFailedEventDetails"])["error"]
         for e in history
-        if e["type"] == "LambdaFunctionFailed"
+        if e["type"] in ("LambdaFunctionFailed", "TaskFailed")
     ]
 
 
