@@ -180,10 +180,13 @@ def _sm_update(
         created = _sm_create(cls, name, cfn, account_id, region_name)
         _sm_delete(cls, original.arn, cfn, account_id, region_name)
         return created
+    # A LoggingConfiguration left out of the template is CloudFormation's default: OFF.
+    logging = _camel(properties.get("LoggingConfiguration")) or {"level": "OFF"}
     return _backend(account_id, region_name).update_state_machine(
         original.arn,
         definition=resolve_definition(properties, account_id, region_name),
         role_arn=properties.get("RoleArn"),
+        logging_configuration=logging,
     )
 
 

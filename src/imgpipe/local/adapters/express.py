@@ -10,8 +10,11 @@ AWS differs for ``EXPRESS`` (Step Functions developer guide, "Standard vs. Expre
 * ``.sync`` and ``.waitForTaskToken`` integrations and activities are refused at creation;
 * no "Execution Status Change" events reach EventBridge (``adapters/eventbridge`` skips them).
 
-For both types, history events the configured ``Level`` selects are written to the log group as
-JSON in AWS's format, one stream per execution; as on AWS, nothing is delivered when the log
+For both types, history events the configured ``Level`` selects (moto's filter, which follows the
+developer guide's "Log levels" table: ``ERROR`` the failure events — ``*Failed``, ``*TimedOut``,
+``*Aborted``, ``FailStateEntered`` and the Lambda schedule/start failures — ``FATAL`` only
+``ExecutionFailed``/``ExecutionTimedOut``/``ExecutionAborted``, ``OFF`` nothing, and then no
+destination is needed) are written to the log group as JSON in AWS's format, one stream per execution; as on AWS, nothing is delivered when the log
 group does not exist. The format follows log events Step Functions wrote in 2026 (copied from
 ``aws logs tail`` in public repositories; the developer guide has no example): compact JSON (no
 spaces after ``,`` and ``:``), keys in the order ``details``, ``redrive_count``, ``id``,
@@ -43,6 +46,7 @@ def install() -> None:
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
     original_create = StepFunctionsParserBackend.create_state_machine
+    original_update = StepFunctionsParserBackend.update_state_machine
     original_describe = StepFunctionsParserBackend.describe_execution
     original_history = StepFunctionsParserBackend.get_execution_history
     original_list = StepFunctionsParserBackend.list_executions
@@ -50,7 +54,12 @@ def install() -> None:
     def create_state_machine(self: Any, *args: Any, **kwargs: Any) -> Any:
         if str(kwargs.get("sm_type") or "STANDARD").upper() == "EXPRESS":
             _refuse_express_definition(str(kwargs.get("definition", "")))
+        refuse_logging_configuration(kwargs.get("loggingConfiguration"))
         return original_create(self, *args, **kwargs)
+
+    def update_state_machine(self: Any, *args: Any, **kwargs: Any) -> Any:
+        refuse_logging_configuration(kwargs.get("logging_configuration"))
+        return original_update(self, *args, **kwargs)
 
     def describe_execution(self: Any, execution_arn: str) -> Any:
         _refuse_express_arn(execution_arn)
@@ -68,6 +77,7 @@ def install() -> None:
         return original_list(self, state_machine_arn, *args, **kwargs)
 
     StepFunctionsParserBackend.create_state_machine = create_state_machine  # type: ignore[method-assign]
+    StepFunctionsParserBackend.update_state_machine = update_state_machine  # type: ignore[method-assign]
     StepFunctionsParserBackend.describe_execution = describe_execution  # type: ignore[method-assign]
     StepFunctionsParserBackend.get_execution_history = get_execution_history  # type: ignore[method-assign]
     StepFunctionsParserBackend.list_executions = list_executions  # type: ignore[method-assign,assignment]
@@ -99,6 +109,19 @@ def _refuse_express_definition(definition: str) -> None:
         ExpressStaticAnalyser().analyse(definition)
     except ValueError as error:
         raise aws_error("InvalidDefinition")(str(error)) from error
+
+
+def refuse_logging_configuration(config: dict[str, Any] | None) -> None:
+    """What Step Functions refuses in a LoggingConfiguration: a level other than OFF needs
+    exactly one destination (OFF needs none), and at most one is allowed."""
+    if not config:
+        return
+    level = str(_field(config, "level") or "OFF").upper()
+    destinations = _field(config, "destinations") or []
+    if len(destinations) > 1 or (level != "OFF" and len(destinations) != 1):
+        raise aws_error("InvalidLoggingConfiguration")(
+            "Invalid Logging Configuration: Must specify exactly one Log Destination."
+        )
 
 
 def aws_error(code: str) -> type[Exception]:
