@@ -338,6 +338,11 @@ async function showTrace(card, id) {
   // The record is final before the execution is: Notify still runs after it.
   for (let tries = 0; tries < 20; tries++) {
     ({ status, body } = await api(`/images/${id}/trace`));
+    // Below ExecutionLogLevel=ALL an Express execution may have no log events: say so.
+    if (status === 404 && body && body.error && body.error.code === "EXECUTION_NOT_LOGGED") {
+      renderNote(card, body.error.message);
+      return;
+    }
     if (status !== 200) return;
     renderTrace(card, body);
     if (body.status !== "RUNNING") break;
@@ -345,8 +350,14 @@ async function showTrace(card, id) {
   }
 }
 
+function renderNote(card, text) {
+  card.querySelector(".spans").replaceChildren(el("li", { className: "span note", textContent: text }));
+  card.querySelector(".timeline").hidden = false;
+}
+
 function renderTrace(card, body) {
   const states = body.states;
+  if (!states.length) return renderNote(card, "no state events logged for this execution");
   const t0 = Math.min(...states.map((s) => Date.parse(s.start)));
   const t1 = Math.max(...states.map((s) => Date.parse(s.end || s.start)));
   const total = Math.max(1, t1 - t0);
@@ -384,6 +395,10 @@ function renderTrace(card, body) {
       return item;
     }),
   );
+  if (body.logLevel && body.logLevel !== "ALL") {
+    const note = `ExecutionLogLevel=${body.logLevel}: only failure events were logged`;
+    list.append(el("li", { className: "span note", textContent: note }));
+  }
   card.querySelector(".timeline").hidden = false;
 }
 

@@ -87,7 +87,8 @@ def test_error_logs_only_the_failure_events(engine):
     machine, group = _machine(engine, FAILING, "ERROR")
     kinds = [e["type"] for e in _run(engine, machine, group)]
     # THEN the task's failure, the Fail state and the execution's end; nothing that succeeded
-    assert set(kinds) <= {"TaskFailed", "LambdaFunctionFailed", "FailStateEntered", "ExecutionFailed"}
+    failures = {"TaskFailed", "LambdaFunctionFailed", "FailStateEntered", "ExecutionFailed"}
+    assert set(kinds) <= failures
     assert {"FailStateEntered", "ExecutionFailed"} <= set(kinds)
     assert any(k in kinds for k in ("TaskFailed", "LambdaFunctionFailed"))
 

@@ -122,9 +122,11 @@ class Pipeline:
         if not executions.is_express(arn):
             sfn = sfn or self.client("stepfunctions")
             return str(sfn.describe_execution(executionArn=arn)["status"])
-        group = executions.log_group_of(self.outputs["StateMachineArn"])
+        group, level = executions.logging_of(self.outputs["StateMachineArn"])
         try:
-            return str(executions.read(arn, log_group=group)[0]["status"])
+            return str(executions.read(arn, log_group=group, log_level=level)[0]["status"])
+        except executions.NotLogged:
+            return "NOT_LOGGED"  # below ExecutionLogLevel=ALL a success logs nothing
         except executions.ExecutionGone:
             return "RUNNING"  # no log event delivered yet
 

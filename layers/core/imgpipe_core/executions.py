@@ -2,8 +2,9 @@
 
 A Standard execution is read from Step Functions (DescribeExecution, GetExecutionHistory).
 An Express one has no history there (AWS refuses both calls for its ARN): it is read from
-the log events its state machine's LoggingConfiguration (Level ALL) sends to CloudWatch Logs,
-turned back into history events of the same shape.
+the log events its state machine's LoggingConfiguration sends to CloudWatch Logs, turned back
+into history events of the same shape. Below Level ALL (the stack's ``ExecutionLogLevel``) only
+failure events are logged, and nothing at OFF: such an execution is ``NotLogged``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,26 @@ class ExecutionGone(Exception):
     """The execution no longer exists (expired from Step Functions' history or the logs)."""
 
 
+# What each level below ALL logs (the developer guide's "Log levels" table).
+LOGGED_AT = {
+    "ERROR": "failure events only",
+    "FATAL": "only executions that failed, timed out or were aborted",
+    "OFF": "nothing",
+}
+
+
+class NotLogged(ExecutionGone):
+    """An Express execution whose events the log level did not log (a success at ERROR, say)."""
+
+    def __init__(self, execution_arn: str, level: str) -> None:
+        self.level = level
+        super().__init__(
+            f"not logged: the pipeline logs Express executions at ExecutionLogLevel={level} "
+            f"({LOGGED_AT.get(level, level)}); deploy the stack with ExecutionLogLevel=ALL "
+            f"(or Default) to trace every execution"
+        )
+
+
 def is_express(execution_arn: str) -> bool:
     """Express execution ARNs name the resource type ``express`` (not ``execution``)."""
     return execution_arn.split(":")[5:6] == ["express"]
@@ -48,11 +69,24 @@ def start(state_machine_arn: str, name: str, payload: str, *, sfn: Any = None) -
 
 
 def read(
-    execution_arn: str, *, log_group: str = "", sfn: Any = None, logs: Any = None
+    execution_arn: str,
+    *,
+    log_group: str = "",
+    log_level: str = "ALL",
+    sfn: Any = None,
+    logs: Any = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The execution's description and its full history (``log_group``: Express only)."""
+    """The execution's description and its history (``log_group``, ``log_level``: Express only;
+    below ALL the history holds only the events that level logs)."""
     if is_express(execution_arn):
-        return read_from_logs(execution_arn, log_group, logs=logs)
+        if log_level == "OFF" or not log_group:
+            raise NotLogged(execution_arn, "OFF")
+        try:
+            return read_from_logs(execution_arn, log_group, logs=logs)
+        except ExecutionGone as error:
+            if log_level != "ALL":
+                raise NotLogged(execution_arn, log_level) from error
+            raise
     sfn = sfn or client("stepfunctions")
     try:
         described = dict(sfn.describe_execution(executionArn=execution_arn))
@@ -68,15 +102,22 @@ def read(
 
 def log_group_of(state_machine_arn: str, *, sfn: Any = None) -> str:
     """The log group a state machine's LoggingConfiguration delivers to ("" if none)."""
+    return logging_of(state_machine_arn, sfn=sfn)[0]
+
+
+def logging_of(state_machine_arn: str, *, sfn: Any = None) -> tuple[str, str]:
+    """A state machine's log group ("" if none) and its log level."""
     described = (sfn or client("stepfunctions")).describe_state_machine(
         stateMachineArn=state_machine_arn
     )
-    for destination in described.get("loggingConfiguration", {}).get("destinations", []):
+    config = described.get("loggingConfiguration", {})
+    level = str(config.get("level") or "OFF")
+    for destination in config.get("destinations", []):
         arn = str(destination.get("cloudWatchLogsLogGroup", {}).get("logGroupArn", ""))
         parts = arn.split(":")
         if len(parts) >= 7 and parts[5] == "log-group":
-            return parts[6]
-    return ""
+            return parts[6], level
+    return "", level
 
 
 def read_from_logs(
@@ -130,10 +171,11 @@ def history_event(logged: dict[str, Any]) -> dict[str, Any]:
 
 def description_from(execution_arn: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     """What DescribeExecution would say, from the history events."""
-    status, stop = "RUNNING", None
+    status, stop, ended = "RUNNING", None, {}
     for event in events:
         if event["type"] in _TERMINAL:
             status, stop = _TERMINAL[event["type"]], event["timestamp"]
+            ended = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
     described: dict[str, Any] = {
         "executionArn": execution_arn,
         "status": status,
@@ -141,6 +183,8 @@ def description_from(execution_arn: str, events: list[dict[str, Any]]) -> dict[s
     }
     if stop is not None:
         described["stopDate"] = stop
+    # As DescribeExecution: a failed (timed-out, aborted) execution's error and cause.
+    described.update({k: ended[k] for k in ("error", "cause") if ended.get(k)})
     return described
 
 

@@ -275,11 +275,17 @@ def cmd_trace(args: argparse.Namespace) -> int:
         index = (args.attempt - 1) if args.attempt else len(arns) - 1
         execution_arn = arns[index]
     sfn = stack.client("stepfunctions")
-    log_group = executions.log_group_of(stack.output("StateMachineArn"), sfn=sfn)
+    log_group, log_level = executions.logging_of(stack.output("StateMachineArn"), sfn=sfn)
     try:
         described, events = executions.read(
-            execution_arn, log_group=log_group, sfn=sfn, logs=stack.client("logs")
+            execution_arn,
+            log_group=log_group,
+            log_level=log_level,
+            sfn=sfn,
+            logs=stack.client("logs"),
         )
+    except executions.NotLogged as error:
+        raise CliError(f"{execution_arn}: {error}") from error
     except executions.ExecutionGone as error:
         raise CliError(f"no history left for {execution_arn}") from error
     spans = build_timeline(events)
@@ -298,6 +304,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
             (span.name, f"+{offset} ms", duration, span.retries or "", span.error or "", assigned)
         )
     lines = [f"{execution_arn}  {described['status']}"]
+    if described.get("error"):
+        data.update(error=described["error"], cause=described.get("cause"))
+        lines.append(f"error: {described['error']}: {described.get('cause') or ''}")
+    if executions.is_express(execution_arn) and log_level != "ALL":
+        data["logLevel"] = log_level
+        lines.append(f"(ExecutionLogLevel={log_level}: {executions.LOGGED_AT[log_level]})")
     lines += table(rows, ["STATE", "START", "DURATION", "RETRIES", "ERROR", "ASSIGNED"])
     emit(args, data, lines)
     return 0

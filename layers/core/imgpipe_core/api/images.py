@@ -174,7 +174,11 @@ def trace(settings: Settings, ident: str) -> TraceResponse:
         raise not_found(ident)
     arn = record.execution_arns[-1]
     try:
-        described, events = executions.read(arn, log_group=settings.pipeline_log_group)
+        described, events = executions.read(
+            arn, log_group=settings.pipeline_log_group, log_level=settings.pipeline_log_level
+        )
+    except executions.NotLogged as error:
+        raise ApiError(HTTPStatus.NOT_FOUND, "EXECUTION_NOT_LOGGED", str(error)) from error
     except executions.ExecutionGone as error:
         raise ApiError(
             HTTPStatus.NOT_FOUND, "EXECUTION_NOT_FOUND", "the execution has expired"
@@ -187,4 +191,7 @@ def trace(settings: Settings, ident: str) -> TraceResponse:
         start=records.iso(described["startDate"]),
         end=records.iso(stop) if stop else None,
         states=build_timeline(events),
+        error=described.get("error"),
+        cause=described.get("cause"),
+        logLevel=settings.pipeline_log_level if executions.is_express(arn) else None,
     )

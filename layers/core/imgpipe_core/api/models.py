@@ -152,6 +152,10 @@ class TraceResponse(ApiModel):
     start: str | None = None
     end: str | None = None
     states: list[StateSpan]
+    error: str | None = None
+    cause: str | None = None
+    # Express only: the log level the states were read at (below ALL: failure events only).
+    log_level: str | None = Field(default=None, alias="logLevel")
 
 
 class Health(ApiModel):

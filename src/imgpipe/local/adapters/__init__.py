@@ -14,6 +14,7 @@ from typing import Any
 ADAPTERS = (
     "lambda_runtime",  # Invoke runs the real handler in warm worker processes (no Docker)
     "cloudformation",  # state machines: executing backend, DefinitionS3Location/Substitutions
+    "cfn_parameters",  # stack updates: omitted parameters take their Default, UsePreviousValue
     "jsonata",  # ASL variables ($name) and JSONata, which moto's interpreter leaves unset
     "lambda_task",  # lambda:invoke results carry SdkHttpMetadata/SdkResponseMetadata, as on AWS
     "express",  # Express executions: ARNs, refused history APIs, 5 minutes; execution logs

@@ -61,7 +61,6 @@ def install() -> None:
     _register_models()
     _table_encryption()
     _table_index_updates()
-    _condition_dependent_updates()
     _key_policy_text()
     _conditional_resources()
     _layer_version_ref()
@@ -545,55 +544,6 @@ def _table_index_updates() -> None:
         return table
 
     Table.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment,method-assign]
-
-
-def _condition_dependent_updates() -> None:
-    """moto modifies, of the resources whose template text is unchanged, those that ``Ref`` a
-    changed parameter; CloudFormation compares resolved properties, so a resource that
-    depends on a parameter only through a condition changes too."""
-    from moto.cloudformation.parsing import ResourceMap, get_references_from_template
-
-    original = ResourceMap.build_resource_diff
-
-    def build_resource_diff(
-        self: Any, other_template: dict[str, Any], parameters: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        found = original(self, other_template, parameters)
-        given = parameters or {}
-        changed = {p for p in given if self.input_parameters.get(p) != given[p]}
-        conditions = other_template.get("Conditions", {})
-
-        def parameters_of(condition: str, seen: frozenset[str] = frozenset()) -> set[str]:
-            body = conditions.get(condition, {})
-            refs = set(get_references_from_template(body))
-            for name in _conditions_used(body) - seen - {condition}:
-                refs |= parameters_of(name, seen | {condition})
-            return refs
-
-        for name, resource in other_template.get("Resources", {}).items():
-            if name in found["Modify"] or name in found["Add"]:
-                continue
-            if any(changed & parameters_of(c) for c in _conditions_used(resource)):
-                found["Modify"].append(name)
-        return found
-
-    ResourceMap.build_resource_diff = build_resource_diff  # type: ignore[method-assign]
-
-
-def _conditions_used(node: Any) -> set[str]:
-    """Condition names a template fragment uses (``Fn::If``, ``Condition``)."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Fn::If" and isinstance(value, list) and value:
-                found.add(str(value[0]))
-            elif key == "Condition" and isinstance(value, str):
-                found.add(value)
-            found |= _conditions_used(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _conditions_used(item)
-    return found
 
 
 def _key_policy_text() -> None:

@@ -14,7 +14,8 @@ For both types, history events the configured ``Level`` selects (moto's filter, 
 developer guide's "Log levels" table: ``ERROR`` the failure events — ``*Failed``, ``*TimedOut``,
 ``*Aborted``, ``FailStateEntered`` and the Lambda schedule/start failures — ``FATAL`` only
 ``ExecutionFailed``/``ExecutionTimedOut``/``ExecutionAborted``, ``OFF`` nothing, and then no
-destination is needed) are written to the log group as JSON in AWS's format, one stream per execution; as on AWS, nothing is delivered when the log
+destination is needed; any other level needs exactly one) are written to the log group as
+JSON in AWS's format, one stream per execution; as on AWS, nothing is delivered when the log
 group does not exist. The format follows log events Step Functions wrote in 2026 (copied from
 ``aws logs tail`` in public repositories; the developer guide has no example): compact JSON (no
 spaces after ``,`` and ``:``), keys in the order ``details``, ``redrive_count``, ``id``,

@@ -1,0 +1,154 @@
+"""ExecutionLogLevel / ExecutionLogData through the real event path: what is logged, what a trace
+says when an execution was not logged, and that status and re-runs never need the log."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from imgpipe_core.api.models import ApiError, TraceResponse
+from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
+
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.xdist_group("express"),
+    # As test_express.py: Express executions and their log events as adapters/express.py runs them.
+    embedded_only("Express as adapters/express.py runs it: AWS's log format, refused APIs"),
+]
+QUIET = {"WorkflowType": "EXPRESS", "ExecutionLogLevel": "ERROR", "ExecutionLogData": "false"}
+
+
+@pytest.fixture(scope="module")
+def quiet(engine) -> Pipeline:
+    return deploy_pipeline(engine, "loglevel", QUIET)
+
+
+def _logged(pipeline: Pipeline, arn: str) -> list[dict]:
+    group = f"/aws/vendedlogs/states/{pipeline.stack_name}-pipeline"
+    pages = pipeline.client("logs").get_paginator("filter_log_events")
+    return [
+        json.loads(e["message"])
+        for page in pages.paginate(logGroupName=group)
+        for e in page["events"]
+        if arn in e["message"]
+    ]
+
+
+def _api_trace(pipeline: Pipeline, pid: str, level: str) -> TraceResponse:
+    from imgpipe_core.api.images import trace
+    from imgpipe_core.config import Settings
+
+    settings = Settings.model_validate(
+        {
+            "TABLE_NAME": pipeline.table,
+            "PIPELINE_LOG_GROUP": f"/aws/vendedlogs/states/{pipeline.stack_name}-pipeline",
+            "PIPELINE_LOG_LEVEL": level,
+        }
+    )
+    return trace(settings, pid)
+
+
+def _logging(pipeline: Pipeline) -> dict:
+    sfn = pipeline.client("stepfunctions")
+    machine = sfn.describe_state_machine(stateMachineArn=pipeline.outputs["StateMachineArn"])
+    return dict(machine["loggingConfiguration"])
+
+
+def test_at_error_a_success_is_not_logged_and_its_trace_says_so(
+    quiet: Pipeline, capsys: pytest.CaptureFixture
+) -> None:
+    # GIVEN an Express stack at ExecutionLogLevel=ERROR without execution data
+    assert _logging(quiet)["level"] == "ERROR"
+    assert _logging(quiet)["includeExecutionData"] is False
+    # WHEN an upload succeeds
+    pid = quiet.upload("uploads/quiet.jpg", photo(500, 400, "JPEG"))
+    record = quiet.wait_done(pid)
+    assert record["status"] == "SUCCEEDED", record
+    # THEN nothing of its execution is in the log
+    assert _logged(quiet, record["executionArns"][-1]) == []
+    # AND the CLI's trace says why, and how to change it, instead of an empty timeline
+    capsys.readouterr()
+    assert quiet.cli("trace", pid) != 0
+    said = capsys.readouterr().err
+    assert "not logged" in said and "ExecutionLogLevel=ERROR" in said
+    assert "ExecutionLogLevel=ALL" in said
+    # AND so does the API behind the web page's trace
+    with pytest.raises(ApiError) as refused:
+        _api_trace(quiet, pid, "ERROR")
+    assert refused.value.code == "EXECUTION_NOT_LOGGED" and "ERROR" in refused.value.message
+    # AND status and a re-run work without the log
+    assert quiet.cli("status", pid) == 0
+    assert quiet.cli("rerun", pid, "--wait", "--timeout", "90") == 0
+    assert quiet.wait_done(pid, attempt=2)["status"] == "SUCCEEDED"
+
+
+def test_at_error_a_failure_is_traced_from_its_failure_events_without_data(
+    engine, quiet: Pipeline, capsys: pytest.CaptureFixture
+) -> None:
+    resources = quiet.client("cloudformation").describe_stack_resources(StackName=quiet.stack_name)[
+        "StackResources"
+    ]
+    publish = next(
+        r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "PublishFunction"
+    )
+    key = "uploads/quiet-fails.jpg"
+    # GIVEN Publish failing for good for this upload
+    rule = {"function": publish, "payloadContains": key, "error": "PublishError", "next": 1}
+    engine.faults.load({"lambda": [rule]})
+    try:
+        pid = quiet.upload(key, photo(500, 400, "JPEG"))
+        record = quiet.wait_done(pid)
+    finally:
+        engine.faults.clear()
+    assert record["status"] == "FAILED" and record["error"] == "PublishError", record
+    # THEN the log holds the failure events only, without state data
+    logged = _logged(quiet, record["executionArns"][-1])
+    kinds = {e["type"] for e in logged}
+    assert {"FailStateEntered", "ExecutionFailed"} <= kinds
+    assert not kinds & {"ExecutionStarted", "TaskStateEntered", "TaskSucceeded"}
+    assert all("input" not in e.get("details", {}) for e in logged)
+    # AND the trace shows what was logged, labelled with the level
+    capsys.readouterr()
+    assert quiet.cli("trace", pid, "--json") == 0
+    trace = json.loads(capsys.readouterr().out)
+    assert trace["status"] == "FAILED" and trace["logLevel"] == "ERROR"
+    assert "Processing Failed" in [s["name"] for s in trace["states"]]
+    assert trace["error"] == "ImageProcessingFailed" and "PublishError" in trace["cause"]
+    response = _api_trace(quiet, pid, "ERROR")
+    assert response.status == "FAILED" and response.log_level == "ERROR"
+    assert "PublishError" in (response.cause or "")
+
+
+def test_an_update_that_omits_the_log_parameters_reverts_them_and_off_logs_nothing(
+    engine, capsys: pytest.CaptureFixture
+) -> None:
+    # GIVEN an Express stack at ERROR without data
+    pipeline = deploy_pipeline(engine, "loglevel-update", QUIET)
+    assert _logging(pipeline)["level"] == "ERROR"
+    # WHEN it is updated naming only WorkflowType (UpdateStack without UsePreviousValue)
+    pipeline = deploy_pipeline(engine, "loglevel-update", {"WorkflowType": "EXPRESS"})
+    # THEN the omitted parameters are back at their defaults, as on AWS: ALL with data
+    parameters = {
+        p["ParameterKey"]: p["ParameterValue"]
+        for p in pipeline.client("cloudformation").describe_stacks(StackName=pipeline.stack_name)[
+            "Stacks"
+        ][0]["Parameters"]
+    }
+    assert (parameters["ExecutionLogLevel"], parameters["ExecutionLogData"]) == ("Default", "true")
+    assert _logging(pipeline)["level"] == "ALL" and _logging(pipeline)["includeExecutionData"]
+    pid = pipeline.upload("uploads/loud.jpg", photo(400, 300, "JPEG"))
+    record = pipeline.wait_done(pid)
+    logged = _logged(pipeline, record["executionArns"][-1])
+    assert logged[0]["type"] == "ExecutionStarted" and "input" in logged[0]["details"]
+    # WHEN it is updated to OFF: the state machine has no destination and logs nothing
+    pipeline = deploy_pipeline(
+        engine, "loglevel-update", {"WorkflowType": "EXPRESS", "ExecutionLogLevel": "OFF"}
+    )
+    assert _logging(pipeline) in ({"level": "OFF"}, {"level": "OFF", "includeExecutionData": True})
+    pid = pipeline.upload("uploads/silent.jpg", photo(400, 300, "JPEG"))
+    record = pipeline.wait_done(pid)
+    assert record["status"] == "SUCCEEDED" and _logged(pipeline, record["executionArns"][-1]) == []
+    capsys.readouterr()
+    assert pipeline.cli("trace", pid) != 0
+    assert "ExecutionLogLevel=OFF" in capsys.readouterr().err
