@@ -152,3 +152,20 @@ def test_an_update_that_omits_the_log_parameters_reverts_them_and_off_logs_nothi
     capsys.readouterr()
     assert pipeline.cli("trace", pid) != 0
     assert "ExecutionLogLevel=OFF" in capsys.readouterr().err
+
+
+def test_cost_measures_a_quiet_stack_from_what_ran_and_its_log_bytes_from_the_log(
+    quiet: Pipeline,
+) -> None:
+    from imgpipe.commands import cost
+    from imgpipe_core.catalogue import load_catalogue
+
+    # WHEN `imgpipe cost`'s measurement runs one upload on the stack at ERROR
+    measured = cost.measure_pipeline(
+        quiet.engine, quiet.stack_name, quiet.outputs, "jpeg", photo(800, 600, "JPEG"), 1
+    )
+    assert measured.extra["statuses"] == ["SUCCEEDED"]
+    # THEN transitions and duration come from the execution the engine ran (the log has none)
+    # and the execution log Express would bill is empty
+    assert measured.usage.transitions >= 8 + len(load_catalogue().names)
+    assert 0 < measured.execution_s < 300 and measured.usage.express_log_bytes == 0

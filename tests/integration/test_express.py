@@ -233,7 +233,7 @@ def test_express_cost_is_measured_from_the_logged_history(express: Pipeline) -> 
     )
     assert measured.extra["statuses"] == ["SUCCEEDED"]
     usage = measured.usage
-    # THEN the transitions and the Lambda tasks come from the logged history: the REPORT lines
+    # THEN the transitions and the Lambda tasks come from the execution's history: the REPORT lines
     # of CloudWatch Logs are exactly its Lambda tasks
     assert usage.transitions >= 8 + VARIANTS
     # (register, validate, publish, notify: OriginalRetention=keep applies nothing)

@@ -174,3 +174,28 @@ def test_single_lambda_compute_is_measured_by_running_render(tmp_path: Path) -> 
     seconds = cost.measure_single_lambda(source, 1)
     # THEN it took measurable time and left nothing behind
     assert 0 < seconds < 60
+
+
+def test_report_says_which_configuration_it_measured() -> None:
+    prices = pricing.load_prices()
+    measured = cost.Measured(
+        name="jpeg",
+        uploads=1,
+        usage=pricing.Usage(executions=1, lambda_requests=8, lambda_gb_s=1),
+        requests={},
+        gb_s_by_function={},
+        lambda_tasks_in_history=8,
+        reports=8,
+        execution_s=1.0,
+        platform_log_bytes=300,
+        single_lambda=pricing.single_lambda_usage(
+            compute_s=1.0, memory_mb=2048, variants=4, log_bytes=300
+        ),
+    )
+    machine = {"loggingConfiguration": {"level": "ERROR", "includeExecutionData": False}}
+    configuration = cost._configuration({"ExecutionLogLevel": "ERROR"}, machine)
+    lines = cost.report_lines([measured], prices, "EXPRESS", 2048, configuration)
+    assert (
+        "configuration: ExecutionLogLevel=ERROR (other parameters at their defaults); "
+        "execution log: Level ERROR, without execution data"
+    ) in lines

@@ -62,6 +62,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default="EXPRESS",
         help="the stack's WorkflowType to measure (default: EXPRESS, the cheaper one)",
     )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        default=[],
+        help="stack parameters of the configuration to measure, as `imgpipe local up` takes "
+        "them (e.g. ExecutionLogLevel=ERROR ExecutionLogData=false)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -279,7 +287,12 @@ def _wait(
 
 
 def _read(observe: Observer, arn: str, group: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Description and history: Step Functions' (Standard) or the log group's (Express)."""
+    """Description and history: Step Functions' (Standard) or, for Express, the engine's record
+    of what ran (its log holds only failures below Level ALL; its bytes are measured apart)."""
+    if executions.is_express(arn):
+        from imgpipe.local.adapters import express
+
+        return express.recorded(arn)
     return executions.read(arn, log_group=group, sfn=observe("stepfunctions"), logs=observe("logs"))
 
 
@@ -377,6 +390,7 @@ def _record_bytes(observe: Observer, table_name: str, pid: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from imgpipe.local.deploy import DeployError, parse_overrides
     from imgpipe.local.engine import Engine
     from imgpipe.samples import DEFAULT_CACHE, INPUTS, generate  # numpy: only when run
     from imgpipe_core import clients
@@ -387,14 +401,15 @@ def run(args: argparse.Namespace) -> int:
     files = {spec.name: generate(spec, args.cache or DEFAULT_CACHE) for spec in specs}
     started = time.monotonic()
     print(f"measuring {args.uploads} upload(s) of each of {len(specs)} inputs…", flush=True)
+    # One resize at a time: each Lambda has its own CPU on AWS; here they would share two.
+    parameters = {"ResizeConcurrency": "1", "WorkflowType": args.workflow_type}
+    try:
+        parameters.update(parse_overrides(args.parameter_overrides))
+    except DeployError as error:
+        raise CliError(str(error)) from error
     with Engine() as engine:
         stack = "imgpipe-cost"
-        # One resize at a time: each Lambda has its own CPU on AWS; here they would share two.
-        deployed = engine.deploy(
-            args.template,
-            stack,
-            {"ResizeConcurrency": "1", "WorkflowType": args.workflow_type},
-        )
+        deployed = engine.deploy(args.template, stack, parameters)
         outputs = dict(deployed.outputs)
         observe = Observer(engine)
         clients.configure(observe)  # records.get polling is the observer's, not the pipeline's
@@ -402,6 +417,7 @@ def run(args: argparse.Namespace) -> int:
             stateMachineArn=outputs["StateMachineArn"]
         )
         workflow = str(machine.get("type", "STANDARD"))
+        configuration = _configuration(parameters, machine)
         resize_memory = next(
             f["memory"]
             for f in _functions(observe, stack).values()
@@ -428,7 +444,7 @@ def run(args: argparse.Namespace) -> int:
             measured.append(result)
             print(f"  {spec.name}: done ({time.monotonic() - started:.0f}s)", flush=True)
         clients.configure(None)
-    lines = report_lines(measured, prices, workflow, resize_memory)
+    lines = report_lines(measured, prices, workflow, resize_memory, configuration)
     print("\n".join(lines))
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
@@ -438,6 +454,7 @@ def run(args: argparse.Namespace) -> int:
                     "machine": _machine(),
                     "prices": asdict(prices),
                     "workflow": workflow,
+                    "configuration": configuration,
                     "inputs": [asdict(m) for m in measured],
                 },
                 indent=2,
@@ -449,8 +466,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configuration(parameters: dict[str, str], machine: dict[str, Any]) -> dict[str, Any]:
+    """What was measured: the parameters given (the rest at their defaults) and the execution
+    log they gave the state machine."""
+    logging = machine.get("loggingConfiguration", {})
+    return {
+        "parameters": dict(parameters),
+        "executionLog": {
+            "level": logging.get("level", "OFF"),
+            "includeExecutionData": bool(logging.get("includeExecutionData", False)),
+        },
+    }
+
+
+def configuration_line(configuration: dict[str, Any] | None) -> str:
+    if not configuration:
+        return "configuration: the template's defaults"
+    given = " ".join(f"{k}={v}" for k, v in sorted(configuration["parameters"].items()))
+    log = configuration["executionLog"]
+    data = "with" if log["includeExecutionData"] else "without"
+    return (
+        f"configuration: {given} (other parameters at their defaults); execution log: "
+        f"Level {log['level']}, {data} execution data"
+    )
+
+
 def report_lines(
-    measured: list[Measured], prices: pricing.PriceTable, workflow: str, resize_memory: int
+    measured: list[Measured],
+    prices: pricing.PriceTable,
+    workflow: str,
+    resize_memory: int,
+    configuration: dict[str, Any] | None = None,
 ) -> list[str]:
     rows = []
     totals: dict[str, list[float]] = {"STANDARD": [], "EXPRESS": [], "NONE": []}
@@ -498,6 +544,7 @@ def report_lines(
         "",
         f"per upload, measured on the local engine; prices {prices.region} list, retrieved "
         f"{prices.retrieved} (src/imgpipe/prices.json); $/M = USD per million uploads",
+        configuration_line(configuration),
         *table(rows, header),
         "",
         "line items, USD per million uploads (mean over inputs):",

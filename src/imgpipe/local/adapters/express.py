@@ -86,6 +86,23 @@ def install() -> None:
     _installed = True
 
 
+def recorded(execution_arn: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An execution as the engine ran it, Express too: its description and full history.
+
+    AWS shows an Express execution only through its log, which below Level ALL holds failures
+    only; what Step Functions bills (duration, and the transitions a Standard run would make)
+    is what ran. For ``imgpipe cost``, in the engine's own process."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    parts = execution_arn.split(":")
+    backend = stepfunctions_parser_backends[parts[4]][parts[3]]
+    machine = f"arn:{parts[1]}:states:{parts[3]}:{parts[4]}:stateMachine:{parts[6]}"
+    execution = next(
+        e for e in backend.describe_state_machine(machine).executions if e.exec_arn == execution_arn
+    )
+    return dict(execution.to_describe_output()), list(execution.to_history_output()["events"])
+
+
 def _is_express(state_machine: Any) -> bool:
     return str(getattr(state_machine, "type", "STANDARD")).upper() == "EXPRESS"
 
