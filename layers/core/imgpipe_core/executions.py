@@ -171,7 +171,8 @@ def history_event(logged: dict[str, Any]) -> dict[str, Any]:
 
 def description_from(execution_arn: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     """What DescribeExecution would say, from the history events."""
-    status, stop, ended = "RUNNING", None, {}
+    status, stop = "RUNNING", None
+    ended: dict[str, Any] = {}
     for event in events:
         if event["type"] in _TERMINAL:
             status, stop = _TERMINAL[event["type"]], event["timestamp"]

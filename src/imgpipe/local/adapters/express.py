@@ -97,9 +97,8 @@ def recorded(execution_arn: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     parts = execution_arn.split(":")
     backend = stepfunctions_parser_backends[parts[4]][parts[3]]
     machine = f"arn:{parts[1]}:states:{parts[3]}:{parts[4]}:stateMachine:{parts[6]}"
-    execution = next(
-        e for e in backend.describe_state_machine(machine).executions if e.exec_arn == execution_arn
-    )
+    executions: list[Any] = backend.describe_state_machine(machine).executions  # the parser's
+    execution = next(e for e in executions if e.exec_arn == execution_arn)
     return dict(execution.to_describe_output()), list(execution.to_history_output()["events"])
 
 
