@@ -10,12 +10,11 @@ import pytest
 from imgpipe_core.api.models import ApiError, TraceResponse
 from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
 
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.xdist_group("express"),
-    # As test_express.py: Express executions and their log events as adapters/express.py runs them.
-    embedded_only("Express as adapters/express.py runs it: AWS's log format, refused APIs"),
-]
+pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("express")]
+# As test_express.py: Express executions and their log events as adapters/express.py runs them.
+express_only = embedded_only(
+    "Express as adapters/express.py runs it: AWS's log format, refused APIs"
+)
 QUIET = {"WorkflowType": "EXPRESS", "ExecutionLogLevel": "ERROR", "ExecutionLogData": "false"}
 
 
@@ -55,6 +54,7 @@ def _logging(pipeline: Pipeline) -> dict:
     return dict(machine["loggingConfiguration"])
 
 
+@express_only
 def test_at_error_a_success_is_not_logged_and_its_trace_says_so(
     quiet: Pipeline, capsys: pytest.CaptureFixture
 ) -> None:
@@ -83,6 +83,7 @@ def test_at_error_a_success_is_not_logged_and_its_trace_says_so(
     assert quiet.wait_done(pid, attempt=2)["status"] == "SUCCEEDED"
 
 
+@express_only
 def test_at_error_a_failure_is_traced_from_its_failure_events_without_data(
     engine, quiet: Pipeline, capsys: pytest.CaptureFixture
 ) -> None:
@@ -120,6 +121,7 @@ def test_at_error_a_failure_is_traced_from_its_failure_events_without_data(
     assert "PublishError" in (response.cause or "")
 
 
+@express_only
 def test_an_update_that_omits_the_log_parameters_reverts_them_and_off_logs_nothing(
     engine, capsys: pytest.CaptureFixture
 ) -> None:
@@ -154,6 +156,7 @@ def test_an_update_that_omits_the_log_parameters_reverts_them_and_off_logs_nothi
     assert "ExecutionLogLevel=OFF" in capsys.readouterr().err
 
 
+@express_only
 def test_cost_measures_a_quiet_stack_from_what_ran_and_its_log_bytes_from_the_log(
     quiet: Pipeline,
 ) -> None:
@@ -169,3 +172,24 @@ def test_cost_measures_a_quiet_stack_from_what_ran_and_its_log_bytes_from_the_lo
     # and the execution log Express would bill is empty
     assert measured.usage.transitions >= 8 + len(load_catalogue().names)
     assert 0 < measured.execution_s < 300 and measured.usage.express_log_bytes == 0
+
+
+def test_a_standard_stack_at_off_has_no_log_destination_and_an_update_restores_its_default(
+    engine, capsys: pytest.CaptureFixture
+) -> None:
+    # GIVEN a Standard stack deployed with ExecutionLogLevel=OFF
+    pipeline = deploy_pipeline(engine, "loglevel-standard", {"ExecutionLogLevel": "OFF"})
+    # THEN its state machine logs nothing and names no destination
+    assert _logging(pipeline)["level"] == "OFF"
+    assert not _logging(pipeline).get("destinations")
+    # AND an upload is processed and traced from Step Functions' history all the same
+    pid = pipeline.upload("uploads/standard-off.jpg", photo(400, 300, "JPEG"))
+    assert pipeline.wait_done(pid)["status"] == "SUCCEEDED"
+    capsys.readouterr()
+    assert pipeline.cli("trace", pid, "--json") == 0
+    assert "Publish Variants" in [s["name"] for s in json.loads(capsys.readouterr().out)["states"]]
+    # WHEN it is updated without the parameter, it is back at the Standard default: ERROR
+    pipeline = deploy_pipeline(engine, "loglevel-standard", {})
+    logging = _logging(pipeline)
+    assert logging["level"] == "ERROR" and len(logging["destinations"]) == 1
+    assert logging["includeExecutionData"] is False
