@@ -11,10 +11,6 @@ from imgpipe_core.api.models import ApiError, TraceResponse
 from tests.integration.conftest import Pipeline, deploy_pipeline, embedded_only, photo
 
 pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("express")]
-# As test_express.py: Express executions and their log events as adapters/express.py runs them.
-express_only = embedded_only(
-    "Express as adapters/express.py runs it: AWS's log format, refused APIs"
-)
 QUIET = {"WorkflowType": "EXPRESS", "ExecutionLogLevel": "ERROR", "ExecutionLogData": "false"}
 
 
@@ -54,7 +50,6 @@ def _logging(pipeline: Pipeline) -> dict:
     return dict(machine["loggingConfiguration"])
 
 
-@express_only
 def test_at_error_a_success_is_not_logged_and_its_trace_says_so(
     quiet: Pipeline, capsys: pytest.CaptureFixture
 ) -> None:
@@ -83,7 +78,7 @@ def test_at_error_a_success_is_not_logged_and_its_trace_says_so(
     assert quiet.wait_done(pid, attempt=2)["status"] == "SUCCEEDED"
 
 
-@express_only
+@embedded_only("the fault plan acts on the embedded engine's own adapters")
 def test_at_error_a_failure_is_traced_from_its_failure_events_without_data(
     engine, quiet: Pipeline, capsys: pytest.CaptureFixture
 ) -> None:
@@ -121,7 +116,6 @@ def test_at_error_a_failure_is_traced_from_its_failure_events_without_data(
     assert "PublishError" in (response.cause or "")
 
 
-@express_only
 def test_an_update_that_omits_the_log_parameters_reverts_them_and_off_logs_nothing(
     engine, capsys: pytest.CaptureFixture
 ) -> None:
@@ -156,7 +150,7 @@ def test_an_update_that_omits_the_log_parameters_reverts_them_and_off_logs_nothi
     assert "ExecutionLogLevel=OFF" in capsys.readouterr().err
 
 
-@express_only
+@embedded_only("cost reads the embedded engine's request counter and execution record")
 def test_cost_measures_a_quiet_stack_from_what_ran_and_its_log_bytes_from_the_log(
     quiet: Pipeline,
 ) -> None:
