@@ -351,13 +351,18 @@ async function showTrace(card, id) {
 }
 
 function renderNote(card, text) {
-  card.querySelector(".spans").replaceChildren(el("li", { className: "span note", textContent: text }));
+  const note = el("li", { className: "span note", textContent: text });
+  card.querySelector(".spans").replaceChildren(note);
   card.querySelector(".timeline").hidden = false;
 }
 
 function renderTrace(card, body) {
   const states = body.states;
-  if (!states.length) return renderNote(card, "no state events logged for this execution");
+  if (!states.length) {
+    // ExecutionLogLevel=FATAL logs only the execution's end: its error is all there is.
+    const ended = body.error ? `${body.status}: ${body.error}: ${body.cause || ""}` : body.status;
+    return renderNote(card, `${ended} (no state events logged at ExecutionLogLevel=${body.logLevel})`);
+  }
   const t0 = Math.min(...states.map((s) => Date.parse(s.start)));
   const t1 = Math.max(...states.map((s) => Date.parse(s.end || s.start)));
   const total = Math.max(1, t1 - t0);
