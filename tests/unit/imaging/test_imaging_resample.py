@@ -151,3 +151,35 @@ def test_only_a_large_source_is_halved() -> None:
         ours = resample.resize(source, size, box)
         reference = source.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=gap)
         assert _same_pixels(ours, reference), (box, _difference(ours, reference))
+
+
+@pytest.mark.usefixtures("banded")
+@pytest.mark.parametrize(
+    ("size", "box"),
+    [
+        ((200, 150), (0, 0, 401, 299)),
+        ((123, 45), (17.25, 30.5, 390.0, 201.75)),
+    ],
+    ids=["whole", "cropped-odd"],  # shrinks under the reducing gap: LANCZOS alone
+)
+@pytest.mark.parametrize("band", ["L", "Y"], ids=["L-image", "luma-of-YCbCr"])
+def test_a_plane_is_pillows_vertical_then_horizontal_pass_exactly(
+    size: tuple[int, int], box: tuple[float, float, float, float], band: str
+) -> None:
+    # GIVEN an 8-bit plane of odd width (its last four-column group is partly padding), alone
+    # or as the luma of a YCbCr image
+    image = _source("RGB").convert("YCbCr") if band == "Y" else _source("L")
+    source = image.getchannel(0)
+    left, top, right, bottom = box
+
+    # WHEN it is resampled four columns at a time (read as RGBX) and then across
+    ours = resample.resize_plane(image, size, box, band=band)
+
+    # THEN it is exactly Pillow's own two passes in that order: no column moved, none mixed
+    # with its RGBX neighbours, the padding never read
+    tall = source.resize(
+        (source.width, size[1]), Image.Resampling.LANCZOS, (0, top, source.width, bottom)
+    )
+    reference = tall.resize(size, Image.Resampling.LANCZOS, (left, 0, right, size[1]))
+    assert ours.mode == "L"
+    assert ImageChops.difference(ours, reference).getbbox() is None
