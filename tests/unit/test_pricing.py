@@ -137,13 +137,12 @@ def test_query_protocol_action_is_read_and_the_body_put_back() -> None:
     assert environ["wsgi.input"].read() == body  # type: ignore[attr-defined]
 
 
-def test_report_ends_with_the_ratio_of_the_workflow_type_that_ran() -> None:
-    # GIVEN a measurement (tiny, fabricated usage is enough for the presentation)
-    prices = pricing.load_prices()
-    measured = cost.Measured(
-        name="x",
+def _measured(name: str, usage: pricing.Usage) -> cost.Measured:
+    """A measurement to report (tiny, fabricated usage is enough for the presentation)."""
+    return cost.Measured(
+        name=name,
         uploads=1,
-        usage=pricing.Usage(transitions=14, executions=1, lambda_requests=8, lambda_gb_s=4),
+        usage=usage,
         requests={},
         gb_s_by_function={},
         lambda_tasks_in_history=8,
@@ -153,6 +152,14 @@ def test_report_ends_with_the_ratio_of_the_workflow_type_that_ran() -> None:
         single_lambda=pricing.single_lambda_usage(
             compute_s=1.0, memory_mb=2048, variants=4, log_bytes=300
         ),
+    )
+
+
+def test_report_ends_with_the_ratio_of_the_workflow_type_that_ran() -> None:
+    # GIVEN a measurement (tiny, fabricated usage is enough for the presentation)
+    prices = pricing.load_prices()
+    measured = _measured(
+        "x", pricing.Usage(transitions=14, executions=1, lambda_requests=8, lambda_gb_s=4)
     )
     # WHEN it is reported for a Standard stack
     lines = cost.report_lines([measured], prices, "STANDARD", 2048)
@@ -178,20 +185,7 @@ def test_single_lambda_compute_is_measured_by_running_render(tmp_path: Path) -> 
 
 def test_report_says_which_configuration_it_measured() -> None:
     prices = pricing.load_prices()
-    measured = cost.Measured(
-        name="jpeg",
-        uploads=1,
-        usage=pricing.Usage(executions=1, lambda_requests=8, lambda_gb_s=1),
-        requests={},
-        gb_s_by_function={},
-        lambda_tasks_in_history=8,
-        reports=8,
-        execution_s=1.0,
-        platform_log_bytes=300,
-        single_lambda=pricing.single_lambda_usage(
-            compute_s=1.0, memory_mb=2048, variants=4, log_bytes=300
-        ),
-    )
+    measured = _measured("jpeg", pricing.Usage(executions=1, lambda_requests=8, lambda_gb_s=1))
     machine = {"loggingConfiguration": {"level": "ERROR", "includeExecutionData": False}}
     configuration = cost._configuration({"ExecutionLogLevel": "ERROR"}, machine)
     lines = cost.report_lines([measured], prices, "EXPRESS", 2048, configuration)
