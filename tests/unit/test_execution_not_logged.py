@@ -75,3 +75,14 @@ def test_a_failure_logged_at_error_is_read_with_its_error_and_cause() -> None:
     assert described["status"] == "FAILED"
     assert (described["error"], described["cause"]) == (failed["error"], failed["cause"])
     assert [e["type"] for e in events] == ["FailStateEntered", "ExecutionFailed"]
+
+
+@pytest.mark.parametrize("level", ["Default", "all", "DEBUG"])
+def test_a_log_level_the_state_machine_cannot_have_fails_at_cold_start(level: str) -> None:
+    # The template resolves `Default` to ALL or ERROR before it reaches the API function
+    from pydantic import ValidationError
+
+    from imgpipe_core.config import Settings
+
+    with pytest.raises(ValidationError, match="PIPELINE_LOG_LEVEL"):
+        Settings.model_validate({"PIPELINE_LOG_LEVEL": level})

@@ -44,7 +44,9 @@ class Settings(BaseModel):
     # The pipeline's execution log group: an Express execution's trace is read from it.
     pipeline_log_group: str = Field(default="", alias="PIPELINE_LOG_GROUP")
     # Its LoggingConfiguration level: below ALL, a successful Express execution has no trace.
-    pipeline_log_level: str = Field(default="ALL", alias="PIPELINE_LOG_LEVEL")
+    pipeline_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = Field(
+        default="ALL", alias="PIPELINE_LOG_LEVEL"
+    )
     backfill_state_machine_arn: str = Field(default="", alias="BACKFILL_STATE_MACHINE_ARN")
     cdn_distribution_id: str = Field(default="", alias="CDN_DISTRIBUTION_ID")
     presign_expires: int = Field(default=300, ge=1, le=604800, alias="PRESIGN_EXPIRES")

@@ -40,7 +40,7 @@ LOGGED_AT = {
 class NotLogged(ExecutionGone):
     """An Express execution whose events the log level did not log (a success at ERROR, say)."""
 
-    def __init__(self, execution_arn: str, level: str) -> None:
+    def __init__(self, level: str) -> None:
         self.level = level
         super().__init__(
             f"not logged: the pipeline logs Express executions at ExecutionLogLevel={level} "
@@ -80,12 +80,12 @@ def read(
     below ALL the history holds only the events that level logs)."""
     if is_express(execution_arn):
         if log_level == "OFF" or not log_group:
-            raise NotLogged(execution_arn, "OFF")
+            raise NotLogged("OFF")
         try:
             return read_from_logs(execution_arn, log_group, logs=logs)
         except ExecutionGone as error:
             if log_level != "ALL":
-                raise NotLogged(execution_arn, log_level) from error
+                raise NotLogged(log_level) from error
             raise
     sfn = sfn or client("stepfunctions")
     try:
