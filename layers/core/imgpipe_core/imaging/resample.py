@@ -43,6 +43,7 @@ PARALLEL_FROM_PIXELS = 2_000_000
 BAND_PIXELS = 250_000
 _BANDS_PER_CORE = 2  # more bands than cores also keeps the horizontal pass's rows in cache
 _LANCZOS_SUPPORT = 3.0  # Pillow's LANCZOS kernel radius, in source pixels per output pixel
+_SUPPORT = {Image.Resampling.LANCZOS: _LANCZOS_SUPPORT, Image.Resampling.BOX: 0.5}
 
 
 def resize(
@@ -112,7 +113,16 @@ def resize_ycbcr(
         planes, kernel = list(chroma), Image.Resampling.BICUBIC
         chroma_box = (left / 2, top / 2, reach_x / 2, reach_y / 2)
 
+    direct = chroma is None and _factors(size, box) == (1, 1)
+
     def reduce_chroma() -> list[Image.Image]:
+        if direct:  # each plane apart (its one copy), four columns then four rows at a time
+            return [
+                resize_plane(
+                    image, half, chroma_box, band=name, kernel=kernel, doubled=True, banded=False
+                )
+                for name in ("Cb", "Cr")
+            ]
         return [plane.resize(half, kernel, chroma_box) for plane in planes]
 
     pending = None
@@ -121,11 +131,16 @@ def resize_ycbcr(
         pending = _pool().submit(reduce_chroma)
     if chroma is not None:
         luma = resize(image, size, box)
-    elif _factors(size, box) == (1, 1):
+    elif direct:
         luma = resize_plane(image, size, box, band="Y")  # one copy, not getchannel's too
     else:
         luma = resize(image.getchannel(0), size, box)
     reduced = pending.result() if pending else reduce_chroma()
+    if direct:
+        cb, cr = (
+            plane if plane.size == size else plane.crop((0, 0, width, height)) for plane in reduced
+        )
+        return Image.merge("YCbCr", (luma, cb, cr))
     bands = reduced[0].split()[1:] if chroma is None else reduced
     blocks = (2 * half[0], 2 * half[1])
     cb, cr = (
@@ -226,21 +241,29 @@ def resize_plane(
     box: Box,
     *,
     band: str = "L",
+    kernel: Image.Resampling = Image.Resampling.LANCZOS,
+    doubled: bool = False,
+    banded: bool = True,
 ) -> Image.Image:
-    """LANCZOS of one 8-bit plane of ``image`` (``band``: "L" of an L image, "Y", "Cb" or
-    "Cr" of a YCbCr one; no reduce step), vertically first, four columns at a time: the plane
-    is read as RGBX, so Pillow's vertical loop does four columns per tap where an L image gets
-    one (12 MP luma at 3/8 -> 800x600: 160 -> 111 M instructions with the copy). Columns are
-    independent, so these are the vertical pass of the plane itself; the horizontal pass then
-    runs on the narrow result, as Pillow's own would. Both round to 8 bits as Pillow's do, only
-    in the other order (one level apart where they round apart). The plane is copied once
-    (``tobytes``): for a YCbCr decode that replaces ``getchannel``'s copy, for an L image it
-    would be one more, so :func:`resize` does not use it.
+    """``kernel`` (no reduce step) over one 8-bit plane of ``image`` (``band``: "L" of an L
+    image, "Y", "Cb" or "Cr" of a YCbCr one), four columns, then four rows, at a time.
+
+    Pillow's loops do one channel per kernel tap for an L image (~9 instructions) and four
+    for RGBX (~22-26), so the plane is read as RGBX a quarter as wide for the vertical pass,
+    and its result with four rows in each pixel (:func:`_across_rows`) for the horizontal one.
+    Columns and rows are independent in those passes, so these are Pillow's own two passes of
+    the plane (vertical first; both round to 8 bits as Pillow's do, only in the other order:
+    one level apart where they round apart). 12 MP luma at 3/8 -> 800x600: 160 -> 115 M
+    instructions with the copies. The plane is copied once (``tobytes``): for a YCbCr decode
+    that replaces ``getchannel``'s copy, for an L image it would be one more, so
+    :func:`resize` does not use it. ``doubled`` repeats every output sample over 2x2 (for a
+    4:2:0 encoder, :func:`resize_ycbcr`); ``banded=False`` keeps it to this thread.
     """
     left, top, right, bottom = box
+    support = _SUPPORT[kernel]
     scale_x = (right - left) / size[0]
     # Columns the horizontal pass reads: the box and the kernel's reach, as Pillow rounds it.
-    margin_x = math.ceil(_LANCZOS_SUPPORT * max(scale_x, 1.0)) + 1
+    margin_x = math.ceil(support * max(scale_x, 1.0)) + 1
     x0, x1 = max(0, math.floor(left) - margin_x), min(image.width, math.ceil(right) + margin_x)
     packed_width = -(-(x1 - x0) // 4)
     width = 4 * packed_width
@@ -251,28 +274,71 @@ def resize_plane(
     packed = Image.frombuffer("RGBX", (packed_width, image.height), data, "raw")
     del image, data
     scale_y = (bottom - top) / size[1]
-    pixels = int((right - left) * (bottom - top))
+    pixels = int((right - left) * (bottom - top)) if banded else 0
 
     def rows(first: int, last: int) -> Image.Image:
         region = (0, top + first * scale_y, packed_width, top + last * scale_y)
-        return packed.resize((packed_width, last - first), Image.Resampling.LANCZOS, box=region)
+        return packed.resize((packed_width, last - first), kernel, box=region)
 
     tall = _in_bands(rows, (packed_width, size[1]), pixels, False)
-    columns = Image.frombuffer("L", (width, size[1]), tall.tobytes(), "raw")
-    del tall
-    shifted = (left - x0, 0, right - x0)
+    del packed
+    # Only the real columns: where the kernel reaches the image's edge Pillow must see it.
+    return _across_rows(
+        tall.tobytes(),
+        (x1 - x0, size[1], width),
+        size[0],
+        (left - x0, right - x0),
+        kernel,
+        pixels,
+        doubled,
+    )
+
+
+def _across_rows(
+    plane: bytes,
+    shape: tuple[int, int, int],
+    width: int,
+    span: tuple[float, float],
+    kernel: Image.Resampling,
+    source_pixels: int,
+    doubled: bool,
+) -> Image.Image:
+    """The horizontal pass of an L ``plane`` (``shape``: columns, rows, bytes per row) to
+    ``width`` over ``span``, four rows at a time: rows k, k+4, k+8 ... are read in place as
+    one band (a strided view) and the four bands merged into RGBX, so each Pillow tap works on
+    four rows; the result is split and its rows put back in order (Python slices, ~1 M
+    instructions for 600 rows; a transpose each way cost 14 M). 800x600 from 1500 columns:
+    54 -> 38 M instructions, the same pixels.
+    """
+    columns, height, stride = shape
+    groups = -(-height // 4)
+    # The views read groups * 4 rows from each of the four offsets: zero rows past the end.
+    padded = plane + bytes(stride * (4 * groups - height + 3))
+    view = memoryview(padded)
+    phases = [
+        Image.frombuffer("L", (columns, groups), view[k * stride :], "raw", "L", 4 * stride, 1)
+        for k in range(4)
+    ]
+    merged = Image.merge("RGBX", phases)
+    del phases, view, padded
 
     def across(first: int, last: int) -> Image.Image:
-        # Only the band's rows (no vertical work for Pillow) and no padding: where the kernel
-        # reaches the image's edge Pillow must see that edge.
-        piece = columns
-        if (first, last, width) != (0, size[1], x1 - x0):
-            piece = columns.crop((0, first, x1 - x0, last))
-        return piece.resize(
-            (size[0], last - first), Image.Resampling.LANCZOS, (*shifted, last - first)
-        )
+        region = (span[0], first, span[1], last)
+        return merged.resize((width, last - first), kernel, box=region)
 
-    return _in_bands(across, size, pixels, False)
+    result = _in_bands(across, (width, groups), source_pixels, False)
+    repeat = 2 if doubled else 1
+    if doubled:  # each sample twice across: an LA pixel whose alpha is a copy of its L
+        parts = [memoryview(Image.merge("LA", (part, part)).tobytes()) for part in result.split()]
+    else:
+        parts = [memoryview(part.tobytes()) for part in result.split()]
+    line = width * repeat
+    ordered = b"".join(
+        parts[row % 4][(row // 4) * line : (row // 4 + 1) * line]
+        for row in range(height)
+        for _ in range(repeat)
+    )
+    return Image.frombuffer("L", (line, height * repeat), ordered, "raw", "L", 0, 1)
 
 
 def _in_bands(
