@@ -41,6 +41,9 @@ PARALLEL_FROM_PIXELS = 2_000_000
 # Source pixels in one band when bands copy the source (to premultiply or flatten it): bounds
 # the temporary copies.
 BAND_PIXELS = 250_000
+# Source pixels in one strip of a plane read for resize_plane: bounds its copies (4 strips
+# for a 12 MP JPEG's luma at 3/8, ~2 % more rows read where strips overlap).
+STRIP_PIXELS = 500_000
 _BANDS_PER_CORE = 2  # more bands than cores also keeps the horizontal pass's rows in cache
 _LANCZOS_SUPPORT = 3.0  # Pillow's LANCZOS kernel radius, in source pixels per output pixel
 _SUPPORT = {Image.Resampling.LANCZOS: _LANCZOS_SUPPORT, Image.Resampling.BOX: 0.5}
@@ -119,7 +122,7 @@ def resize_ycbcr(
         if direct:  # each plane apart (its one copy), four columns then four rows at a time
             return [
                 resize_plane(
-                    image, half, chroma_box, band=name, kernel=kernel, doubled=True, banded=False
+                    image, half, chroma_box, band=name, kernel=kernel, doubled=True, threads=False
                 )
                 for name in ("Cb", "Cr")
             ]
@@ -243,7 +246,7 @@ def resize_plane(
     band: str = "L",
     kernel: Image.Resampling = Image.Resampling.LANCZOS,
     doubled: bool = False,
-    banded: bool = True,
+    threads: bool = True,
 ) -> Image.Image:
     """``kernel`` (no reduce step) over one 8-bit plane of ``image`` (``band``: "L" of an L
     image, "Y", "Cb" or "Cr" of a YCbCr one), four columns, then four rows, at a time.
@@ -254,44 +257,57 @@ def resize_plane(
     Columns and rows are independent in those passes, so these are Pillow's own two passes of
     the plane (vertical first; both round to 8 bits as Pillow's do, only in the other order:
     one level apart where they round apart). 12 MP luma at 3/8 -> 800x600: 160 -> 115 M
-    instructions with the copies. The plane is copied once (``tobytes``): for a YCbCr decode
-    that replaces ``getchannel``'s copy, for an L image it would be one more, so
-    :func:`resize` does not use it. ``doubled`` repeats every output sample over 2x2 (for a
-    4:2:0 encoder, :func:`resize_ycbcr`); ``banded=False`` keeps it to this thread.
+    instructions with the copies. The plane is read in strips of rows (each with the rows
+    its kernel reaches), so no copy of it is ever whole: for a YCbCr decode that replaces
+    ``getchannel``'s copy, for an L image it is one more, so :func:`resize` does not use it.
+    ``doubled`` repeats every output sample over 2x2 (for a 4:2:0 encoder,
+    :func:`resize_ycbcr`); ``threads=False`` keeps it to this thread.
     """
     left, top, right, bottom = box
     support = _SUPPORT[kernel]
-    scale_x = (right - left) / size[0]
+    scale_x, scale_y = (right - left) / size[0], (bottom - top) / size[1]
     # Columns the horizontal pass reads: the box and the kernel's reach, as Pillow rounds it.
     margin_x = math.ceil(support * max(scale_x, 1.0)) + 1
     x0, x1 = max(0, math.floor(left) - margin_x), min(image.width, math.ceil(right) + margin_x)
     packed_width = -(-(x1 - x0) // 4)
     width = 4 * packed_width
-    if (x0, width) != (0, image.width):
+    span = (left - x0, right - x0)
+    if x0 + width > image.width:
         # Whole RGBX pixels: past the image's edge crop() pads; those columns are dropped.
-        image = image.crop((x0, 0, x0 + width, image.height))
-    data = image.tobytes("raw", band)
-    packed = Image.frombuffer("RGBX", (packed_width, image.height), data, "raw")
-    del image, data
-    scale_y = (bottom - top) / size[1]
-    pixels = int((right - left) * (bottom - top)) if banded else 0
+        image, x0, x1 = image.crop((x0, 0, x0 + width, image.height)), 0, x1 - x0
+    reach_y = math.ceil(support * max(scale_y, 1.0)) + 1
 
-    def rows(first: int, last: int) -> Image.Image:
-        region = (0, top + first * scale_y, packed_width, top + last * scale_y)
-        return packed.resize((packed_width, last - first), kernel, box=region)
+    def strip(first: int, last: int) -> bytes:
+        y0 = max(0, math.floor(top + first * scale_y) - reach_y)
+        y1 = min(image.height, math.ceil(top + last * scale_y) + reach_y)
+        data = _plane_bytes(image, band, 1, (x0, y0, x0 + width, y1))
+        packed = Image.frombuffer("RGBX", (packed_width, y1 - y0), data, "raw")
+        region = (0, top + first * scale_y - y0, packed_width, top + last * scale_y - y0)
+        tall = packed.resize((packed_width, last - first), kernel, region)
+        del packed, data
+        return _plane_bytes(tall, "RGBX", 4, (0, 0, *tall.size))
 
-    tall = _in_bands(rows, (packed_width, size[1]), pixels, False)
-    del packed
-    # Only the real columns: where the kernel reaches the image's edge Pillow must see it.
-    return _across_rows(
-        tall.tobytes(),
-        (x1 - x0, size[1], width),
-        size[0],
-        (left - x0, right - x0),
-        kernel,
-        pixels,
-        doubled,
+    pixels = int((right - left) * (bottom - top)) if threads else 0
+    parallel = cores() > 1 and pixels >= PARALLEL_FROM_PIXELS
+    count = max(
+        cores() * _BANDS_PER_CORE if parallel else 1,
+        math.ceil(width * image.height / STRIP_PIXELS),
     )
+    spans = list(pairwise(sorted({size[1] * index // count for index in range(count + 1)})))
+    parts = (
+        list(_pool().map(lambda span: strip(*span), spans))
+        if parallel and len(spans) > 1
+        else [strip(*span) for span in spans]
+    )
+    # Zero rows after the last, for _across_rows' views (joined with the strips: no copy more).
+    parts.append(bytes(width * (4 * -(-size[1] // 4) - size[1] + 3)))
+    plane = b"".join(parts)
+    del parts
+    # Only the real columns: where the kernel reaches the image's edge Pillow must see it.
+    shape = (x1 - x0, size[1], width)
+    data = _across_rows(plane, shape, size[0], span, kernel, pixels, doubled)
+    line = size[0] * (2 if doubled else 1)
+    return Image.frombuffer("L", (line, len(data) // line), data, "raw", "L", 0, 1)
 
 
 def _across_rows(
@@ -302,43 +318,74 @@ def _across_rows(
     kernel: Image.Resampling,
     source_pixels: int,
     doubled: bool,
-) -> Image.Image:
-    """The horizontal pass of an L ``plane`` (``shape``: columns, rows, bytes per row) to
-    ``width`` over ``span``, four rows at a time: rows k, k+4, k+8 ... are read in place as
-    one band (a strided view) and the four bands merged into RGBX, so each Pillow tap works on
-    four rows; the result is split and its rows put back in order (Python slices, ~1 M
-    instructions for 600 rows; a transpose each way cost 14 M). 800x600 from 1500 columns:
-    54 -> 38 M instructions, the same pixels.
+) -> bytes:
+    """The horizontal pass of an L ``plane`` (``shape``: columns, rows, bytes per row; three
+    rows of zeros after them) to ``width`` over ``span``, four rows at a time: rows k, k+4,
+    k+8 ... are read in place as one band (a strided view) and the four bands merged into
+    RGBX, so each Pillow tap works on four rows; the result is split and its rows put back in
+    order (Python slices, ~1 M instructions for 600 rows; a transpose each way cost 14 M).
+    800x600 from 1500 columns: 54 -> 38 M instructions, the same pixels.
     """
     columns, height, stride = shape
     groups = -(-height // 4)
-    # The views read groups * 4 rows from each of the four offsets: zero rows past the end.
-    padded = plane + bytes(stride * (4 * groups - height + 3))
-    view = memoryview(padded)
+    view = memoryview(plane)
     phases = [
         Image.frombuffer("L", (columns, groups), view[k * stride :], "raw", "L", 4 * stride, 1)
         for k in range(4)
     ]
     merged = Image.merge("RGBX", phases)
-    del phases, view, padded
+    del phases, view
 
     def across(first: int, last: int) -> Image.Image:
-        region = (span[0], first, span[1], last)
-        return merged.resize((width, last - first), kernel, box=region)
+        return merged.resize((width, last - first), kernel, (span[0], first, span[1], last))
 
     result = _in_bands(across, (width, groups), source_pixels, False)
+    del merged
     repeat = 2 if doubled else 1
-    if doubled:  # each sample twice across: an LA pixel whose alpha is a copy of its L
-        parts = [memoryview(Image.merge("LA", (part, part)).tobytes()) for part in result.split()]
-    else:
-        parts = [memoryview(part.tobytes()) for part in result.split()]
+    parts = [_row_bytes(part, doubled) for part in result.split()]
     line = width * repeat
-    ordered = b"".join(
+    return b"".join(
         parts[row % 4][(row // 4) * line : (row // 4 + 1) * line]
         for row in range(height)
         for _ in range(repeat)
     )
-    return Image.frombuffer("L", (line, height * repeat), ordered, "raw", "L", 0, 1)
+
+
+def _row_bytes(plane: Image.Image, doubled: bool) -> memoryview:
+    """An L image's bytes, each sample twice with ``doubled`` (an LA pixel whose alpha is a
+    copy of its L)."""
+    if doubled:
+        plane = Image.merge("LA", (plane, plane))
+        return memoryview(_plane_bytes(plane, "LA", 2, (0, 0, *plane.size)))
+    return memoryview(_plane_bytes(plane, "L", 1, (0, 0, *plane.size)))
+
+
+def _plane_bytes(
+    image: Image.Image, rawmode: str, depth: int, region: tuple[int, int, int, int]
+) -> bytes:
+    """``image.crop(region).tobytes("raw", rawmode)`` (``depth`` bytes per pixel) in one
+    buffer, and without the crop's copy.
+
+    ``tobytes`` joins 64 KB pieces, so for a moment holds the bytes twice: 1.7 MB more per
+    12 MP plane at 3/8, and with the luma and the chroma extracted at once on two threads,
+    2 MB more peak RSS for 12 MP -> 800x600. Pillow's raw encoder, which ``tobytes`` runs, is
+    given the whole size instead; a single piece is joined as itself.
+    """
+    image.load()
+    encoder = Image._getencoder(image.mode, "raw", rawmode)
+    pieces = []
+    try:
+        encoder.setimage(image.im, region)
+        status = 0
+        size = (region[2] - region[0]) * (region[3] - region[1]) * depth
+        while not status:
+            _, status, piece = encoder.encode(max(1, size))
+            pieces.append(piece)
+    finally:
+        encoder.cleanup()
+    if status < 0:
+        raise RuntimeError(f"encoder error {status} reading a {image.mode} plane")
+    return b"".join(pieces)
 
 
 def _in_bands(
