@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from itertools import pairwise
+from typing import cast
 
 from PIL import Image
 
@@ -328,7 +329,8 @@ def _across_rows(
     """
     columns, height, stride = shape
     groups = -(-height // 4)
-    view = memoryview(plane)
+    # Pillow maps any buffer (its stub says bytes): each view starts k rows down, no copy.
+    view = cast(bytes, memoryview(plane))
     phases = [
         Image.frombuffer("L", (columns, groups), view[k * stride :], "raw", "L", 4 * stride, 1)
         for k in range(4)
@@ -340,7 +342,6 @@ def _across_rows(
         return merged.resize((width, last - first), kernel, (span[0], first, span[1], last))
 
     result = _in_bands(across, (width, groups), source_pixels, False)
-    del merged
     repeat = 2 if doubled else 1
     parts = [_row_bytes(part, doubled) for part in result.split()]
     line = width * repeat
