@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import pairwise
 from typing import cast
 
@@ -278,7 +278,10 @@ def resize_plane(
         image, x0, x1 = image.crop((x0, 0, x0 + width, image.height)), 0, x1 - x0
     reach_y = math.ceil(support * max(scale_y, 1.0)) + 1
 
-    def strip(first: int, last: int) -> bytes:
+    columns = x1 - x0  # only the real ones: where the kernel reaches the edge Pillow must see it
+
+    def strip(first: int, last: int) -> Image.Image:
+        """Output rows first..last (first a multiple of 4): vertical pass, then grouped."""
         y0 = max(0, math.floor(top + first * scale_y) - reach_y)
         y1 = min(image.height, math.ceil(top + last * scale_y) + reach_y)
         data = _plane_bytes(image, band, 1, (x0, y0, x0 + width, y1))
@@ -286,7 +289,7 @@ def resize_plane(
         region = (0, top + first * scale_y - y0, packed_width, top + last * scale_y - y0)
         tall = packed.resize((packed_width, last - first), kernel, region)
         del packed, data
-        return _plane_bytes(tall, "RGBX", 4, (0, 0, *tall.size))
+        return _four_rows(_plane_bytes(tall, "RGBX", 4, (0, 0, *tall.size)), columns, width)
 
     pixels = int((right - left) * (bottom - top)) if threads else 0
     parallel = cores() > 1 and pixels >= PARALLEL_FROM_PIXELS
@@ -294,62 +297,82 @@ def resize_plane(
         cores() * _BANDS_PER_CORE if parallel else 1,
         math.ceil(width * image.height / STRIP_PIXELS),
     )
-    spans = list(pairwise(sorted({size[1] * index // count for index in range(count + 1)})))
-    parts = (
-        list(_pool().map(lambda span: strip(*span), spans))
-        if parallel and len(spans) > 1
-        else [strip(*span) for span in spans]
+    # Strips of whole four-row groups (the last may end in a partial one).
+    groups = -(-size[1] // 4)
+    edges = {4 * (groups * index // count) for index in range(count)}
+    spans = list(pairwise(sorted(edges - {size[1]} | {size[1]})))
+    if parallel:
+        pieces: Iterable[Image.Image] = _pool().map(lambda span: strip(*span), spans)
+    else:
+        pieces = (strip(*span) for span in spans)
+    data = _across_rows(
+        zip(spans, pieces, strict=True), (columns, groups), size, span, kernel, pixels, doubled
     )
-    # Zero rows after the last, for _across_rows' views (joined with the strips: no copy more).
-    parts.append(bytes(width * (4 * -(-size[1] // 4) - size[1] + 3)))
-    plane = b"".join(parts)
-    del parts
-    # Only the real columns: where the kernel reaches the image's edge Pillow must see it.
-    shape = (x1 - x0, size[1], width)
-    data = _across_rows(plane, shape, size[0], span, kernel, pixels, doubled)
     line = size[0] * (2 if doubled else 1)
     return Image.frombuffer("L", (line, len(data) // line), data, "raw", "L", 0, 1)
 
 
+def _four_rows(plane: bytes, columns: int, stride: int) -> Image.Image:
+    """An L ``plane`` (rows of ``stride`` bytes, ``columns`` of them real) as RGBX, rows k,
+    k+4, k+8 ... in channel k: each is read in place as one band (a strided view of the
+    plane, with zero rows after it so the views starting 1-3 rows down fit)."""
+    rows = len(plane) // stride
+    groups = -(-rows // 4)
+    padded = plane + bytes(stride * (4 * groups - rows + 3))
+    del plane
+    # Pillow maps any buffer (its stub says bytes): each view starts k rows down, no copy.
+    view = cast(bytes, memoryview(padded))
+    phases = [
+        Image.frombuffer("L", (columns, groups), view[k * stride :], "raw", "L", 4 * stride, 1)
+        for k in range(4)
+    ]
+    return Image.merge("RGBX", phases)
+
+
 def _across_rows(
-    plane: bytes,
-    shape: tuple[int, int, int],
-    width: int,
+    pieces: Iterable[tuple[tuple[int, int], Image.Image]],
+    grouped_size: tuple[int, int],
+    size: tuple[int, int],
     span: tuple[float, float],
     kernel: Image.Resampling,
     source_pixels: int,
     doubled: bool,
 ) -> bytes:
-    """The horizontal pass of an L ``plane`` (``shape``: columns, rows, bytes per row; three
-    rows of zeros after them) to ``width`` over ``span``, four rows at a time: rows k, k+4,
-    k+8 ... are read in place as one band (a strided view) and the four bands merged into
-    RGBX, so each Pillow tap works on four rows; the result is split and its rows put back in
-    order (Python slices, ~1 M instructions for 600 rows; a transpose each way cost 14 M).
-    800x600 from 1500 columns: 54 -> 38 M instructions, the same pixels.
+    """The horizontal pass of a plane grouped four rows to a pixel (:func:`_four_rows`, the
+    strips of output rows in ``pieces``) to ``size``, over columns ``span``: each Pillow tap
+    works on four rows. The result is split and its rows put back in order (Python slices,
+    ~1 M instructions for 600 rows; a transpose each way cost 14 M). 800x600 from 1500
+    columns: 54 -> 38 M instructions, the same pixels.
     """
-    columns, height, stride = shape
-    groups = -(-height // 4)
-    # Pillow maps any buffer (its stub says bytes): each view starts k rows down, no copy.
-    view = cast(bytes, memoryview(plane))
-    phases = [
-        Image.frombuffer("L", (columns, groups), view[k * stride :], "raw", "L", 4 * stride, 1)
-        for k in range(4)
-    ]
-    merged = Image.merge("RGBX", phases)
-    del phases, view
-
-    def across(first: int, last: int) -> Image.Image:
-        return merged.resize((width, last - first), kernel, (span[0], first, span[1], last))
-
-    result = _in_bands(across, (width, groups), source_pixels, False)
+    width, height = size
+    grouped = Image.new("RGBX", grouped_size)
+    for (first, _last), piece in pieces:
+        grouped.paste(piece, (0, first // 4))
+        del piece
+    across = partial(_rows_across, grouped, width, span, kernel)
+    del grouped  # with the partial: freed before the split below
+    result = _in_bands(across, (width, grouped_size[1]), source_pixels, False)
+    del across
     repeat = 2 if doubled else 1
     parts = [_row_bytes(part, doubled) for part in result.split()]
+    del result
     line = width * repeat
     return b"".join(
         parts[row % 4][(row // 4) * line : (row // 4 + 1) * line]
         for row in range(height)
         for _ in range(repeat)
     )
+
+
+def _rows_across(
+    grouped: Image.Image,
+    width: int,
+    span: tuple[float, float],
+    kernel: Image.Resampling,
+    first: int,
+    last: int,
+) -> Image.Image:
+    return grouped.resize((width, last - first), kernel, (span[0], first, span[1], last))
 
 
 def _row_bytes(plane: Image.Image, doubled: bool) -> memoryview:
