@@ -61,6 +61,7 @@ def banded(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> N
     """Make bands out of small images; with one core, bands run in turn."""
     monkeypatch.setattr(resample, "PARALLEL_FROM_PIXELS", 1)
     monkeypatch.setattr(resample, "BAND_PIXELS", 5_000)
+    monkeypatch.setattr(resample, "STRIP_PIXELS", 20_000)  # a plane read in ~6 strips
     monkeypatch.setattr(resample, "HALVE_FROM_PIXELS", 100_000)  # this small source is halved
     if request.param == "one-core":
         monkeypatch.setattr(resample.os, "cpu_count", lambda: 1)
@@ -183,3 +184,63 @@ def test_a_plane_is_pillows_vertical_then_horizontal_pass_exactly(
     reference = tall.resize(size, Image.Resampling.LANCZOS, (left, 0, right, size[1]))
     assert ours.mode == "L"
     assert ImageChops.difference(ours, reference).getbbox() is None
+
+
+@pytest.mark.usefixtures("banded")
+@pytest.mark.parametrize("height", [148, 149, 150, 151, 3, 1], ids=lambda rows: f"{rows}-rows")
+@pytest.mark.parametrize(
+    ("band", "kernel"),
+    [("Y", Image.Resampling.LANCZOS), ("Cb", Image.Resampling.BOX), ("Cr", Image.Resampling.BOX)],
+    ids=["luma-lanczos", "cb-box", "cr-box"],
+)
+def test_a_plane_in_strips_of_four_row_groups_is_pillows_passes_for_any_height(
+    height: int, band: str, kernel: Image.Resampling
+) -> None:
+    # GIVEN a YCbCr image's plane resized to a height that leaves 0-3 rows after its last
+    # whole four-row group (and to fewer rows than one group), read in several strips, at a
+    # scale exact in binary as a JPEG's DCT scales make it (12 MP at 3/8 -> 800x600: 1.875;
+    # otherwise a strip can resolve a box edge that falls exactly on a pixel the other way)
+    image = _source("RGB").convert("YCbCr")
+    source = image.getchannel(band)
+    size = (157, height)
+    box = (3.5, 2.25, 3.5 + 1.875 * size[0], 2.25 + 1.875 * height)
+
+    # WHEN it is resampled four columns, then four rows, at a time
+    ours = resample.resize_plane(image, size, box, band=band, kernel=kernel)
+
+    # THEN it is exactly Pillow's own two passes of that plane in that order
+    tall = source.resize((source.width, height), kernel, (0, box[1], source.width, box[3]))
+    reference = tall.resize(size, kernel, (box[0], 0, box[2], height))
+    assert ours.size == size
+    assert ImageChops.difference(ours, reference).getbbox() is None
+
+
+@pytest.mark.usefixtures("banded")
+def test_a_doubled_plane_repeats_every_sample_over_two_by_two() -> None:
+    # GIVEN chroma resampled for a 4:2:0 encoder, to an odd number of rows and columns
+    image = _source("RGB").convert("YCbCr")
+    size, box = (101, 75), (0.0, 0.0, 401.0, 299.0)
+
+    # WHEN it comes back doubled
+    ours = resample.resize_plane(
+        image, size, box, band="Cb", kernel=Image.Resampling.BOX, doubled=True
+    )
+
+    # THEN each sample of the plain result fills the 2x2 block at twice its place
+    plain = resample.resize_plane(image, size, box, band="Cb", kernel=Image.Resampling.BOX)
+    assert ours.size == (2 * size[0], 2 * size[1])
+    expected = plain.resize(ours.size, Image.Resampling.NEAREST)
+    assert ImageChops.difference(ours, expected).getbbox() is None
+
+
+@pytest.mark.parametrize("rawmode", ["Y", "Cb", "Cr"])
+def test_a_plane_is_read_as_tobytes_reads_it(rawmode: str) -> None:
+    # GIVEN a YCbCr image and a region inside it
+    image = _source("RGB").convert("YCbCr")
+    region = (13, 7, 390, 251)
+
+    # WHEN one plane of the region is read in one buffer
+    data = resample._plane_bytes(image, rawmode, 1, region)
+
+    # THEN it is the bytes tobytes gives for that crop
+    assert data == image.crop(region).tobytes("raw", rawmode)
