@@ -99,7 +99,10 @@ def resize_ycbcr(
     own 2x2 average gives back those samples. Three channels at 1.9x through LANCZOS cost ~17
     ms for 12 MP -> 800x600 (the largest part of that render), one channel and a box ~12; the
     caller encodes the YCbCr as it is (no RGB between: Pillow's conversions each way round to
-    8 bits and cost 0.0017 SSIM).
+    8 bits and cost 0.0017 SSIM). Where no reduce step comes first (a JPEG's DCT scaling left
+    at most 2x), each plane goes through :func:`resize_plane`: Cb and Cr apart rather than the
+    three-channel image (whose luma slot was resampled for nothing), 12 MP -> 800x600 chroma
+    71 -> ~40 M instructions.
     """
     width, height = size
     half = (-(-width // 2), -(-height // 2))
@@ -262,7 +265,9 @@ def resize_plane(
     its kernel reaches), so no copy of it is ever whole: for a YCbCr decode that replaces
     ``getchannel``'s copy, for an L image it is one more, so :func:`resize` does not use it.
     ``doubled`` repeats every output sample over 2x2 (for a 4:2:0 encoder,
-    :func:`resize_ycbcr`); ``threads=False`` keeps it to this thread.
+    :func:`resize_ycbcr`); ``threads=False`` keeps it to this thread. Strips (and bands) give
+    Pillow's pixels exactly at a scale exact in binary, as a JPEG's DCT scales make it; at
+    others a box edge falling exactly on a pixel centre may be resolved the other way.
     """
     left, top, right, bottom = box
     support = _SUPPORT[kernel]
