@@ -244,3 +244,19 @@ def test_a_plane_is_read_as_tobytes_reads_it(rawmode: str) -> None:
 
     # THEN it is the bytes tobytes gives for that crop
     assert data == image.crop(region).tobytes("raw", rawmode)
+
+
+@pytest.mark.parametrize("width", [3, 4, 7], ids=lambda columns: f"{columns}-columns")
+def test_a_narrow_plane_is_pillows_passes(width: int) -> None:
+    # GIVEN a plane of fewer than four columns, exactly four, or four and three left over
+    image = _source("RGB").convert("YCbCr").crop((0, 0, width, 299))
+    size, box = (max(1, width - 1), 100), (0.0, 0.0, float(width), 299.0)
+
+    # WHEN it is resampled (whole RGBX pixels, the last columns through Pillow's L pass)
+    ours = resample.resize_plane(image, size, box, band="Y")
+
+    # THEN it is Pillow's own two passes of that plane
+    source = image.getchannel("Y")
+    tall = source.resize((width, size[1]), Image.Resampling.LANCZOS, (0, 0, width, 299))
+    reference = tall.resize(size, Image.Resampling.LANCZOS, (0, 0, width, size[1]))
+    assert ImageChops.difference(ours, reference).getbbox() is None
