@@ -117,6 +117,15 @@ def test_express_success_logs_small_states_and_each_variable_once(express: Pipel
     ]
     assert sorted(i["variant"] for i in iteration_inputs) == sorted(load_catalogue().names)
     assert all(set(i) == {"variant"} for i in iteration_inputs)
+    # AND a Resize gets the facts rendering reads, not the EXIF facts or the placeholder
+    resize_inputs = [
+        json.loads(e["details"]["input"])
+        for e in events
+        if e["type"] == "LambdaFunctionScheduled" and "ResizeFunction" in e["details"]["resource"]
+    ]
+    assert len(resize_inputs) == VARIANTS
+    assert all({"width", "orientation"} <= set(i["image"]) for i in resize_inputs)
+    assert not any({"exif", "placeholder"} & set(i["image"]) for i in resize_inputs)
     # AND the whole execution log stays within its measured size (42.6 KB for this photo on
     # 2026-12-02 with Lambda tasks; 51.2 KB through lambda:invoke, whose results carry a
     # Payload wrapper and the SDK's metadata; 81 KB before the variables): growing a state's
