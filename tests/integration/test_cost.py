@@ -49,6 +49,8 @@ def test_measured_requests_are_the_ones_the_engine_served(measured: cost.Measure
     assert measured.requests["s3:PutObject"] >= 1 + VARIANTS + 1
     assert measured.requests.get("s3:CopyObject", 0) == 0
     assert usage.s3_tier1 >= 2 + VARIANTS and usage.s3_tier2 >= 1 + VARIANTS
+    # AND Validate read the upload with one GetObject, no HeadObject first
+    assert measured.requests.get("s3:HeadObject", 0) == 0
     # AND the status record's writes were metered per request: Register's claim and Record
     # Success in the table and ByStatus (its key changed), the keys-only UploadKeys only at
     # the claim (Record Success changes nothing it projects)

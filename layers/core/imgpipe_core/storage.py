@@ -27,9 +27,9 @@ class ObjectMissing(Exception):
 
 
 class ObjectTooLarge(Exception):
-    """More bytes than the caller allowed: bounds reads whose size nothing checked first (a
-    bucket watermark; Resize turns it into RenderError). An upload's version is sized by
-    HeadObject before it is read, so no upload can reach it."""
+    """More bytes than the caller allowed: refused from GetObject's Content-Length before a
+    byte of the body is read, or, when S3 says nothing of the size, once the bytes read exceed
+    it (Validate turns it into FILE_TOO_LARGE, Resize into RenderError)."""
 
     def __init__(self, size: int) -> None:
         super().__init__(f"object is {size} bytes")
@@ -55,15 +55,19 @@ def head(source: Source) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def downloaded(source: Source, max_bytes: int) -> Iterator[Path]:
-    """Stream the exact version to /tmp, refusing more than ``max_bytes`` (never trust Size)."""
+    """Stream the exact version to /tmp, refusing more than ``max_bytes``: from the response's
+    Content-Length before the body is read (no HeadObject first: one request fewer per upload),
+    and by counting the bytes read, whatever the header said."""
     try:
-        body = client("s3").get_object(Bucket=source.bucket, Key=source.key, **_version(source))[
-            "Body"
-        ]
+        response = client("s3").get_object(Bucket=source.bucket, Key=source.key, **_version(source))
     except ClientError as error:
         if error.response["Error"]["Code"] in ("NoSuchKey", "NoSuchVersion", "404"):
             raise ObjectMissing(f"s3://{source.bucket}/{source.key}") from error
         raise
+    body = response["Body"]
+    if int(response.get("ContentLength") or 0) > max_bytes:
+        body.close()  # closing the stream unread: the rest is never transferred
+        raise ObjectTooLarge(int(response["ContentLength"]))
     handle, name = tempfile.mkstemp(prefix="imgpipe-", suffix=".src")
     path = Path(name)
     try:
