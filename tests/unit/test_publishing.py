@@ -6,6 +6,7 @@ point; ``withdraw`` deletes what no manifest names (the failure path's state).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from PIL import Image
 
 from imgpipe_core import clients, keys, publishing
 from imgpipe_core.config import Settings
-from imgpipe_core.models import Job, PublishInput, ResizeInput, Source, VariantResult
+from imgpipe_core.models import Job, PublishedVariant, PublishInput, ResizeInput, Source
 from imgpipe_core.resizing import resize
 
 PID = "b" * 26
@@ -58,7 +59,7 @@ def _public() -> list[str]:
     return sorted(item["Key"] for item in listed.get("Contents", []))
 
 
-def _render(settings: Settings, attempt: int = 1) -> list[VariantResult]:
+def _render(settings: Settings, attempt: int = 1) -> list[PublishedVariant]:
     return [
         resize(ResizeInput(job=_job(attempt), variant=name), settings)
         for name in settings.catalogue.names
@@ -79,12 +80,14 @@ def test_resize_writes_its_variant_at_the_final_key_with_the_published_metadata(
     name = settings.catalogue.names[0]
     result = resize(ResizeInput(job=_job(), variant=name), settings)
     # THEN it sits at its content-addressed public key, as Publish's copy used to write it
-    assert result.key == keys.public_key(PID, name, result.checksum, result.extension)
     obj = boto3.client("s3").get_object(Bucket=PUBLIC, Key=result.key)
+    body = obj["Body"].read()
+    checksum = hashlib.sha256(body).hexdigest()
+    assert result.key == keys.public_key(PID, name, checksum, result.key.rsplit(".", 1)[1])
     assert obj["ContentType"] == result.content_type
     assert obj["CacheControl"] == "public, max-age=31536000, immutable"
-    assert obj["Metadata"] == {"processing-id": PID, "sha256": result.checksum}
-    assert len(obj["Body"].read()) == result.bytes
+    assert obj["Metadata"] == {"processing-id": PID, "sha256": checksum}
+    assert len(body) == result.bytes
     # AND nothing was written to the private bucket (no staging)
     assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=PRIVATE, Prefix="staging/")
 
@@ -208,7 +211,7 @@ def test_a_backfill_item_that_fails_withdraws_what_it_wrote(
     # AND Resize failing on the item's second variant, after the first was written in place
     calls: list[str] = []
 
-    def flaky(task: ResizeInput, settings: Settings) -> VariantResult:
+    def flaky(task: ResizeInput, settings: Settings) -> PublishedVariant:
         calls.append(task.variant)
         if task.variant == second:
             raise RenderError("boom")

@@ -19,7 +19,7 @@ from imgpipe_core import executions, publishing, records, reruns, storage
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import BackfillItemSkipped, VariantNotFound
 from imgpipe_core.imaging import ImageInfo
-from imgpipe_core.models import Job, Model, PublishInput, ResizeInput, Status, VariantResult
+from imgpipe_core.models import Job, Model, PublishedVariant, PublishInput, ResizeInput, Status
 
 MANIFEST_PREFIX = "backfills/"
 Mode = Literal["rerun", "render"]
@@ -156,7 +156,7 @@ def render_item(item: ItemInput, settings: Settings) -> RenderOutput:
         uploadId=record.upload_id,
     )
     image = ImageInfo.model_validate(record.image) if record.image else None
-    rendered: list[VariantResult] = []
+    rendered: list[PublishedVariant] = []
     try:
         for name in item.variants:
             rendered.append(resize(ResizeInput(job=job, variant=name, image=image), settings))

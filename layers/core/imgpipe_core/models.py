@@ -139,37 +139,11 @@ class ValidateOutput(Model):
 # -- Resize -----------------------------------------------------------------------------------
 
 
-class ResizeInput(Model):
-    job: Job
-    variant: str
-    image: ImageInfo | None = None
-
-
-class VariantResult(Model):
-    variant: str
-    key: str  # its content-addressed key in the public bucket, unreferenced until published
-    width: int
-    height: int
-    bytes: int
-    format: str
-    content_type: str = Field(alias="contentType")
-    extension: str
-    checksum: str  # sha256 hex of the encoded bytes
-    stripped: list[str] = Field(default_factory=list)
-
-
-# -- Publish ----------------------------------------------------------------------------------
-
-
-class PublishInput(Model):
-    job: Job
-    variants: list[VariantResult]
-    image: ImageInfo | None = None  # the source's facts, for the manifest
-
-
 class PublishedVariant(Model):
-    """A published variant as the record and Publish's output hold it: keys, no URLs (readers
-    derive them from the key: ``keys.public_url``, signed on read in Delivery=private)."""
+    """A variant as Resize returns it and the record and Publish's output hold it: its key, no
+    URL (readers derive it from the key: ``keys.public_url``, signed on read in
+    Delivery=private), nothing a later state does not read (the sha256 is in the key and the
+    object's metadata): each copy of it is logged several times in an Express execution."""
 
     variant: str
     key: str
@@ -178,6 +152,21 @@ class PublishedVariant(Model):
     bytes: int
     format: str
     content_type: str = Field(alias="contentType")
+
+
+class ResizeInput(Model):
+    job: Job
+    variant: str
+    image: ImageInfo | None = None
+
+
+# -- Publish ----------------------------------------------------------------------------------
+
+
+class PublishInput(Model):
+    job: Job
+    variants: list[PublishedVariant]  # as each Resize returned it
+    image: ImageInfo | None = None  # the source's facts, for the manifest
 
 
 class PublishOutput(Model):

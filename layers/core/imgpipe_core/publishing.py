@@ -18,7 +18,6 @@ from imgpipe_core.models import (
     PublishedVariant,
     PublishInput,
     PublishOutput,
-    VariantResult,
     WithdrawOutput,
     dump,
 )
@@ -31,7 +30,7 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
     job = task.job
     if not task.variants:
         raise PublishError("nothing to publish: no variants were rendered")
-    published = [_published(variant) for variant in task.variants]
+    published = task.variants
     manifest_key = _put_manifest(settings, task, published)
     if job.attempt > 1:
         # Only an earlier attempt can have left variants the new manifest no longer names
@@ -72,18 +71,6 @@ def _named(settings: Settings, manifest_key: str) -> set[str]:
     return {variant["key"] for variant in manifest.get("variants", [])}
 
 
-def _published(variant: VariantResult) -> PublishedVariant:
-    return PublishedVariant(
-        variant=variant.variant,
-        key=variant.key,
-        width=variant.width,
-        height=variant.height,
-        bytes=variant.bytes,
-        format=variant.format,
-        contentType=variant.content_type,
-    )
-
-
 def _put_manifest(settings: Settings, task: PublishInput, variants: list[PublishedVariant]) -> str:
     """The commit point: from this write on, the variants it names are published."""
     manifest_key = keys.manifest_key(task.job.processing_id)
@@ -111,7 +98,7 @@ def merge(
     """
     if not task.variants:
         raise PublishError("nothing to publish: no variants were rendered")
-    fresh = [_published(variant) for variant in task.variants]
+    fresh = task.variants
     names = {variant.variant for variant in fresh}
     merged = [variant for variant in existing if variant.variant not in names] + fresh
     manifest_key = _put_manifest(settings, task, merged)

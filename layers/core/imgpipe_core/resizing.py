@@ -16,10 +16,10 @@ from imgpipe_core.config import Settings
 from imgpipe_core.errors import ImageRejected, RenderError
 from imgpipe_core.imaging import render_variant
 from imgpipe_core.imaging.watermark import MAX_WATERMARK_BYTES
-from imgpipe_core.models import ResizeInput, Source, VariantResult
+from imgpipe_core.models import PublishedVariant, ResizeInput, Source
 
 
-def resize(task: ResizeInput, settings: Settings) -> VariantResult:
+def resize(task: ResizeInput, settings: Settings) -> PublishedVariant:
     variant = settings.catalogue.get(task.variant)
     job = task.job
     mark_png = _watermark_png(variant, settings)
@@ -42,7 +42,7 @@ def resize(task: ResizeInput, settings: Settings) -> VariantResult:
         rendition.content_type,
         {"processing-id": job.processing_id, "sha256": checksum},
     )
-    return VariantResult(
+    return PublishedVariant(
         variant=variant.name,
         key=key,
         width=rendition.width,
@@ -50,9 +50,6 @@ def resize(task: ResizeInput, settings: Settings) -> VariantResult:
         bytes=len(rendition.data),
         format=rendition.format.value,
         contentType=rendition.content_type,
-        extension=rendition.extension,
-        checksum=checksum,
-        stripped=rendition.stripped,
     )
 
 
