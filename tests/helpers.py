@@ -137,3 +137,36 @@ def moto_table(name: str, hash_key: str, *, status_index: bool = False) -> Itera
     with mock_aws():
         boto3.client("dynamodb").create_table(**table)
         yield name
+
+
+class FakeInsights:
+    """A CloudWatch Logs client answering Logs Insights queries over fixed messages: each
+    query is ``Running`` on its first GetQueryResults, as AWS's often are, then ``Complete``
+    with every message (a filter it does not apply, as moto's own Insights does not)."""
+
+    def __init__(self, messages: list[str], *, final: str = "Complete", polls: int = 1) -> None:
+        self.messages, self.final, self.polls = messages, final, polls
+        self.queries: list[dict[str, Any]] = []
+        self.results_calls = 0
+
+    @property
+    def calls(self) -> int:
+        return len(self.queries)
+
+    def start_query(self, **kwargs: Any) -> dict[str, str]:
+        self.queries.append(kwargs)
+        return {"queryId": str(len(self.queries))}
+
+    def get_query_results(self, *, queryId: str) -> dict[str, Any]:
+        self.results_calls += 1
+        if self.results_calls <= self.polls:
+            return {"status": "Running", "results": []}
+        rows = [
+            [
+                {"field": "@timestamp", "value": "2026-01-01 00:00:00.000"},
+                {"field": "@message", "value": m},
+                {"field": "@ptr", "value": str(i)},
+            ]
+            for i, m in enumerate(self.messages)
+        ]
+        return {"status": self.final, "results": rows}

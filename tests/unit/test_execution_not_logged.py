@@ -9,23 +9,9 @@ from typing import Any
 import pytest
 
 from imgpipe_core import executions
+from tests.helpers import FakeInsights as _Logs
 
 ARN = "arn:aws:states:us-east-1:123456789012:express:pipeline:e1:0b1c"
-
-
-class _Logs:
-    """filter_log_events' paginator over fixed messages; counts the calls."""
-
-    def __init__(self, messages: list[str]) -> None:
-        self.messages, self.calls = messages, 0
-
-    def get_paginator(self, name: str) -> _Logs:
-        assert name == "filter_log_events"
-        return self
-
-    def paginate(self, **_: Any) -> list[dict[str, Any]]:
-        self.calls += 1
-        return [{"events": [{"message": m} for m in self.messages]}]
 
 
 def _event(kind: str, ident: int, details: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from imgpipe_core import executions
 from imgpipe_core.trace import build_timeline
+from tests.helpers import FakeInsights
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 
@@ -136,32 +137,25 @@ def test_json_timestamps_and_aliases() -> None:
     }
 
 
-class _Logs:
-    """A CloudWatch Logs client holding log events, oldest first, across two pages."""
-
-    def __init__(self, messages: list[str]) -> None:
-        self.pages = [messages[:3], messages[3:]]
-        self.calls: list[dict[str, Any]] = []
-
-    def get_paginator(self, name: str) -> _Logs:
-        assert name == "filter_log_events"
-        return self
-
-    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
-        self.calls.append(kwargs)
-        return [{"events": [{"message": m} for m in page]} for page in self.pages]
-
-
 def test_express_execution_is_read_back_from_its_log_events() -> None:
     # GIVEN an Express execution's log events in AWS's format, another execution's among them
     logged = json.loads((FIXTURES / "express_log_events.json").read_text())
     arn = logged[0]["execution_arn"]
     other = {**logged[1], "execution_arn": arn.replace(":e1:", ":e2:"), "id": "99"}
-    logs = _Logs([json.dumps(e) for e in [*logged[:4], other, *logged[4:]]] + ["START x"])
-    # WHEN it is read for its trace
-    described, events = executions.read(arn, log_group="/aws/vendedlogs/states/s", logs=logs)
-    # THEN the log group is filtered on the execution, and only its events come back, in order
-    assert logs.calls[0]["filterPattern"] == f'{{ $.execution_arn = "{arn}" }}'
+    logs = FakeInsights([json.dumps(e) for e in [*logged[:4], other, *logged[4:]]] + ["START x"])
+    # WHEN it is read for its trace, knowing a moment of the execution
+    moment = "2026-01-01T12:00:00.000Z"
+    described, events = executions.read(
+        arn, log_group="/aws/vendedlogs/states/s", around=moment, logs=logs
+    )
+    # THEN one Logs Insights query selects the execution's events in the window around it
+    (query,) = logs.queries
+    assert query["logGroupName"] == "/aws/vendedlogs/states/s"
+    assert f'| filter execution_arn = "{arn}" |' in query["queryString"]
+    assert query["queryString"].startswith("fields @timestamp, @message")
+    start = datetime.datetime(2026, 1, 1, 11, 53, tzinfo=datetime.UTC).timestamp()
+    assert (query["startTime"], query["endTime"]) == (start, start + 14 * 60 + 1)
+    # AND it was polled until complete; only this execution's events come back, in order
     assert [e["id"] for e in events] == list(range(1, 9))
     assert described["status"] == "SUCCEEDED"
     assert (described["stopDate"] - described["startDate"]).total_seconds() == 2.7
@@ -182,5 +176,74 @@ def test_an_express_execution_without_log_events_is_gone() -> None:
         executions.read(
             "arn:aws:states:us-east-1:123456789012:express:pipeline:e1:0b1c",
             log_group="g",
-            logs=_Logs([]),
+            logs=FakeInsights([]),
         )
+
+
+def test_without_a_moment_the_query_covers_the_log_groups_retention() -> None:
+    now = datetime.datetime(2026, 12, 2, 7, 0, tzinfo=datetime.UTC)
+    since, until = executions.window(None, now=now)
+    assert (until - since, until) == (datetime.timedelta(days=30), now)
+    # AND the constant is the template's retention of the pipeline's log group
+    template = (Path(__file__).parents[2] / "template.yaml").read_text()
+    group = template[template.index("  PipelineLogGroup:") :]
+    assert "RetentionInDays: 30" in group[: group.index("\n\n")]
+
+
+def test_a_moment_bounds_the_query_to_the_express_maximum_and_a_margin() -> None:
+    now = datetime.datetime(2026, 12, 2, 7, 0, tzinfo=datetime.UTC)
+    since, until = executions.window("2026-12-02T06:58:00.000Z", now=now)
+    assert since == datetime.datetime(2026, 12, 2, 6, 51, tzinfo=datetime.UTC)
+    assert until == now  # not beyond what can have been logged
+
+
+def _one_success() -> tuple[str, list[str]]:
+    logged = json.loads((FIXTURES / "express_log_events.json").read_text())
+    return logged[0]["execution_arn"], [json.dumps(e) for e in logged]
+
+
+@pytest.mark.parametrize("final", ["Failed", "Cancelled", "Timeout", "Unknown"])
+def test_a_query_that_does_not_complete_is_an_error_not_an_empty_trace(final: str) -> None:
+    arn, messages = _one_success()
+    with pytest.raises(executions.LogQueryFailed, match=final):
+        executions.read(arn, log_group="g", logs=FakeInsights(messages, final=final))
+
+
+def test_a_query_still_running_at_the_deadline_is_an_error() -> None:
+    arn, messages = _one_success()
+    logs = FakeInsights(messages, polls=10**6)
+    with pytest.raises(executions.LogQueryFailed, match="still runs"):
+        executions.logged_messages(
+            arn,
+            "g",
+            since=datetime.datetime.now(datetime.UTC),
+            until=datetime.datetime.now(datetime.UTC),
+            logs=logs,
+            timeout=0.3,
+        )
+    assert logs.results_calls > 2  # it polled, backing off, until the deadline
+
+
+def test_a_query_at_the_row_limit_is_refused_rather_than_read_short() -> None:
+    arn, messages = _one_success()
+    logs = FakeInsights(messages * (executions.QUERY_ROWS // len(messages) + 1))
+    with pytest.raises(executions.LogQueryFailed, match="more than 10000 events"):
+        executions.read(arn, log_group="g", logs=logs)
+
+
+def test_at_all_a_window_that_finds_nothing_is_widened_to_the_retention_once() -> None:
+    # GIVEN a log that answers only the second query (the hint's window missed the execution)
+    arn, messages = _one_success()
+
+    class Missed(FakeInsights):
+        def get_query_results(self, *, queryId: str) -> dict[str, Any]:
+            answer = super().get_query_results(queryId=queryId)
+            return {**answer, "results": []} if queryId == "1" else answer
+
+    logs = Missed(messages, polls=0)
+    described, _ = executions.read(arn, log_group="g", around="2026-01-01T00:00:00Z", logs=logs)
+    assert described["status"] == "SUCCEEDED"
+    first, second = logs.queries
+    assert (
+        second["endTime"] - second["startTime"] > 29 * 86400 > first["endTime"] - first["startTime"]
+    )

@@ -5,12 +5,21 @@ An Express one has no history there (AWS refuses both calls for its ARN): it is 
 the log events its state machine's LoggingConfiguration sends to CloudWatch Logs, turned back
 into history events of the same shape. Below Level ALL (the stack's ``ExecutionLogLevel``) only
 failure events are logged, and nothing at OFF: such an execution is ``NotLogged``.
+
+The log events are read with a CloudWatch Logs Insights query, whatever the group's class
+(``ExecutionLogClass``): an Infrequent Access group has no FilterLogEvents or GetLogEvents, and
+Insights reads a Standard group the same way. Insights bills the bytes in the queried time range
+of the whole group, so a caller that knows a moment of the execution (the record's
+``updatedAt`` is written by the attempt's own states) passes it and the query covers that
+moment +/- the Express maximum of five minutes and a margin; without one it covers the group's
+retention.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,8 +34,22 @@ _TERMINAL = {
 }
 
 
+# An Express execution runs at most five minutes; the margin covers clocks and delivery.
+EXPRESS_MAX = datetime.timedelta(minutes=5)
+WINDOW_MARGIN = datetime.timedelta(minutes=2)
+# template.yaml's PipelineLogGroup RetentionInDays: older events are gone anyway.
+LOG_RETENTION = datetime.timedelta(days=30)
+# GetQueryResults returns at most 10 000 rows; a query that reaches it may have lost events.
+QUERY_ROWS = 10_000
+_RUNNING = {"Scheduled", "Running"}
+
+
 class ExecutionGone(Exception):
     """The execution no longer exists (expired from Step Functions' history or the logs)."""
+
+
+class LogQueryFailed(Exception):
+    """Logs Insights did not answer the trace's query (failed, timed out, cut at its limit)."""
 
 
 # What each level below ALL logs (the developer guide's "Log levels" table).
@@ -73,20 +96,26 @@ def read(
     *,
     log_group: str = "",
     log_level: str = "ALL",
+    around: str | datetime.datetime | None = None,
     sfn: Any = None,
     logs: Any = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The execution's description and its history (``log_group``, ``log_level``: Express only;
-    below ALL the history holds only the events that level logs)."""
+    """The execution's description and its history (``log_group``, ``log_level``, ``around``:
+    Express only; below ALL the history holds only the events that level logs; ``around`` a
+    moment of the execution, which bounds the log query)."""
     if is_express(execution_arn):
         if log_level == "OFF" or not log_group:
             raise NotLogged("OFF")
         try:
-            return read_from_logs(execution_arn, log_group, logs=logs)
+            return read_from_logs(execution_arn, log_group, around=around, logs=logs)
         except ExecutionGone as error:
             if log_level != "ALL":
                 raise NotLogged(log_level) from error
-            raise
+            if around is None:
+                raise
+        # At ALL every execution logs: none in the window means the hint was wrong (a record
+        # written after its attempt ended, say); the retention window is the answer.
+        return read_from_logs(execution_arn, log_group, logs=logs)
     sfn = sfn or client("stepfunctions")
     try:
         described = dict(sfn.describe_execution(executionArn=execution_arn))
@@ -121,30 +150,84 @@ def logging_of(state_machine_arn: str, *, sfn: Any = None) -> tuple[str, str]:
 
 
 def read_from_logs(
-    execution_arn: str, log_group: str, *, logs: Any = None
+    execution_arn: str,
+    log_group: str,
+    *,
+    around: str | datetime.datetime | None = None,
+    logs: Any = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """An Express execution from its log events: a DescribeExecution-like dict and events."""
-    logs = logs or client("logs")
     found: dict[int, dict[str, Any]] = {}
-    try:
-        pages = logs.get_paginator("filter_log_events").paginate(
-            logGroupName=log_group, filterPattern=f'{{ $.execution_arn = "{execution_arn}" }}'
-        )
-        for page in pages:
-            for event in page["events"]:
-                logged = _parsed(event["message"])
-                # The pattern selects on AWS; the check keeps a looser engine honest too.
-                if logged and logged.get("execution_arn") == execution_arn:
-                    history = history_event(logged)
-                    found[history["id"]] = history
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ResourceNotFoundException":
-            raise ExecutionGone(execution_arn) from error
-        raise
+    since, until = window(around)
+    for message in logged_messages(execution_arn, log_group, since=since, until=until, logs=logs):
+        logged = _parsed(message)
+        # The query's filter selects on AWS; the check keeps a looser engine honest too.
+        if logged and logged.get("execution_arn") == execution_arn:
+            history = history_event(logged)
+            found[history["id"]] = history
     if not found:
         raise ExecutionGone(execution_arn)
     events = [found[i] for i in sorted(found)]
     return description_from(execution_arn, events), events
+
+
+def window(
+    around: str | datetime.datetime | None, *, now: datetime.datetime | None = None
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The time range a query for an execution covers: around a moment of it, or retention."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    if around is None:
+        return now - LOG_RETENTION, now
+    moment = _moment(around) if isinstance(around, str) else around
+    reach = EXPRESS_MAX + WINDOW_MARGIN
+    return moment - reach, min(now, moment + reach)
+
+
+def logged_messages(
+    execution_arn: str,
+    log_group: str,
+    *,
+    since: datetime.datetime,
+    until: datetime.datetime,
+    logs: Any = None,
+    timeout: float = 10.0,
+) -> list[str]:
+    """The messages an execution logged between ``since`` and ``until``, by Logs Insights
+    (StartQuery, then GetQueryResults until it is complete; ``timeout`` below the API's own)."""
+    logs = logs or client("logs")
+    query = (
+        f'fields @timestamp, @message | filter execution_arn = "{execution_arn}" '
+        f"| sort @timestamp asc | limit {QUERY_ROWS}"
+    )
+    try:
+        query_id = logs.start_query(
+            logGroupName=log_group,
+            startTime=int(since.timestamp()),
+            endTime=int(until.timestamp()) + 1,  # seconds: the last one whole
+            queryString=query,
+        )["queryId"]
+        deadline, pause = time.monotonic() + timeout, 0.05
+        answer = logs.get_query_results(queryId=query_id)
+        while answer["status"] in _RUNNING:
+            if time.monotonic() > deadline:
+                raise LogQueryFailed(f"the log query still runs after {timeout:.0f} s")
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+            answer = logs.get_query_results(queryId=query_id)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            raise ExecutionGone(execution_arn) from error
+        raise
+    if answer["status"] != "Complete":
+        raise LogQueryFailed(f"the log query ended {answer['status']}")
+    if len(answer["results"]) >= QUERY_ROWS:
+        raise LogQueryFailed(f"the execution logged more than {QUERY_ROWS} events")
+    return [
+        cell["value"]
+        for row in answer["results"]
+        for cell in row
+        if cell.get("field") == "@message"
+    ]
 
 
 def history_event(logged: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ ADAPTERS = (
     "lambda_runtime",  # Invoke runs the real handler in warm worker processes (no Docker)
     "cloudformation",  # state machines: executing backend, DefinitionS3Location/Substitutions
     "cfn_parameters",  # stack updates: omitted parameters take their Default, UsePreviousValue
+    # After cfn_parameters: a group its parameters replace is updated before what refers to it.
+    "log_classes",  # log classes (IA refuses what AWS refuses); Logs Insights queries run
     "jsonata",  # ASL variables ($name) and JSONata, which moto's interpreter leaves unset
     "lambda_task",  # lambda:invoke results carry SdkHttpMetadata/SdkResponseMetadata, as on AWS
     "express",  # Express executions: ARNs, refused history APIs, 5 minutes; execution logs
