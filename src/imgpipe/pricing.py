@@ -43,6 +43,7 @@ class Usage:
     executions: float = 0.0  # workflow executions (Express bills each as a request)
     express_gb_s: float = 0.0  # modelled Express duration x memory
     express_log_bytes: float = 0.0  # execution history sent to CloudWatch Logs (Express, ALL)
+    express_log_ia_bytes: float = 0.0  # the part of it ingested into an Infrequent Access group
     lambda_requests: float = 0.0
     lambda_gb_s: float = 0.0  # billed duration x configured memory
     lambda_ephemeral_gb_s: float = 0.0  # /tmp above the free 512 MB x billed duration
@@ -99,7 +100,12 @@ def line_items(usage: Usage, prices: PriceTable, workflow: str) -> dict[str, flo
             usage.executions * prices["sfn_express_request"]
             + usage.express_gb_s * prices["sfn_express_gb_second"]
         )
-        items["CloudWatch Logs"] += usage.express_log_bytes / gb * prices["logs_ingestion_gb"]
+        # Step Functions' log is a vended log, priced by the class of the group it lands in.
+        standard_bytes = usage.express_log_bytes - usage.express_log_ia_bytes
+        items["CloudWatch Logs"] += (
+            standard_bytes * prices["logs_vended_gb"]
+            + usage.express_log_ia_bytes * prices["logs_vended_ia_gb"]
+        ) / gb
     elif workflow != "NONE":
         raise ValueError(f"unknown workflow type {workflow!r}")
     return items

@@ -73,6 +73,23 @@ def test_line_items_add_up_service_by_service(prices: pricing.PriceTable) -> Non
     assert items["CloudWatch Logs"] == pytest.approx(0.5)
 
 
+def test_the_execution_log_is_priced_at_its_log_groups_class(prices: pricing.PriceTable) -> None:
+    # GIVEN a GB per million uploads of Express execution log, in either class of group
+    logged = 1024**3 / 1_000_000
+    standard = pricing.Usage(executions=1, express_log_bytes=logged)
+    infrequent = pricing.Usage(executions=1, express_log_bytes=logged, express_log_ia_bytes=logged)
+
+    def logs(usage: pricing.Usage) -> float:
+        return pricing.line_items(usage, prices, "EXPRESS")["CloudWatch Logs"] * 1_000_000
+
+    # THEN vended logs cost $0.50 per GB into a Standard group, $0.25 into an IA one
+    assert (logs(standard), logs(infrequent)) == (pytest.approx(0.50), pytest.approx(0.25))
+    # AND scaling keeps the part in IA a part (the report's per-million figures)
+    assert logs(infrequent.scaled(2)) == pytest.approx(0.50)
+    # AND Standard workflows do not price the Express log at all
+    assert pricing.line_items(infrequent, prices, "STANDARD")["CloudWatch Logs"] == 0
+
+
 def test_single_lambda_reads_once_and_puts_each_variant_once(prices: pricing.PriceTable) -> None:
     usage = pricing.single_lambda_usage(compute_s=1.0, memory_mb=2048, variants=4, log_bytes=0)
     assert (usage.lambda_requests, usage.s3_tier1, usage.s3_tier2) == (1, 5, 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import io
 import json
 import math
@@ -158,6 +159,8 @@ def measure_pipeline(
         else sum(len(json.dumps(e, default=str)) for e in h)  # what ALL logging would send
         for r, h in zip(records, histories, strict=True)
     )
+    # A Standard run's log is modelled: priced as the template's execution log group would be.
+    in_ia = log_class(observe, group) == "INFREQUENT_ACCESS"
     reports, log_bytes, platform_bytes = _reports(observe, functions, start_ms, end_ms)
 
     per = 1 / uploads
@@ -184,6 +187,7 @@ def measure_pipeline(
         executions=1.0,
         express_gb_s=statistics.mean(pricing.express_gb_seconds(d) for d in durations),
         express_log_bytes=express_log_bytes,
+        express_log_ia_bytes=express_log_bytes if in_ia else 0.0,
         lambda_requests=len(reports) * per,
         lambda_gb_s=sum(gb_s.values()),
         lambda_ephemeral_gb_s=ephemeral,
@@ -303,13 +307,29 @@ def _duration_s(described: dict[str, Any]) -> float:
 def _execution_log_bytes(
     observe: Observer, group: str, arn: str, start_ms: int, end_ms: int
 ) -> int:
-    """Bytes of one Express execution's log events (what CloudWatch Logs ingests)."""
-    pages = observe("logs").get_paginator("filter_log_events")
-    return sum(
-        len(event["message"].encode())
-        for page in pages.paginate(logGroupName=group, startTime=start_ms, endTime=end_ms)
-        for event in page["events"]
-        if f'"{arn}"' in event["message"]
+    """Bytes of one Express execution's log events (what CloudWatch Logs ingests), read as
+    every reader does, by Logs Insights (an Infrequent Access group has no FilterLogEvents)."""
+    if not group:
+        return 0
+    with contextlib.suppress(executions.ExecutionGone):  # nothing logged (ERROR, a success)
+        messages = executions.logged_messages(
+            arn,
+            group,
+            since=datetime.datetime.fromtimestamp(start_ms / 1000 - 1, datetime.UTC),
+            until=datetime.datetime.fromtimestamp(end_ms / 1000 + 1, datetime.UTC),
+            logs=observe("logs"),
+        )
+        return sum(len(message.encode()) for message in messages)
+    return 0
+
+
+def log_class(observe: Observer, group: str) -> str:
+    """The class of the execution log group ("" without one)."""
+    if not group:
+        return ""
+    found = observe("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    return next(
+        (str(g.get("logGroupClass", "STANDARD")) for g in found if g["logGroupName"] == group), ""
     )
 
 
@@ -417,7 +437,8 @@ def run(args: argparse.Namespace) -> int:
             stateMachineArn=outputs["StateMachineArn"]
         )
         workflow = str(machine.get("type", "STANDARD"))
-        configuration = _configuration(parameters, machine)
+        group = executions.log_group_of(outputs["StateMachineArn"], sfn=observe("stepfunctions"))
+        configuration = _configuration(parameters, machine, log_class(observe, group))
         resize_memory = next(
             f["memory"]
             for f in _functions(observe, stack).values()
@@ -466,15 +487,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _configuration(parameters: dict[str, str], machine: dict[str, Any]) -> dict[str, Any]:
+def _configuration(
+    parameters: dict[str, str], machine: dict[str, Any], group_class: str = ""
+) -> dict[str, Any]:
     """What was measured: the parameters given (the rest at their defaults) and the execution
-    log they gave the state machine."""
+    log they gave the state machine, with the class of its log group (what its bytes cost)."""
     logging = machine.get("loggingConfiguration", {})
     return {
         "parameters": dict(parameters),
         "executionLog": {
             "level": logging.get("level", "OFF"),
             "includeExecutionData": bool(logging.get("includeExecutionData", False)),
+            "logGroupClass": group_class or None,
         },
     }
 
@@ -485,9 +509,11 @@ def configuration_line(configuration: dict[str, Any] | None) -> str:
     given = " ".join(f"{k}={v}" for k, v in sorted(configuration["parameters"].items()))
     log = configuration["executionLog"]
     data = "with" if log["includeExecutionData"] else "without"
+    group_class = log.get("logGroupClass")
+    where = f", in a {group_class} log group" if group_class else ""
     return (
         f"configuration: {given} (other parameters at their defaults); execution log: "
-        f"Level {log['level']}, {data} execution data"
+        f"Level {log['level']}, {data} execution data{where}"
     )
 
 

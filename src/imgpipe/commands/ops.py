@@ -265,6 +265,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from imgpipe_core.trace import build_timeline
 
     stack = connect(args)
+    around = None  # a moment of the execution bounds its log query; else the retention
     if args.id.startswith("arn:"):
         execution_arn = args.id
     else:
@@ -274,6 +275,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
             raise CliError("the record has no execution yet")
         index = (args.attempt - 1) if args.attempt else len(arns) - 1
         execution_arn = arns[index]
+        if index == len(arns) - 1:
+            around = record.updated_at or None
     sfn = stack.client("stepfunctions")
     log_group, log_level = executions.logging_of(stack.output("StateMachineArn"), sfn=sfn)
     try:
@@ -281,6 +284,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
             execution_arn,
             log_group=log_group,
             log_level=log_level,
+            around=around,
             sfn=sfn,
             logs=stack.client("logs"),
         )
@@ -288,6 +292,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
         raise CliError(f"{execution_arn}: {error}") from error
     except executions.ExecutionGone as error:
         raise CliError(f"no history left for {execution_arn}") from error
+    except executions.LogQueryFailed as error:
+        raise CliError(f"{execution_arn}: {error}") from error
     spans = build_timeline(events)
     data = {
         "executionArn": execution_arn,

@@ -175,7 +175,10 @@ def trace(settings: Settings, ident: str) -> TraceResponse:
     arn = record.execution_arns[-1]
     try:
         described, events = executions.read(
-            arn, log_group=settings.pipeline_log_group, log_level=settings.pipeline_log_level
+            arn,
+            log_group=settings.pipeline_log_group,
+            log_level=settings.pipeline_log_level,
+            around=record.updated_at or None,  # written by this attempt's own states
         )
     except executions.NotLogged as error:
         raise ApiError(HTTPStatus.NOT_FOUND, "EXECUTION_NOT_LOGGED", str(error)) from error
@@ -183,6 +186,8 @@ def trace(settings: Settings, ident: str) -> TraceResponse:
         raise ApiError(
             HTTPStatus.NOT_FOUND, "EXECUTION_NOT_FOUND", "the execution has expired"
         ) from error
+    except executions.LogQueryFailed as error:
+        raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "TRACE_UNAVAILABLE", str(error)) from error
     stop = described.get("stopDate")
     return TraceResponse(
         processingId=record.processing_id,

@@ -43,6 +43,7 @@ _ERRORS = {
     409: "The image is being processed",
     413: "Over a size limit",
     415: "contentType is not an image type the pipeline accepts",
+    503: "The trace could not be read now (its log query failed or timed out): retry",
 }
 
 ImageId = Annotated[
@@ -213,7 +214,7 @@ def images_router(settings: Settings) -> Router:
         "/images/<image_id>/trace",
         operation_id="traceImage",
         summary="The latest execution as a timeline of states",
-        responses=documented({200: ("The timeline", TraceResponse)}, 400, 404),
+        responses=documented({200: ("The timeline", TraceResponse)}, 400, 404, 503),
     )
     def trace_image(image_id: ImageId) -> Response[Any]:
         return json_response(images.trace(settings, image_id))
