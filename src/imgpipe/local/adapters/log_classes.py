@@ -255,6 +255,13 @@ def _value(event: Any, stream: Any, group: Any, name: str) -> Any:
     return value
 
 
+def _compare(found: Any, operator: str, value: str) -> bool:
+    # An event without the field matches neither = nor != (it has nothing to compare).
+    if found is None:
+        return False
+    return (found == value) == (operator == "=")
+
+
 def _text(name: str, value: Any) -> str:
     if name in ("@timestamp", "@ingestionTime"):
         moment = datetime.datetime.fromtimestamp(int(value) / 1000, datetime.UTC)
@@ -319,7 +326,7 @@ def run_query(
                 records += 1
                 scanned += len(event.message.encode())
                 if all(
-                    (_value(event, stream, group, name) == value) == (operator == "=")
+                    _compare(_value(event, stream, group, name), operator, value)
                     for name, operator, value in query.filters
                 ):
                     matched.append((event, stream, group))
