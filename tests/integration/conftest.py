@@ -137,6 +137,27 @@ class Pipeline:
         group = executions.log_group_of(self.outputs["StateMachineArn"])
         return executions.read(arn, log_group=group, sfn=self.client("stepfunctions"))[1]
 
+    @property
+    def log_group(self) -> str:
+        """The execution log group (its name says its class: see ExecutionLogClass)."""
+        from imgpipe_core import executions
+
+        return executions.log_group_of(self.outputs["StateMachineArn"])
+
+    def logged(self, arn: str) -> list[str]:
+        """An execution's log messages, read as imgpipe reads them (a Logs Insights query)."""
+        import datetime
+
+        from imgpipe_core import executions
+
+        now = datetime.datetime.now(datetime.UTC)
+        since = now - datetime.timedelta(hours=1)
+        messages = executions.logged_messages(
+            arn, self.log_group, since=since, until=now, logs=self.client("logs")
+        )
+        # An engine whose Insights ignores the filter (LocalStack's moto) returns every event.
+        return [m for m in messages if f'"{arn}"' in m]
+
     def public_keys(self, pid: str) -> list[str]:
         listed = self.client("s3").list_objects_v2(
             Bucket=self.outputs["PublicBucketName"], Prefix=f"images/{pid}/"

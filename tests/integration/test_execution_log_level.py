@@ -20,14 +20,7 @@ def quiet(engine) -> Pipeline:
 
 
 def _logged(pipeline: Pipeline, arn: str) -> list[dict]:
-    group = f"/aws/vendedlogs/states/{pipeline.stack_name}-pipeline"
-    pages = pipeline.client("logs").get_paginator("filter_log_events")
-    return [
-        json.loads(e["message"])
-        for page in pages.paginate(logGroupName=group)
-        for e in page["events"]
-        if arn in e["message"]
-    ]
+    return [json.loads(m) for m in pipeline.logged(arn)]
 
 
 def _api_trace(pipeline: Pipeline, pid: str, level: str) -> TraceResponse:
@@ -37,7 +30,7 @@ def _api_trace(pipeline: Pipeline, pid: str, level: str) -> TraceResponse:
     settings = Settings.model_validate(
         {
             "TABLE_NAME": pipeline.table,
-            "PIPELINE_LOG_GROUP": f"/aws/vendedlogs/states/{pipeline.stack_name}-pipeline",
+            "PIPELINE_LOG_GROUP": pipeline.log_group,
             "PIPELINE_LOG_LEVEL": level,
         }
     )

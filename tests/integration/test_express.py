@@ -61,9 +61,7 @@ def test_express_upload_is_published_and_its_history_only_in_the_logs(express: P
     history = express.history(arn)
     assert history[0]["type"] == "ExecutionStarted" and history[-1]["type"] == "ExecutionSucceeded"
     assert "Publish Variants" in _entered(history) and "Resize Variant" in _entered(history)
-    group = f"/aws/vendedlogs/states/{express.stack_name}-pipeline"
-    logged = express.client("logs").filter_log_events(logGroupName=group)["events"]
-    first = json.loads(next(e["message"] for e in logged if arn in e["message"]))
+    first = json.loads(express.logged(arn)[0])
     assert set(first) >= {"id", "type", "details", "previous_event_id", "event_timestamp"}
     assert first["execution_arn"] == arn and first["event_timestamp"].isdigit()
 
@@ -73,14 +71,7 @@ def _compact(value: object) -> str:
 
 
 def _logged(express: Pipeline, arn: str) -> list[str]:
-    group = f"/aws/vendedlogs/states/{express.stack_name}-pipeline"
-    pages = express.client("logs").get_paginator("filter_log_events")
-    return [
-        e["message"]
-        for page in pages.paginate(logGroupName=group)
-        for e in page["events"]
-        if f'"{arn}"' in e["message"]
-    ]
+    return express.logged(arn)
 
 
 def test_express_success_logs_small_states_and_each_variable_once(express: Pipeline) -> None:
@@ -158,7 +149,7 @@ def test_express_trace_is_read_from_the_logs_by_cli_and_api(
     settings = Settings.model_validate(
         {
             "TABLE_NAME": express.table,
-            "PIPELINE_LOG_GROUP": f"/aws/vendedlogs/states/{express.stack_name}-pipeline",
+            "PIPELINE_LOG_GROUP": express.log_group,
         }
     )
     response = api_trace(settings, pid)

@@ -67,7 +67,44 @@ def install() -> None:
     _function_properties()
     _drop_no_value_items()
     _log_group_arn()
+    _role_policies_on_update()
     _installed = True
+
+
+def _role_policies_on_update() -> None:
+    """A stack update applies an ``AWS::IAM::Role``'s changed inline ``Policies`` (a grant on a
+    replaced resource's new ARN, say); moto's update only touches the description."""
+    from moto.iam.models import Role
+
+    original = Role.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def update(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:  # moto's keyword names: it calls updates by keyword
+        role = original(
+            cls,
+            original_resource=original_resource,
+            new_resource_name=new_resource_name,
+            cloudformation_json=cloudformation_json,
+            account_id=account_id,
+            region_name=region_name,
+        )
+        wanted = {
+            str(policy["PolicyName"]): policy["PolicyDocument"]
+            for policy in cloudformation_json.get("Properties", {}).get("Policies", [])
+        }
+        for name in set(role.policies) - set(wanted):
+            role.delete_policy(name)
+        for name, document in wanted.items():
+            role.put_policy(name, document)
+        return role
+
+    Role.update_from_cloudformation_json = classmethod(update)  # type: ignore[assignment,method-assign]
 
 
 def _log_group_arn() -> None:
