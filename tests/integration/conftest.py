@@ -150,10 +150,13 @@ class Pipeline:
 
         from imgpipe_core import executions
 
+        group = self.log_group
+        if not group:
+            return []  # ExecutionLogLevel=OFF: the state machine has no log destination
         now = datetime.datetime.now(datetime.UTC)
         since = now - datetime.timedelta(hours=1)
         messages = executions.logged_messages(
-            arn, self.log_group, since=since, until=now, logs=self.client("logs")
+            arn, group, since=since, until=now, logs=self.client("logs")
         )
         # An engine whose Insights ignores the filter (LocalStack's moto) returns every event.
         return [m for m in messages if f'"{arn}"' in m]
