@@ -210,3 +210,16 @@ def test_report_says_which_configuration_it_measured() -> None:
         "configuration: ExecutionLogLevel=ERROR (other parameters at their defaults); "
         "execution log: Level ERROR, without execution data"
     ) in lines
+
+
+def test_report_and_json_say_which_log_class_was_measured() -> None:
+    prices = pricing.load_prices()
+    measured = _measured("jpeg", pricing.Usage(executions=1, express_log_bytes=42_600))
+    machine = {"loggingConfiguration": {"level": "ALL", "includeExecutionData": True}}
+    configuration = cost._configuration({"ExecutionLogClass": "STANDARD"}, machine, "STANDARD")
+    assert configuration["executionLog"]["logGroupClass"] == "STANDARD"
+    lines = cost.report_lines([measured], prices, "EXPRESS", 2048, configuration)
+    assert (
+        "configuration: ExecutionLogClass=STANDARD (other parameters at their defaults); "
+        "execution log: Level ALL, with execution data; log group class STANDARD"
+    ) in lines

@@ -510,7 +510,7 @@ def configuration_line(configuration: dict[str, Any] | None) -> str:
     log = configuration["executionLog"]
     data = "with" if log["includeExecutionData"] else "without"
     group_class = log.get("logGroupClass")
-    where = f", in a {group_class} log group" if group_class else ""
+    where = f"; log group class {group_class}" if group_class else ""
     return (
         f"configuration: {given} (other parameters at their defaults); execution log: "
         f"Level {log['level']}, {data} execution data{where}"
