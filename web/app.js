@@ -343,6 +343,11 @@ async function showTrace(card, id) {
       renderNote(card, body.error.message);
       return;
     }
+    // The log query did not answer in time (TRACE_UNAVAILABLE): ask again.
+    if (status === 503) {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      continue;
+    }
     if (status !== 200) return;
     renderTrace(card, body);
     if (body.status !== "RUNNING") break;
