@@ -158,8 +158,10 @@ class Pipeline:
         messages = executions.logged_messages(
             arn, group, since=since, until=now, logs=self.client("logs")
         )
-        # An engine whose Insights ignores the filter (LocalStack's moto) returns every event.
-        return [m for m in messages if f'"{arn}"' in m]
+        # An engine whose Insights ignores the filter and the sort (LocalStack's moto) returns
+        # every event, newest first: keep this execution's, in the order it logged them.
+        mine = [m for m in messages if f'"{arn}"' in m]
+        return sorted(mine, key=lambda m: int(json.loads(m)["id"]))
 
     def public_keys(self, pid: str) -> list[str]:
         listed = self.client("s3").list_objects_v2(
