@@ -75,11 +75,18 @@ def _trace(pipeline: Pipeline, record: dict) -> tuple[dict, list[dict]]:
     )
 
 
-def _shape(described: dict, events: list[dict]) -> tuple[Any, ...]:
+def _shape(described: dict, events: list[dict], *, exact: bool = True) -> tuple[Any, ...]:
     """What a trace shows, without what differs between two executions (ids, times, ARNs):
-    status, error, every state with its retries and error, and the count of each event type."""
-    spans = sorted((s.name, s.retries, s.error or "") for s in build_timeline(events))
-    return described["status"], described.get("error"), spans, Counter(e["type"] for e in events)
+    status, error, every state with its retries and error, and the count of each event type.
+    Not ``exact`` (a failed Map: its iterations reach the failure in any order, so how many
+    fail, are aborted or finish, and with which events, varies by run): which states ran and
+    how the execution ended."""
+    spans = [(s.name, s.retries, s.error or "") for s in build_timeline(events)]
+    if not exact:
+        names = {name for name, _, _ in spans}
+        return described["status"], described.get("error"), names, events[-1]["type"]
+    kinds = Counter(e["type"] for e in events)
+    return described["status"], described.get("error"), sorted(spans), kinds
 
 
 def _api_trace(pipeline: Pipeline, pid: str) -> dict:
@@ -142,7 +149,10 @@ def test_traces_read_through_insights_on_ia_equal_filter_log_events_on_standard(
         ]
         assert events == sorted(raw, key=lambda e: e["id"]), outcome
         # AND the IA stack's trace of the same outcome shows the same states and events
-        assert _shape(described, events) == _shape(*traced_ia[outcome]), outcome
+        exact = outcome != "failed"
+        assert _shape(described, events, exact=exact) == _shape(*traced_ia[outcome], exact=exact), (
+            outcome
+        )
     # AND the API function, its grants now on the new group, traces on Standard too
     answer = _api_trace(standard, on_standard["rejected"]["processingId"])
     assert answer.get("statusCode") == 200, answer
