@@ -80,11 +80,10 @@ def _shape(described: dict, events: list[dict], *, exact: bool = True) -> tuple[
     status, error, every state with its retries and error, and the count of each event type.
     Not ``exact`` (a failed Map: its iterations reach the failure in any order, so how many
     fail, are aborted or finish, and with which events, varies by run): which states ran and
-    how the execution ended."""
+    how the execution ended (an iteration's own failure may even be logged after it)."""
     spans = [(s.name, s.retries, s.error or "") for s in build_timeline(events)]
     if not exact:
-        names = {name for name, _, _ in spans}
-        return described["status"], described.get("error"), names, events[-1]["type"]
+        return described["status"], described.get("error"), {name for name, _, _ in spans}
     kinds = Counter(e["type"] for e in events)
     return described["status"], described.get("error"), sorted(spans), kinds
 

@@ -247,3 +247,12 @@ def test_at_all_a_window_that_finds_nothing_is_widened_to_the_retention_once() -
     assert (
         second["endTime"] - second["startTime"] > 29 * 86400 > first["endTime"] - first["startTime"]
     )
+
+
+def test_a_window_still_open_is_not_widened_its_events_may_not_be_delivered_yet() -> None:
+    arn, _ = _one_success()
+    logs = FakeInsights([], polls=0)
+    recent = datetime.datetime.now(datetime.UTC).isoformat()
+    with pytest.raises(executions.ExecutionGone):
+        executions.read(arn, log_group="g", around=recent, logs=logs)
+    assert logs.calls == 1  # no scan of the whole retention for an execution just started

@@ -111,9 +111,10 @@ def read(
         except ExecutionGone as error:
             if log_level != "ALL":
                 raise NotLogged(log_level) from error
-            if around is None:
+            # While the window is still open, nothing may simply not be delivered yet.
+            if around is None or _still_open(around):
                 raise
-        # At ALL every execution logs: none in the window means the hint was wrong (a record
+        # At ALL every execution logs: none in a past window means the hint was wrong (a record
         # written after its attempt ended, say); the retention window is the answer.
         return read_from_logs(execution_arn, log_group, logs=logs)
     sfn = sfn or client("stepfunctions")
@@ -181,6 +182,12 @@ def window(
     moment = _moment(around) if isinstance(around, str) else around
     reach = EXPRESS_MAX + WINDOW_MARGIN
     return moment - reach, min(now, moment + reach)
+
+
+def _still_open(around: str | datetime.datetime) -> bool:
+    """Whether an execution around this moment may still be running or delivering its log."""
+    moment = _moment(around) if isinstance(around, str) else around
+    return moment + EXPRESS_MAX + WINDOW_MARGIN > datetime.datetime.now(datetime.UTC)
 
 
 def logged_messages(
