@@ -390,10 +390,6 @@ def _insights() -> None:
 
 # -- CloudFormation ---------------------------------------------------------------------------
 
-# Properties whose change replaces the group (CloudFormation's AWS::Logs::LogGroup reference:
-# LogGroupName and LogGroupClass are "Replacement"); the others update it in place.
-_REPLACING = ("LogGroupName", "LogGroupClass")
-
 
 def _replacement() -> None:
     from moto.cloudformation.parsing import ResourceMap
@@ -413,6 +409,8 @@ def _replacement() -> None:
         properties = dict(cloudformation_json.get("Properties", {}))
         name = properties.get("LogGroupName") or original_resource.name
         chosen = properties.get("LogGroupClass") or "STANDARD"
+        # LogGroupName and LogGroupClass replace the group (AWS::Logs::LogGroup reference:
+        # "Update requires: Replacement"); the other properties update it in place.
         if name == original_resource.name and chosen == group_class(original_resource):
             original_resource.retention_in_days = properties.get("RetentionInDays")
             return original_resource
