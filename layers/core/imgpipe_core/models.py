@@ -9,8 +9,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    model_serializer,
+    model_validator,
+)
 
+from imgpipe_core.catalogue import OutputFormat
 from imgpipe_core.errors import RejectionCode
 from imgpipe_core.imaging import ImageInfo
 
@@ -135,6 +145,14 @@ class ValidateOutput(Model):
     rejection: Rejection | None = None
     concurrency: int = 0  # the Map's MaxConcurrency (0 = all variants at once)
 
+    @field_serializer("image")
+    def _image(self, image: ImageInfo | None, info: SerializationInfo) -> Any:
+        # Without its unset facts (``exif``/``placeholder``: null): $image is logged with every
+        # task that reads it and stored as the record's imageJson.
+        if image is None:
+            return None
+        return image.model_dump(mode=info.mode, exclude_none=True)
+
 
 # -- Resize -----------------------------------------------------------------------------------
 
@@ -152,6 +170,47 @@ class PublishedVariant(Model):
     bytes: int
     format: str
     content_type: str = Field(alias="contentType")
+
+    def stored(self, prefix: str) -> StoredVariant:
+        """The variant as Publish's output and the record carry it: ``[file, width, height,
+        bytes]``, ``file`` its key under the image's ``prefix`` (``<variant>-<hash>.<ext>``);
+        name, format and content type follow from it. Short, so the status item stays under
+        1 KB (each started KB is one more write unit, in the table and in ByStatus); the dict
+        form only for a variant the short form would not give back exactly."""
+        entry: list[str | int] = [
+            self.key.removeprefix(prefix),
+            self.width,
+            self.height,
+            self.bytes,
+        ]
+        try:
+            if PublishedVariant.from_stored(entry, prefix) == self:
+                return entry
+        except ValueError:
+            pass
+        return self.model_dump(mode="json", by_alias=True)
+
+    @classmethod
+    def from_stored(cls, entry: StoredVariant, prefix: str) -> PublishedVariant:
+        """Either form :meth:`stored` writes (and the dict of records written before it)."""
+        if isinstance(entry, dict):
+            return cls.model_validate(entry)
+        file, width, height, size = entry
+        name, _, rest = str(file).rpartition("-")
+        extension = rest.rpartition(".")[2]
+        output = OutputFormat("jpeg" if extension == "jpg" else extension)
+        return cls(
+            variant=name,
+            key=f"{prefix}{file}",
+            width=int(width),
+            height=int(height),
+            bytes=int(size),
+            format=output.value,
+            contentType=output.content_type,
+        )
+
+
+StoredVariant = list[str | int] | dict[str, Any]
 
 
 class ResizeInput(Model):
@@ -172,6 +231,39 @@ class PublishInput(Model):
 class PublishOutput(Model):
     variants: list[PublishedVariant]
     manifest_key: str = Field(alias="manifestKey")
+
+    @property
+    def prefix(self) -> str:
+        return _manifest_prefix(self.manifest_key)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        manifest_key = data.get("manifestKey", data.get("manifest_key"))
+        entries = data.get("variants")
+        if not isinstance(manifest_key, str) or not isinstance(entries, list):
+            return data
+        prefix = _manifest_prefix(manifest_key)
+        variants = [
+            PublishedVariant.from_stored(e, prefix) if isinstance(e, list) else e for e in entries
+        ]
+        return {**data, "variants": variants}
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        # The task's JSON (the state, the execution log, Record Success's variantsJson) in the
+        # short form; Python-mode dumps keep the models.
+        shown = handler(self)
+        if info.mode_is_json() and isinstance(shown, dict) and "variants" in shown:
+            shown["variants"] = [v.stored(self.prefix) for v in self.variants]
+        return shown
+
+
+def _manifest_prefix(manifest_key: str) -> str:
+    """The image's prefix (``images/<id>/``) from its manifest's key."""
+    return manifest_key.rpartition("/")[0] + "/"
 
 
 class WithdrawInput(Model):

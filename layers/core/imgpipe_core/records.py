@@ -17,10 +17,11 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from imgpipe_core import keys
 from imgpipe_core.clients import client
+from imgpipe_core.imaging import ImageInfo
 from imgpipe_core.models import Job, PublishedVariant, Source, Status
 
 STATUS_INDEX = "ByStatus"
@@ -82,6 +83,25 @@ class ProcessingRecord(BaseModel):
     original_deleted_at: str | None = Field(default=None, alias="originalDeletedAt")
     original_expires_at: str | None = Field(default=None, alias="originalExpiresAt")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derived(cls, data: Any) -> Any:
+        """What the item leaves out because it follows from the rest (it stays under 1 KB)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        # Record Success writes no completedAt: an outcome is written with updatedAt = the
+        # moment it completed, and no later write of a finished attempt touches updatedAt.
+        if data.get("status") != Status.PROCESSING.value and not data.get("completedAt"):
+            data["completedAt"] = data.get("updatedAt") or None
+        # imageJson is stored without its unset facts (Validate's output): readers see them null.
+        if isinstance(data.get("image"), dict):
+            try:
+                data["image"] = ImageInfo.model_validate(data["image"]).model_dump(mode="json")
+            except ValidationError:
+                pass  # an older shape: shown as stored
+        return data
+
     @property
     def in_flight(self) -> bool:
         """An attempt is processing and not yet abandoned."""
@@ -105,7 +125,17 @@ def from_item(item: dict[str, Any]) -> ProcessingRecord:
     for stored, name in _JSON_ATTRIBUTES.items():
         if stored in record:
             record[name] = json.loads(record.pop(stored))
-    return ProcessingRecord.model_validate(_plain(record))
+    record = _plain(record)
+    if isinstance(record.get("variants"), list) and isinstance(record.get("processingId"), str):
+        prefix = keys.image_prefix(record["processingId"])
+        record["variants"] = [PublishedVariant.from_stored(v, prefix) for v in record["variants"]]
+    return ProcessingRecord.model_validate(record)
+
+
+def stored_variants(pid: str, variants: list[PublishedVariant]) -> str:
+    """variantsJson as Record Success writes it (Publish's output: the short form, compact)."""
+    prefix = keys.image_prefix(pid)
+    return json.dumps([v.stored(prefix) for v in variants], separators=(",", ":"))
 
 
 def known_attributes() -> set[str]:
@@ -144,7 +174,9 @@ def claim(
 ) -> Claim:
     """Start an attempt for ``pid``: first sight of a version, or a re-run of a finished one."""
     moment = now()
-    source_map = source.model_dump(mode="json", by_alias=True, exclude_none=True)
+    # Without the ETag: nothing reads it back (a re-run names the version), and the item must
+    # stay under 1 KB once Record Success has added the variants.
+    source_map = source.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"etag"})
     if not rerun:
         item = {
             "processingId": pid,
@@ -177,7 +209,7 @@ def claim(
             UpdateExpression=(
                 "SET #status = :processing, attempt = attempt + :one, updatedAt = :now, "
                 "executionArns = list_append(executionArns, :arn) "
-                "REMOVE #error, cause, rejectionCode, rejectionMessage"
+                "REMOVE #error, cause, rejectionCode, rejectionMessage, completedAt"
             ),
             ConditionExpression=(
                 "attribute_exists(processingId) AND (#status <> :processing OR updatedAt < :stale)"
@@ -589,9 +621,7 @@ def merge_variants(table: str, record: ProcessingRecord, variants: list[Publishe
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=_to_item(
                 {
-                    ":variants": json.dumps(
-                        [v.model_dump(mode="json", by_alias=True) for v in variants]
-                    ),
+                    ":variants": stored_variants(record.processing_id, variants),
                     ":succeeded": Status.SUCCEEDED.value,
                     ":attempt": record.attempt,
                 }
