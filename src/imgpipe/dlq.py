@@ -103,7 +103,10 @@ def _processing_id_of(execution_input: dict[str, Any]) -> str | None:
 def _key_of(execution_input: dict[str, Any]) -> str | None:
     if "source" in execution_input and isinstance(execution_input["source"], dict):
         return execution_input["source"].get("key")
-    return execution_input.get("detail", {}).get("object", {}).get("key")
+    # The upload rule's input (bucket and object), or a whole S3 event (older executions, and
+    # the rule's own dead letters, which carry the event).
+    created = execution_input.get("detail", execution_input)
+    return created.get("object", {}).get("key") if isinstance(created, dict) else None
 
 
 def receive_all(sqs: Any, queue_url: str, *, visibility: int) -> list[DeadLetter]:

@@ -63,12 +63,26 @@ class S3BucketDetail(Model):
 
 
 class ObjectCreatedDetail(Model):
+    """The execution input of automatic runs: the S3 event's ``bucket`` and ``object`` (the
+    upload rule's InputTransformer keeps only these, so the execution log holds no envelope)."""
+
     bucket: S3BucketDetail
     object: S3ObjectDetail
 
+    def to_source(self) -> Source:
+        obj = self.object
+        return Source(
+            bucket=self.bucket.name,
+            key=obj.key,
+            versionId=obj.version_id,
+            size=obj.size,
+            etag=obj.etag,
+        )
+
 
 class ObjectCreatedEvent(Model):
-    """EventBridge "Object Created" from S3 (the execution input of automatic runs)."""
+    """EventBridge "Object Created" from S3, whole: the input of executions started before the
+    upload rule had its InputTransformer (their dead letters are still redriven)."""
 
     id: str | None = None
     detail_type: str = Field(alias="detail-type")
@@ -77,14 +91,7 @@ class ObjectCreatedEvent(Model):
     detail: ObjectCreatedDetail
 
     def to_source(self) -> Source:
-        obj = self.detail.object
-        return Source(
-            bucket=self.detail.bucket.name,
-            key=obj.key,
-            versionId=obj.version_id,
-            size=obj.size,
-            etag=obj.etag,
-        )
+        return self.detail.to_source()
 
 
 class RerunRequest(Model):

@@ -7,6 +7,7 @@ outcomes (written by the state machine itself) require the attempt that produced
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import heapq
 import itertools
@@ -96,10 +97,8 @@ class ProcessingRecord(BaseModel):
             data["completedAt"] = data.get("updatedAt") or None
         # imageJson is stored without its unset facts (Validate's output): readers see them null.
         if isinstance(data.get("image"), dict):
-            try:
+            with contextlib.suppress(ValidationError):  # an older shape: shown as stored
                 data["image"] = ImageInfo.model_validate(data["image"]).model_dump(mode="json")
-            except ValidationError:
-                pass  # an older shape: shown as stored
         return data
 
     @property

@@ -10,7 +10,14 @@ from pydantic import ValidationError
 from imgpipe_core import deadletters, keys, records
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import ImgpipeError
-from imgpipe_core.models import Job, ObjectCreatedEvent, RegisterInput, RerunRequest, Source
+from imgpipe_core.models import (
+    Job,
+    ObjectCreatedDetail,
+    ObjectCreatedEvent,
+    RegisterInput,
+    RerunRequest,
+    Source,
+)
 
 
 class InvalidExecutionInput(ImgpipeError):
@@ -106,7 +113,8 @@ def identify(raw: dict[str, Any]) -> tuple[str, Source, bool]:
             if not keys.PROCESSING_ID.match(pid):
                 raise InvalidExecutionInput(f"malformed processingId {pid!r}")
         else:
-            source = ObjectCreatedEvent.model_validate(raw).to_source()
+            created = ObjectCreatedEvent if "detail" in raw else ObjectCreatedDetail
+            source = created.model_validate(raw).to_source()
             pid = keys.processing_id(source.bucket, source.key, source.version_id)
     except ValidationError as error:
         raise InvalidExecutionInput(str(error)) from error
