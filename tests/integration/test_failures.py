@@ -243,7 +243,7 @@ def test_stopped_execution_reaches_the_dlq_and_is_listed(
         )
     )
     assert letter["detail"]["status"] == "ABORTED"
-    assert json.loads(letter["detail"]["input"])["detail"]["object"]["key"] == "uploads/stopped.png"
+    assert json.loads(letter["detail"]["input"])["object"]["key"] == "uploads/stopped.png"
     # AND `imgpipe dlq list` shows it with the object key it would re-run
     capsys.readouterr()
     assert fragile.cli("dlq", "list", "--json") == 0

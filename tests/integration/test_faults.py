@@ -173,14 +173,15 @@ def test_registration_that_never_claimed_is_dead_lettered_and_redriven(
         Bucket=faulty.outputs["PrivateBucketName"], Key=key, Body=photo(640, 480, "JPEG")
     )
     pid = keys.processing_id(faulty.outputs["PrivateBucketName"], key, response["VersionId"])
-    # THEN no record exists and the DLQ holds the original event as RegistrationFailed
+    # THEN no record exists and the DLQ holds the execution input (the upload rule's: the
+    # event's bucket and object) as RegistrationFailed
     letter = wait_for(lambda: next(iter(_letters(faulty, key)), None), timeout=60)
     assert letter["kind"] == "RegistrationFailed" and letter["error"] == "TransientError"
-    assert letter["input"]["detail"]["object"]["key"] == key
+    assert letter["input"]["object"]["key"] == key
     assert faulty.record(pid) is None
     history = _history(faulty, letter["executionArn"])
     assert _entered(history)[-2:] == ["Send Unregistered To Dead Letter Queue", "Processing Failed"]
-    # WHEN redriven, the original event is started again and succeeds
+    # WHEN redriven, that input is started again and succeeds
     assert faulty.cli("dlq", "redrive") == 0
     _assert_published_once(faulty, pid, faulty.wait_done(pid))
     assert _letters(faulty, key) == []
