@@ -88,3 +88,34 @@ def imgpipe_jsonata_without_java() -> None:
     from imgpipe.local.adapters.jsonata import evaluator
 
     bridge._eval_jsonata = evaluator(bridge.JSONataException)
+
+
+@hooks.on_infra_start()
+def imgpipe_sfn_target_transformed_input() -> None:
+    """A rule's Step Functions target with an InputTransformer (or InputPath) starts executions.
+
+    LocalStack names the execution after the ``id`` of what the target sends, which only the
+    whole event has: a transformed input fails every delivery (KeyError 'id', logged as
+    TargetDeliveryFailure). AWS starts it under a name of its own, as LocalStack does for a
+    target's constant ``Input``.
+    """
+    import json
+
+    from localstack.services.events.target import StatesTargetSender
+    from localstack.utils.strings import long_uid
+
+    send = StatesTargetSender.send_event
+    if getattr(send, "_imgpipe", False):
+        return
+
+    def send_event(self: Any, event: Any, trace_header: Any) -> None:
+        if isinstance(event, dict) and "id" in event:
+            send(self, event, trace_header)
+            return
+        self.service = "stepfunctions"
+        self.client.start_execution(
+            stateMachineArn=self.target["Arn"], name=long_uid(), input=json.dumps(event)
+        )
+
+    send_event._imgpipe = True  # type: ignore[attr-defined]
+    StatesTargetSender.send_event = send_event
