@@ -85,22 +85,20 @@ def test_a_variant_the_short_form_would_change_keeps_its_full_form(odd: dict[str
     assert PublishedVariant.from_stored(stored, PREFIX) == variant
 
 
-def _item(**attributes: Any) -> dict[str, Any]:
-    return {k: v for k, v in records._to_item(attributes).items()}
-
-
-OLD_ITEM = _item(  # what Register and Record Success wrote before the short forms
-    processingId=PID,
-    status="SUCCEEDED",
-    attempt=1,
-    source={"bucket": "private", "key": "uploads/u", "versionId": "v1", "size": 2054390,
-            "etag": "4fd79609a4e7a41e6d89060641dfd98a"},
-    executionArns=["arn:aws:states:us-east-1:123456789012:express:m:e:u"],
-    createdAt="2026-12-02T06:38:36.790Z",
-    updatedAt="2026-12-02T06:38:37.577Z",
-    completedAt="2026-12-02T06:38:37.577Z",
-    variantsJson=json.dumps([v.model_dump(mode="json", by_alias=True) for v in VARIANTS]),
-    imageJson=json.dumps(IMAGE.model_dump(mode="json")),
+OLD_ITEM = records._to_item(  # what Register and Record Success wrote before the short forms
+    {
+        "processingId": PID,
+        "status": "SUCCEEDED",
+        "attempt": 1,
+        "source": {"bucket": "private", "key": "uploads/u", "versionId": "v1", "size": 2054390,
+                   "etag": "4fd79609a4e7a41e6d89060641dfd98a"},
+        "executionArns": ["arn:aws:states:us-east-1:123456789012:express:m:e:u"],
+        "createdAt": "2026-12-02T06:38:36.790Z",
+        "updatedAt": "2026-12-02T06:38:37.577Z",
+        "completedAt": "2026-12-02T06:38:37.577Z",
+        "variantsJson": json.dumps([v.model_dump(mode="json", by_alias=True) for v in VARIANTS]),
+        "imageJson": json.dumps(IMAGE.model_dump(mode="json")),
+    }
 )  # fmt: skip
 
 
