@@ -50,7 +50,7 @@ ENVIRONMENT = {
     "AWS_EXECUTION_ENV": f"AWS_Lambda_{RUNTIME}",
     "POWERTOOLS_SERVICE_NAME": "imgpipe",
     "POWERTOOLS_METRICS_NAMESPACE": "imgpipe",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
     "PYDANTIC_DISABLE_PLUGINS": "__all__",
     "TABLE_NAME": "status",
     "API_KEY_TABLE": "api-keys",

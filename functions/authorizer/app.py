@@ -15,13 +15,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imgpipe_core import api_keys
 from imgpipe_core.config import load_authorizer_settings
-from imgpipe_core.observability import logger, metrics, tracer
+from imgpipe_core.observability import log_failure, logger, metrics, tracer
 
 SETTINGS = load_authorizer_settings()
 
 
 @coldstart.resume_after_first_invocation
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@log_failure
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_source(data_class=APIGatewayAuthorizerEventV2)

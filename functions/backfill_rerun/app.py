@@ -11,13 +11,14 @@ from imgpipe_core.backfill import ItemInput, rerun_item
 from imgpipe_core.config import load_settings
 from imgpipe_core.errors import surface_transient
 from imgpipe_core.models import dump
-from imgpipe_core.observability import logger, metrics, tracer
+from imgpipe_core.observability import log_failure, logger, metrics, tracer
 
 SETTINGS = load_settings()
 
 
 @coldstart.resume_after_first_invocation
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@log_failure
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @surface_transient

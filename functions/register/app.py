@@ -10,14 +10,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from imgpipe_core.config import load_settings
 from imgpipe_core.errors import surface_transient
 from imgpipe_core.models import RegisterInput, ReleaseOutput, dump
-from imgpipe_core.observability import logger, metrics, tracer
+from imgpipe_core.observability import log_failure, logger, metrics, tracer
 from imgpipe_core.register import register, release, sweep_abandoned
 
 SETTINGS = load_settings()
 
 
 @coldstart.resume_after_first_invocation
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
+@log_failure
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @surface_transient
@@ -25,7 +26,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     request = RegisterInput.model_validate(event)
     if request.failure is not None:
         released = release(request, SETTINGS)
-        logger.warning("registration failed", extra={"released": released is not None})
+        if released is not None:
+            logger.append_keys(processingId=released.processing_id)
+        error = request.failure.get("Error")
+        logger.warning("registration failed", extra={"released": bool(released), "error": error})
         return dump(ReleaseOutput(job=released), exclude_none=False)
     job = register(request, SETTINGS)
     logger.append_keys(processingId=job.processing_id)
