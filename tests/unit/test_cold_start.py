@@ -17,16 +17,20 @@ from imgpipe_core.config import load_settings
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 # Imports a handler module in a fresh interpreter, as Lambda's init does, and says whether that
-# loaded Pillow (~40 ms of a cold start), how it left the garbage collector and what X-Ray
-# instruments.
+# loaded Pillow (~40 ms of a cold start), how it left the garbage collector, what X-Ray
+# instruments and whether Powertools' re-exporting packages loaded what the handler never uses.
 _PROBE = """
 import gc, importlib.util, json, sys
+RESOLVERS = "aws_lambda_powertools.event_handler."
+EVENTS = "aws_lambda_powertools.utilities.data_classes."
+UNUSED = (RESOLVERS + "appsync", RESOLVERS + "bedrock", EVENTS + "kinesis", EVENTS + "s3")
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 from botocore.client import BaseClient
 print(json.dumps({"pillow": "PIL" in sys.modules, "gc_enabled": gc.isenabled(),
                   "sqlite3": "sqlite3" in sys.modules,
+                  "powertools": sorted(m for m in sys.modules if m.startswith(UNUSED)),
                   "traced_sdk": type(vars(BaseClient)["_make_api_call"]).__name__}))
 """
 
@@ -65,6 +69,8 @@ def test_only_the_image_handlers_load_pillow_at_cold_start(handler: str) -> None
     # AND X-Ray traces its AWS SDK calls without loading other libraries to instrument
     assert state["traced_sdk"] == "FunctionWrapper"  # wrapt's, as aws_xray_sdk patches
     assert state["sqlite3"] is False
+    # AND of Powertools' resolvers and event classes, only those it uses (imgpipe_core.reexports)
+    assert state["powertools"] == []
 
 
 @pytest.mark.parametrize("handler", HANDLERS)

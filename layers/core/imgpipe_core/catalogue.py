@@ -109,7 +109,9 @@ class Anchor(StrEnum):
 class Watermark(BaseModel):
     """Text or an image drawn onto every frame of a variant, after the resize."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build (here, in Variant and Catalogue): most functions never read the catalogue;
+    # those that do build it at their first use (a custom one at init: config.Settings).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     text: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     # A bundled PNG's name, or a private-bucket key under ``watermarks/`` (PNG with alpha).
@@ -143,7 +145,7 @@ class Watermark(BaseModel):
 class Variant(BaseModel):
     """One rendition of an upload. ``width``/``height`` is a box; ``None`` leaves a side free."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: Annotated[str, Field(pattern=VARIANT_NAME_PATTERN)]
     width: Side | None = None
@@ -188,7 +190,7 @@ class Variant(BaseModel):
 class Catalogue(BaseModel):
     """The set of variants rendered for every accepted upload."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     variants: Annotated[list[Variant], Field(min_length=1)]
 

@@ -15,10 +15,19 @@ import gc
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+from imgpipe_core import reexports
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 gc.disable()
+
+# Powertools' re-exporting packages, each name loaded with its own submodule (reexports.py).
+for _package in (
+    "aws_lambda_powertools.event_handler",
+    "aws_lambda_powertools.utilities.data_classes",
+):
+    reexports.defer(_package)
 
 
 def resume_after_first_invocation(handler: Callable[P, R]) -> Callable[P, R]:
