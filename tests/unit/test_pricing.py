@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PIL import Image
 from imgpipe import pricing
 from imgpipe.commands import cost
 from imgpipe.local.adapters.request_counter import classify
+from imgpipe_core.imaging._cpu import cores
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +200,30 @@ def test_single_lambda_compute_is_measured_by_running_render(tmp_path: Path) -> 
     seconds = cost.measure_single_lambda(source, 1)
     # THEN it took measurable time and left nothing behind
     assert 0 < seconds < 60
+
+
+def test_single_lambda_renders_with_the_threads_of_a_function_of_its_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a machine with more cores than a 1769 MB function's one vCPU
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raising=False)
+    seen: list[int] = []
+    from imgpipe.commands import render
+
+    def counting(args: object, stdout: object = None) -> int:
+        seen.append(cores())
+        return 0
+
+    monkeypatch.setattr(render, "run", counting)
+    source = tmp_path / "small.jpg"
+    Image.new("RGB", (64, 48)).save(source, "JPEG")
+    # WHEN the single-Lambda design is timed at the Resize function's memory
+    cost.measure_single_lambda(source, 2, memory_mb=1769)
+    cost.measure_single_lambda(source, 1, memory_mb=3538)
+    # THEN its imaging had the threads such a function has, and this process's are back
+    assert seen == [1, 1, 1, 2, 2]
+    assert cores() == 4 and "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" not in os.environ
 
 
 def test_report_says_which_configuration_it_measured() -> None:

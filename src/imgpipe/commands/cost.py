@@ -218,10 +218,14 @@ def measure_pipeline(
     )
 
 
-def measure_single_lambda(path: Path, runs: int, s3: Any = None, bucket: str = "") -> float:
+def measure_single_lambda(
+    path: Path, runs: int, s3: Any = None, bucket: str = "", *, memory_mb: int = 1769
+) -> float:
     """Median wall seconds of the single-Lambda design's work: ``imgpipe render`` (one inspect,
     every variant) in this process, plus, given an S3 client, its GET of the upload and one PUT
-    per variant against the same engine, so both designs pay the same S3 latency."""
+    per variant against the same engine, so both designs pay the same S3 latency. Imaging
+    runs as in a function of ``memory_mb``: below two vCPUs' worth one thread, as in Resize
+    (a second core here would shorten the single Lambda's billed time as Lambda would not)."""
     from imgpipe.commands import render
 
     timings = []
@@ -233,20 +237,36 @@ def measure_single_lambda(path: Path, runs: int, s3: Any = None, bucket: str = "
         key = f"staging/cost-single-lambda/{uuid.uuid4().hex}"
         if s3 is not None:
             s3.put_object(Bucket=bucket, Key=f"{key}/source", Body=path.read_bytes())
-        for index in range(runs + 1):
-            started = time.perf_counter()
-            if s3 is not None:
-                s3.get_object(Bucket=bucket, Key=f"{key}/source")["Body"].read()
-            if render.run(args, stdout=io.StringIO()) != 0:
-                raise CliError(f"imgpipe render failed on {path}")
-            if s3 is not None:
-                for output in sorted(Path(out).rglob("*.*")):
-                    s3.put_object(
-                        Bucket=bucket, Key=f"{key}/{output.name}", Body=output.read_bytes()
-                    )
-            if index:  # the first run imports and warms up, as a cold start would
-                timings.append(time.perf_counter() - started)
+        with _as_function_of(memory_mb):
+            for index in range(runs + 1):
+                started = time.perf_counter()
+                if s3 is not None:
+                    s3.get_object(Bucket=bucket, Key=f"{key}/source")["Body"].read()
+                if render.run(args, stdout=io.StringIO()) != 0:
+                    raise CliError(f"imgpipe render failed on {path}")
+                if s3 is not None:
+                    for output in sorted(Path(out).rglob("*.*")):
+                        s3.put_object(
+                            Bucket=bucket, Key=f"{key}/{output.name}", Body=output.read_bytes()
+                        )
+                if index:  # the first run imports and warms up, as a cold start would
+                    timings.append(time.perf_counter() - started)
     return statistics.median(timings)
+
+
+@contextlib.contextmanager
+def _as_function_of(memory_mb: int) -> Any:
+    """This process seen as a function of ``memory_mb`` (imaging's thread count reads
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE) for the block's duration."""
+    saved = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(memory_mb)
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
+        else:
+            os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = saved
 
 
 def _functions(observe: Observer, stack_name: str) -> dict[str, dict[str, Any]]:
@@ -454,7 +474,11 @@ def run(args: argparse.Namespace) -> int:
                 engine, stack, outputs, spec.name, data, args.uploads, args.timeout
             )
             result.single_lambda_s = measure_single_lambda(
-                files[spec.name], args.uploads, observe("s3"), outputs["PrivateBucketName"]
+                files[spec.name],
+                args.uploads,
+                observe("s3"),
+                outputs["PrivateBucketName"],
+                memory_mb=resize_memory,
             )
             result.single_lambda = pricing.single_lambda_usage(
                 compute_s=result.single_lambda_s,
