@@ -11,7 +11,7 @@ from imgpipe_core.config import load_settings
 from imgpipe_core.errors import surface_transient
 from imgpipe_core.models import NotifyInput, dump
 from imgpipe_core.notifications import notify
-from imgpipe_core.observability import log_failure, logger, metrics, tracer
+from imgpipe_core.observability import add_outcome_metrics, log_failure, logger, metrics, tracer
 
 SETTINGS = load_settings()
 
@@ -26,5 +26,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     task = NotifyInput.model_validate(event)
     logger.append_keys(processingId=task.job.processing_id, outcome=task.outcome.value)
     result = notify(task, SETTINGS)
-    metrics.add_metric(name=f"Notified{task.outcome.value.title()}", unit="Count", value=1)
+    add_outcome_metrics(task)
     return dump(result)

@@ -33,5 +33,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     task = PublishInput.model_validate(event)
     logger.append_keys(processingId=task.job.processing_id)
     result = publish(task, SETTINGS)
-    metrics.add_metric(name="Published", unit="Count", value=1)
     return dump(result)

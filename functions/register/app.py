@@ -34,9 +34,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     job = register(request, SETTINGS)
     logger.append_keys(processingId=job.processing_id)
     logger.info("registered", extra={"attempt": job.attempt, "duplicate": job.duplicate})
-    metrics.add_metric(
-        name="DuplicateEvents" if job.duplicate else "Uploads", unit="Count", value=1
-    )
+    if job.duplicate:  # it ends here; an upload is counted (Uploads) by its outcome's Notify
+        metrics.add_metric(name="DuplicateEvents", unit="Count", value=1)
     if SETTINGS.dead_letter_queue_url:  # Express: no status-change events report lost runs
         swept = sweep_abandoned(SETTINGS)
         if swept.dead_lettered:

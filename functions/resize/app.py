@@ -28,5 +28,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.append_keys(processingId=task.job.processing_id, variant=task.variant)
     result = resize(task, SETTINGS)
     logger.info("rendered", extra={"bytes": result.bytes, "width": result.width})
-    metrics.add_metric(name="VariantBytes", unit="Bytes", value=result.bytes)
     return dump(result)

@@ -28,7 +28,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = validate(task.job, SETTINGS)
     if result.rejection:
         logger.info("rejected", extra={"code": result.rejection.code.value})
-        metrics.add_metric(name="Rejected", unit="Count", value=1)
-    else:
-        metrics.add_metric(name="Accepted", unit="Count", value=1)
     return dump(result, exclude_none=False)

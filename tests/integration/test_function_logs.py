@@ -1,10 +1,12 @@
-"""What the functions write to CloudWatch Logs for a successful upload, at the default level."""
+"""What the functions write to CloudWatch Logs for an upload, at the default level: Lambda's own
+lines and, per upload, one metrics (EMF) line from the step that ends its outcome."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import time
+from typing import Any
 
 from tests.integration.conftest import Pipeline, embedded_only, photo
 
@@ -49,3 +51,99 @@ def test_a_successful_upload_logs_only_platform_lines_and_metrics(pipeline: Pipe
     for message in own:
         line = json.loads(message)
         assert "_aws" in line or line["level"] in ("WARNING", "ERROR", "CRITICAL"), line
+
+
+def _metric_lines(pipeline: Pipeline, start_ms: int) -> dict[str, list[dict[str, Any]]]:
+    """The EMF lines each function (by logical id) logged since ``start_ms``."""
+    logs = pipeline.client("logs")
+    resources = pipeline.client("cloudformation").describe_stack_resources(
+        StackName=pipeline.stack_name
+    )["StackResources"]
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in resources:
+        if r["ResourceType"] != "AWS::Lambda::Function":
+            continue
+        pages = logs.get_paginator("filter_log_events").paginate(
+            logGroupName=f"/aws/lambda/{r['PhysicalResourceId']}", startTime=start_ms
+        )
+        with contextlib.suppress(logs.exceptions.ResourceNotFoundException):  # never invoked
+            for page in pages:
+                for event in page["events"]:
+                    if event["message"].startswith("{") and "_aws" in event["message"]:
+                        found.setdefault(r["LogicalResourceId"], []).append(
+                            json.loads(event["message"])
+                        )
+    return found
+
+
+def _values(line: dict[str, Any]) -> dict[str, list[float]]:
+    """Metric name -> its values in one EMF line, checked against the line's own directive."""
+    [directive] = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "imgpipe" and directive["Dimensions"] == [["service"]]
+    names = [m["Name"] for m in directive["Metrics"]]
+    return {n: line[n] if isinstance(line[n], list) else [line[n]] for n in names}
+
+
+def test_each_outcome_is_counted_in_one_metrics_line_of_notify(engine, pipeline: Pipeline) -> None:
+    # GIVEN a successful upload
+    start_ms = int(time.time() * 1000)
+    pid = pipeline.upload("uploads/counted.jpg", photo(900, 600, "JPEG"))
+    record = pipeline.wait_done(pid)
+    assert record["status"] == "SUCCEEDED"
+    # THEN its functions logged one EMF line, Notify's, with every metric of the upload
+    lines = _metric_lines(pipeline, start_ms)
+    assert list(lines) == ["NotifyFunction"] and len(lines["NotifyFunction"]) == 1, lines
+    counted = _values(lines["NotifyFunction"][0])
+    variant_bytes = counted.pop("VariantBytes")
+    assert counted == {
+        "Uploads": [1],
+        "NotifiedSucceeded": [1],
+        "Accepted": [1],
+        "Published": [1],
+    }
+    # AND one VariantBytes value per published variant: CloudWatch counts each as a sample
+    assert sorted(variant_bytes) == sorted(v["bytes"] for v in record["variants"])
+
+    # GIVEN a rejected upload
+    start_ms = int(time.time() * 1000)
+    pid = pipeline.upload("uploads/counted.txt", b"not an image at all")
+    assert pipeline.wait_done(pid)["status"] == "REJECTED"
+    # THEN one line, Notify's, counts it as an upload and a rejection
+    lines = _metric_lines(pipeline, start_ms)
+    assert list(lines) == ["NotifyFunction"] and len(lines["NotifyFunction"]) == 1, lines
+    assert _values(lines["NotifyFunction"][0]) == {
+        "Uploads": [1],
+        "NotifiedRejected": [1],
+        "Rejected": [1],
+    }
+
+    # GIVEN an upload whose Publish fails after its variants were rendered
+    publish = next(
+        r["PhysicalResourceId"]
+        for r in pipeline.client("cloudformation").describe_stack_resources(
+            StackName=pipeline.stack_name
+        )["StackResources"]
+        if r["LogicalResourceId"] == "PublishFunction"
+    )
+    key = "uploads/counted-fails.jpg"
+    engine.faults.load(
+        {
+            "lambda": [
+                {"function": publish, "payloadContains": key, "error": "PublishError", "next": 1}
+            ]
+        }
+    )
+    try:
+        start_ms = int(time.time() * 1000)
+        pid = pipeline.upload(key, photo(500, 400, "JPEG"))
+        assert pipeline.wait_done(pid)["status"] == "FAILED"
+    finally:
+        engine.faults.clear()
+    # THEN Notify counts an upload that failed (no variant bytes: none was published), and the
+    # failure path's Withdraw its own line
+    lines = _metric_lines(pipeline, start_ms)
+    assert sorted(lines) == ["NotifyFunction", "PublishFunction"], lines
+    [notified] = lines["NotifyFunction"]
+    assert _values(notified) == {"Uploads": [1], "NotifiedFailed": [1]}
+    [withdrawn] = lines["PublishFunction"]
+    assert list(_values(withdrawn)) == ["Withdrawn"]
