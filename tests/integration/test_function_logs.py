@@ -147,3 +147,24 @@ def test_each_outcome_is_counted_in_one_metrics_line_of_notify(engine, pipeline:
     assert _values(notified) == {"Uploads": [1], "NotifiedFailed": [1]}
     [withdrawn] = lines["PublishFunction"]
     assert list(_values(withdrawn)) == ["Withdrawn"]
+
+
+def test_a_duplicate_event_is_counted_by_register_alone(pipeline: Pipeline) -> None:
+    # GIVEN an upload that succeeded
+    pid = pipeline.upload("uploads/counted-twice.jpg", photo(400, 300, "JPEG"))
+    record = pipeline.wait_done(pid)
+    sfn = pipeline.client("stepfunctions")
+    event = sfn.describe_execution(executionArn=record["executionArns"][-1])["input"]
+
+    # WHEN S3's event for it is delivered again (at least once)
+    start_ms = int(time.time() * 1000)
+    again = sfn.start_execution(stateMachineArn=pipeline.outputs["StateMachineArn"], input=event)
+    deadline = time.monotonic() + 60
+    while pipeline.execution_status(again["executionArn"], sfn) == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+    # THEN one line, Register's, counts a duplicate, and no second upload is counted
+    lines = _metric_lines(pipeline, start_ms)
+    assert list(lines) == ["RegisterFunction"] and len(lines["RegisterFunction"]) == 1, lines
+    assert _values(lines["RegisterFunction"][0]) == {"DuplicateEvents": [1]}
