@@ -108,15 +108,33 @@ def test_express_success_logs_small_states_and_each_variable_once(express: Pipel
     ]
     assert sorted(i["variant"] for i in iteration_inputs) == sorted(load_catalogue().names)
     assert all(set(i) == {"variant"} for i in iteration_inputs)
-    # AND a Resize gets the facts rendering reads, not the EXIF facts or the placeholder
+    # AND a Resize gets what rendering reads: the source, the variant, the sniffed media type
     resize_inputs = [
         json.loads(e["details"]["input"])
         for e in events
         if e["type"] == "LambdaFunctionScheduled" and "ResizeFunction" in e["details"]["resource"]
     ]
     assert len(resize_inputs) == VARIANTS
-    assert all({"width", "orientation"} <= set(i["image"]) for i in resize_inputs)
-    assert not any({"exif", "placeholder"} & set(i["image"]) for i in resize_inputs)
+    assert all(set(i) == {"job", "variant", "mediaType"} for i in resize_inputs)
+    assert all(
+        i["mediaType"] == "jpeg" and set(i["job"]) == {"processingId", "source"}
+        for i in resize_inputs
+    )
+    # AND each Resize returns the short stored form, [file, width, height, bytes], which the
+    # Map assigns to $rendered and Publish reads
+    resize_outputs = [
+        json.loads(e["details"]["output"])
+        for e in events
+        if e["type"] == "TaskStateExited" and e["details"]["name"] == "Resize Variant"
+    ]
+    assert sorted(o[0].rpartition("-")[0] for o in resize_outputs) == sorted(load_catalogue().names)
+    assert all(len(o) == 4 and all(isinstance(n, int) for n in o[1:]) for o in resize_outputs)
+    rendered = next(
+        json.loads(e["details"]["assignedVariables"]["rendered"])
+        for e in events
+        if e["type"] == "MapStateExited"
+    )
+    assert sorted(rendered) == sorted(resize_outputs)
     # AND the whole execution log stays within its measured size (42.6 KB for this photo on
     # 2026-12-02 with Lambda tasks; 51.2 KB through lambda:invoke, whose results carry a
     # Payload wrapper and the SDK's metadata; 81 KB before the variables): growing a state's

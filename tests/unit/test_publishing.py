@@ -227,3 +227,26 @@ def test_a_backfill_item_that_fails_withdraws_what_it_wrote(
     assert calls == [first, second]
     assert rendered.key not in _public()
     assert _public() == published
+
+
+def test_publish_reads_the_short_form_resize_returns(settings: Settings) -> None:
+    # GIVEN the variants as the Resize task returns them to the Map: [file, width, height, bytes]
+    rendered = _render(settings)
+    short = [v.stored(keys.image_prefix(PID)) for v in rendered]
+    assert all(isinstance(entry, list) and len(entry) == 4 for entry in short)
+    # WHEN Publish gets them as the ASL passes them (the job's JSON, the Map's list)
+    task = PublishInput.model_validate(
+        {"job": _job().model_dump(mode="json", by_alias=True), "variants": short}
+    )
+    out = publishing.publish(task, settings)
+    # THEN it derives the same variants (key, name, format, content type) and the manifest
+    # names the objects Resize wrote, with their content types
+    assert task.variants == rendered
+    manifest = json.loads(
+        boto3.client("s3").get_object(Bucket=PUBLIC, Key=out.manifest_key)["Body"].read()
+    )
+    for entry in manifest["variants"]:
+        obj = boto3.client("s3").head_object(Bucket=PUBLIC, Key=entry["key"])
+        assert obj["ContentType"] == entry["contentType"]
+        assert obj["ContentLength"] == entry["bytes"]
+    assert {v["variant"] for v in manifest["variants"]} == set(settings.catalogue.names)

@@ -159,7 +159,10 @@ def render_item(item: ItemInput, settings: Settings) -> RenderOutput:
     rendered: list[PublishedVariant] = []
     try:
         for name in item.variants:
-            rendered.append(resize(ResizeInput(job=job, variant=name, image=image), settings))
+            media_type = image.media_type if image else None
+            rendered.append(
+                resize(ResizeInput(job=job, variant=name, mediaType=media_type), settings)
+            )
         task = PublishInput(job=job, variants=rendered, image=image)
         published = publishing.merge(task, record.variants, settings)
     except Exception:

@@ -20,9 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from imgpipe_core import keys
 from imgpipe_core.catalogue import OutputFormat
 from imgpipe_core.errors import RejectionCode
-from imgpipe_core.imaging import ImageInfo
+from imgpipe_core.imaging import ImageInfo, MediaType
 
 
 class Model(BaseModel):
@@ -165,7 +166,7 @@ class ValidateOutput(Model):
 
 
 class PublishedVariant(Model):
-    """A variant as Resize returns it and the record and Publish's output hold it: its key, no
+    """A variant as Resize renders it and the record and Publish's output hold it: its key, no
     URL (readers derive it from the key: ``keys.public_url``, signed on read in
     Delivery=private), nothing a later state does not read (the sha256 is in the key and the
     object's metadata): each copy of it is logged several times in an Express execution."""
@@ -221,9 +222,12 @@ StoredVariant = list[str | int] | dict[str, Any]
 
 
 class ResizeInput(Model):
+    """What rendering reads: the source's location, the variant, and the media type validation
+    sniffed (rendering re-reads every other fact from the header it checks again)."""
+
     job: Job
     variant: str
-    image: ImageInfo | None = None
+    media_type: MediaType | None = Field(default=None, alias="mediaType")
 
 
 # -- Publish ----------------------------------------------------------------------------------
@@ -231,8 +235,20 @@ class ResizeInput(Model):
 
 class PublishInput(Model):
     job: Job
-    variants: list[PublishedVariant]  # as each Resize returned it
+    # As each Resize returned it: the short stored form, its key under the job's image prefix.
+    variants: list[PublishedVariant]
     image: ImageInfo | None = None  # the source's facts, for the manifest
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("variants"), list):
+            return data
+        job = data.get("job")
+        pid = job.processing_id if isinstance(job, Job) else (job or {}).get("processingId")
+        if not isinstance(pid, str):
+            return data
+        return {**data, "variants": _expanded(data["variants"], keys.image_prefix(pid))}
 
 
 class PublishOutput(Model):
@@ -252,11 +268,7 @@ class PublishOutput(Model):
         entries = data.get("variants")
         if not isinstance(manifest_key, str) or not isinstance(entries, list):
             return data
-        prefix = _manifest_prefix(manifest_key)
-        variants = [
-            PublishedVariant.from_stored(e, prefix) if isinstance(e, list) else e for e in entries
-        ]
-        return {**data, "variants": variants}
+        return {**data, "variants": _expanded(entries, _manifest_prefix(manifest_key))}
 
     @model_serializer(mode="wrap")
     def _compact(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
@@ -266,6 +278,11 @@ class PublishOutput(Model):
         if info.mode_is_json() and isinstance(shown, dict) and "variants" in shown:
             shown["variants"] = [v.stored(self.prefix) for v in self.variants]
         return shown
+
+
+def _expanded(entries: list[Any], prefix: str) -> list[Any]:
+    """Short stored entries (lists) as models; dicts and models are left to validation."""
+    return [PublishedVariant.from_stored(e, prefix) if isinstance(e, list) else e for e in entries]
 
 
 def _manifest_prefix(manifest_key: str) -> str:

@@ -26,7 +26,11 @@ def resize(task: ResizeInput, settings: Settings) -> PublishedVariant:
     try:
         with storage.downloaded(job.source, settings.limits.max_bytes) as path:
             rendition = render_variant(
-                path, variant, info=task.image, limits=settings.limits, watermark_image=mark_png
+                path,
+                variant,
+                media_type=task.media_type,
+                limits=settings.limits,
+                watermark_image=mark_png,
             )
     except storage.ObjectMissing as missing:
         raise RenderError(f"source vanished after validation: {missing}") from missing

@@ -94,7 +94,11 @@ def run(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
         for variant in variants:
             try:
                 rendition = render_variant(
-                    source, variant, info=info, limits=limits, watermark_image=mark_png
+                    source,
+                    variant,
+                    media_type=info.media_type,
+                    limits=limits,
+                    watermark_image=mark_png,
                 )
             except (ImageRejected, ImgpipeError) as exc:
                 code = exc.code.value if isinstance(exc, ImageRejected) else type(exc).__name__

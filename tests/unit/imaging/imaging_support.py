@@ -31,7 +31,9 @@ def render(path: Path, limits: Limits | None = None, **variant: object) -> Rendi
     limits = limits or Limits()
     info = inspect_image(path, limits)
     spec = {"name": "test", **variant}
-    return render_variant(path, Variant.model_validate(spec), info=info, limits=limits)
+    return render_variant(
+        path, Variant.model_validate(spec), media_type=info.media_type, limits=limits
+    )
 
 
 def decoded(rendition: Rendition) -> Image.Image:

@@ -85,7 +85,7 @@ def _outcome(path: Path) -> str:
     except ImageRejected as rejected:
         assert isinstance(rejected.code, RejectionCode)
         return rejected.code.value
-    rendition = render_variant(path, THUMBNAIL, info=info, limits=limits)
+    rendition = render_variant(path, THUMBNAIL, media_type=info.media_type, limits=limits)
     image = decoded(rendition)
     assert image.size == (rendition.width, rendition.height)
     assert image.width <= 300 and image.height <= 300

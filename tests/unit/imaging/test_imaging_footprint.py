@@ -26,7 +26,7 @@ from imgpipe_core.catalogue import Variant
 from imgpipe_core.imaging import Limits, inspect_image, render_variant
 source = Path(sys.argv[1])
 variant = Variant.model_validate_json(sys.argv[2])
-render_variant(source, variant, info=inspect_image(source, Limits()))
+render_variant(source, variant, media_type=inspect_image(source, Limits()).media_type)
 print(json.dumps([name for name in sys.argv[3:] if name in sys.modules]))
 """
 

@@ -214,7 +214,7 @@ def _outcome(path: Path) -> object:
     try:
         info = inspect_image(path, Limits())
         variant = Variant.model_validate({"name": "t", "width": 40, "format": "png"})
-        rendition = render_variant(path, variant, info=info)
+        rendition = render_variant(path, variant, media_type=info.media_type)
     except ImageRejected as rejected:
         # The code, not the message: Pillow alone, loading a second time after a failed
         # load, says AssertionError where the first failure's reason is seen here.

@@ -4,7 +4,7 @@ Public API::
 
     sniff(head) -> MediaType | None
     inspect_image(path, limits, *, size=None) -> ImageInfo      # raises ImageRejected
-    render_variant(source, variant, *, info=None) -> Rendition  # raises RenderError
+    render_variant(source, variant, *, media_type=None) -> Rendition  # raises RenderError
 
 The data types load no Pillow; the two functions (and Rendition) load it when first named, so
 a function that only carries an ImageInfo (Register, Publish, Notify, the API) starts ~40 ms

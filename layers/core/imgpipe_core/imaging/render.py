@@ -53,13 +53,14 @@ def render_variant(
     source: Path,
     variant: Variant,
     *,
-    info: ImageInfo | None = None,
+    media_type: MediaType | None = None,
     limits: Limits | None = None,
     watermark_image: bytes | None = None,
 ) -> Rendition:
     """Render ``variant`` from ``source`` (a local file), decoding it once.
 
     ``watermark_image`` is the PNG of a watermark kept in the bucket (bundled ones need none).
+    ``media_type`` is the type validation sniffed: another one now means the source changed.
 
     The header checks of validation are repeated (they cost no decode) because the object may
     have changed since; they raise :class:`ImageRejected`. A still variant reads a GIF's first
@@ -68,11 +69,9 @@ def render_variant(
     """
     limits = limits or Limits()
     with _pillow.guarded(limits):
-        image, checked = open_checked(
-            Path(source), limits, size=info.bytes if info else None, count_frames=variant.animated
-        )
+        image, checked = open_checked(Path(source), limits, count_frames=variant.animated)
         with image:
-            if info is not None and info.media_type is not checked.media_type:
+            if media_type is not None and media_type is not checked.media_type:
                 raise RenderError(f"source changed since validation: now {checked.media_type}")
             try:
                 return _render(Path(source), image, checked, variant, watermark_image)
