@@ -18,6 +18,7 @@ from PIL import Image
 
 from imgpipe_core import clients, keys, publishing
 from imgpipe_core.config import Settings
+from imgpipe_core.errors import RenderError
 from imgpipe_core.models import Job, PublishedVariant, PublishInput, ResizeInput, Source
 from imgpipe_core.resizing import resize
 
@@ -250,3 +251,18 @@ def test_publish_reads_the_short_form_resize_returns(settings: Settings) -> None
         assert obj["ContentType"] == entry["contentType"]
         assert obj["ContentLength"] == entry["bytes"]
     assert {v["variant"] for v in manifest["variants"]} == set(settings.catalogue.names)
+
+
+def test_resize_refuses_a_source_whose_type_changed_since_validation(settings: Settings) -> None:
+    # GIVEN validation sniffed a PNG, but the object Resize reads is a JPEG
+    task = ResizeInput.model_validate(
+        {
+            "job": _job().model_dump(mode="json", by_alias=True),
+            "variant": "thumbnail",
+            "mediaType": "png",
+        }
+    )
+    # WHEN it renders THEN it fails, and writes nothing public
+    with pytest.raises(RenderError, match="source changed since validation"):
+        resize(task, settings)
+    assert _public() == []
