@@ -139,6 +139,24 @@ def moto_table(name: str, hash_key: str, *, status_index: bool = False) -> Itera
         yield name
 
 
+@contextlib.contextmanager
+def moto_buckets(*names: str) -> Iterator[Any]:
+    """S3 buckets on moto's in-process mock, yielding its client; imgpipe_core's cached
+    clients are rebuilt inside the mock (not reused from another test) and after it."""
+    import boto3
+    from moto import mock_aws
+
+    from imgpipe_core import clients
+
+    with mock_aws():
+        clients.configure(None)
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for name in names:
+            s3.create_bucket(Bucket=name)
+        yield s3
+    clients.configure(None)
+
+
 class FakeInsights:
     """A CloudWatch Logs client answering Logs Insights queries over fixed messages: each
     query is ``Running`` on its first GetQueryResults, as AWS's often are, then ``Complete``

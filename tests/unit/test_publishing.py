@@ -13,14 +13,14 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 from PIL import Image
 
-from imgpipe_core import clients, keys, publishing
+from imgpipe_core import keys, publishing
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import RenderError
 from imgpipe_core.models import Job, PublishedVariant, PublishInput, ResizeInput, Source
 from imgpipe_core.resizing import resize
+from tests.helpers import moto_buckets
 
 PID = "b" * 26
 PRIVATE, PUBLIC = "private", "public"
@@ -34,16 +34,11 @@ def _jpeg(width: int, height: int) -> bytes:
 
 @pytest.fixture
 def settings() -> Iterator[Settings]:
-    with mock_aws():
-        clients.configure(None)  # clients built inside the mock, not cached from elsewhere
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=PRIVATE)
-        s3.create_bucket(Bucket=PUBLIC)
+    with moto_buckets(PRIVATE, PUBLIC) as s3:
         s3.put_object(Bucket=PRIVATE, Key="uploads/a.jpg", Body=_jpeg(900, 600))
         yield Settings(
             PRIVATE_BUCKET=PRIVATE, PUBLIC_BUCKET=PUBLIC, PUBLIC_BASE_URL="https://cdn.example"
         )
-    clients.configure(None)
 
 
 def _job(attempt: int = 1) -> Job:

@@ -7,27 +7,22 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from PIL import Image
 
 from imgpipe_core import clients, validation
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import RejectionCode
 from imgpipe_core.models import Job, Source
+from tests.helpers import moto_buckets
 
 BUCKET = "private"
 
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    with mock_aws():
-        clients.configure(None)  # clients built inside the mock, not cached from elsewhere
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
+    with moto_buckets(BUCKET) as s3:
         yield s3
-    clients.configure(None)
 
 
 def _calls(operations: list[str]) -> None:

@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from imgpipe_core import clients, resizing
+from imgpipe_core import resizing
 from imgpipe_core.catalogue import Variant, Watermark
 from imgpipe_core.config import Settings
 from imgpipe_core.errors import RenderError
 from imgpipe_core.imaging.watermark import MAX_WATERMARK_BYTES
+from tests.helpers import moto_buckets
 
 BUCKET = "private"
 KEY = "watermarks/logo.png"
@@ -24,12 +23,8 @@ SETTINGS = Settings(PRIVATE_BUCKET=BUCKET)
 
 @pytest.fixture
 def bucket() -> Iterator[Any]:
-    with mock_aws():
-        clients.configure(None)  # clients built inside the mock, not cached from elsewhere
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
+    with moto_buckets(BUCKET) as s3:
         yield s3
-    clients.configure(None)
 
 
 def test_a_bucket_watermark_is_read(bucket: Any) -> None:
