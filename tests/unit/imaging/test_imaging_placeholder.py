@@ -83,6 +83,17 @@ def test_thumbhash_matches_the_reference_encoder() -> None:
     assert base64.b64encode(thumbhash(image)).decode() == "3/cNpahwinbAZ4h3iKeGiHSv93h8"
 
 
+def test_thumbhash_of_a_translucent_odd_sized_image_keeps_its_bits() -> None:
+    # GIVEN a 97x61 image whose alpha and colours all vary (the alpha-weighted average and the
+    # compositing the reference test's opaque photo never reaches)
+    g = Image.linear_gradient("L")
+    bands = (g, g.rotate(90), g.transpose(Image.Transpose.FLIP_TOP_BOTTOM), g.rotate(270))
+    image = Image.merge("RGBA", bands).resize((97, 61))
+
+    # THEN its hash is the one the index-by-index encoder (bit-exact with the reference) gave
+    assert base64.b64encode(thumbhash(image)).decode() == "XFeGU4w4IGeIh3hmQMcLhH+IiIh3iHg="
+
+
 def test_transparency_is_in_the_hash() -> None:
     info = inspect_image(fixture("alpha-half-transparent.png"), Limits())
 
