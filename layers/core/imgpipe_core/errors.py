@@ -55,6 +55,11 @@ class PublishError(ImgpipeError):
     """Publishing the rendered variants failed in a way a retry will not fix."""
 
 
+class AttemptSuperseded(ImgpipeError):
+    """A newer attempt owns the record: this one must not write its outcome (the ASL ends it
+    as *Superseded By Another Attempt*)."""
+
+
 class BackfillItemSkipped(ImgpipeError):
     """A backfill item cannot be processed: its record is gone or not in a state to render."""
 

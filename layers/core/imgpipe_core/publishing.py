@@ -2,8 +2,9 @@
 
 Resize writes every variant at its final content-addressed key in the public bucket; nothing
 names it until the manifest does (then the record). Writing the manifest is therefore the one
-step that makes an attempt visible, all or nothing; what a failed attempt wrote and no manifest
-names is withdrawn by ``withdraw`` (the state *Withdraw Unpublished Variants*).
+step that makes an attempt visible, all or nothing; then the record says SUCCEEDED (written here,
+not by a state of its own: five execution log events fewer). What a failed attempt wrote and no
+manifest names is withdrawn by ``withdraw`` (the state *Withdraw Unpublished Variants*).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def publish(task: PublishInput, settings: Settings) -> PublishOutput:
         # Only an earlier attempt can have left variants the new manifest no longer names
         # (a LIST is a tier-1 request: first attempts skip it).
         _remove_unnamed(settings, job.processing_id, named={p.key for p in published})
+    records.succeed(settings.table_name, job, published, task.image)
     return PublishOutput(variants=published, manifestKey=manifest_key)
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from imgpipe_core import keys
 from imgpipe_core.clients import client
+from imgpipe_core.errors import AttemptSuperseded
 from imgpipe_core.imaging import ImageInfo
 from imgpipe_core.models import Job, PublishedVariant, Source, Status
 
@@ -50,9 +51,9 @@ def stale_cutoff(moment: datetime.datetime | None = None) -> str:
 class ProcessingRecord(BaseModel):
     """One item of the status table, the one description of its shape.
 
-    Written by ``claim`` (Register), by the state machine's ``Record Success`` /
-    ``Record Rejection`` / ``Record Failure`` tasks and by the re-run guard; a test parses what
-    the ASL writes so the writers cannot drift apart.
+    Written by ``claim`` (Register), ``succeed`` (Publish Variants), the state machine's
+    ``Record Rejection`` / ``Record Failure`` tasks and the re-run guard; a test parses what
+    they write so the writers cannot drift apart.
     """
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
@@ -67,7 +68,7 @@ class ProcessingRecord(BaseModel):
     updated_at: str = Field(default="", alias="updatedAt")
     completed_at: str | None = Field(default=None, alias="completedAt")
     expires_at: int | None = Field(default=None, alias="expiresAt")
-    # Record Success: JSON strings in DynamoDB (variantsJson, imageJson), parsed here. Keys,
+    # ``succeed``: JSON strings in DynamoDB (variantsJson, imageJson), parsed here. Keys,
     # no URLs: readers derive those (``delivery.delivered``), so the item stays small (every
     # started KB is one more write unit, in the table and in each index holding it).
     variants: list[PublishedVariant] = Field(default_factory=list)
@@ -91,7 +92,7 @@ class ProcessingRecord(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        # Record Success writes no completedAt: an outcome is written with updatedAt = the
+        # ``succeed`` writes no completedAt: an outcome is written with updatedAt = the
         # moment it completed, and no later write of a finished attempt touches updatedAt.
         if data.get("status") != Status.PROCESSING.value and not data.get("completedAt"):
             data["completedAt"] = data.get("updatedAt") or None
@@ -132,7 +133,7 @@ def from_item(item: dict[str, Any]) -> ProcessingRecord:
 
 
 def stored_variants(pid: str, variants: list[PublishedVariant]) -> str:
-    """variantsJson as Record Success writes it (Publish's output: the short form, compact)."""
+    """variantsJson as ``succeed`` writes it (Publish's output: the short form, compact)."""
     prefix = keys.image_prefix(pid)
     return json.dumps([v.stored(prefix) for v in variants], separators=(",", ":"))
 
@@ -174,7 +175,7 @@ def claim(
     """Start an attempt for ``pid``: first sight of a version, or a re-run of a finished one."""
     moment = now()
     # Without the ETag: nothing reads it back (a re-run names the version), and the item must
-    # stay under 1 KB once Record Success has added the variants.
+    # stay under 1 KB once ``succeed`` has added the variants.
     source_map = source.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"etag"})
     if not rerun:
         item = {
@@ -267,6 +268,52 @@ def _owned_by(record: ProcessingRecord, execution_arn: str) -> bool:
     """Whether ``execution_arn`` holds the record's attempt in flight."""
     arns = record.execution_arns
     return record.status is Status.PROCESSING and bool(arns) and arns[-1] == execution_arn
+
+
+def succeed(
+    table: str, job: Job, variants: list[PublishedVariant], image: ImageInfo | None
+) -> None:
+    """Record ``job`` SUCCEEDED with its published variants (Publish Variants, once its
+    manifest is written): conditional on the attempt still processing and being the latest.
+
+    No completedAt (readers derive it from updatedAt) and the short forms: the item stays
+    under 1 KB. A retry of the same attempt after this write finds its own outcome and leaves
+    it as it is; a newer attempt's record raises :class:`AttemptSuperseded`.
+    """
+    values = {
+        ":status": Status.SUCCEEDED.value,
+        ":processing": Status.PROCESSING.value,
+        ":attempt": job.attempt,
+        ":now": iso(now()),
+        ":variants": stored_variants(job.processing_id, variants),
+        # Validate's output as $image held it: without its unset facts
+        ":image": json.dumps(
+            image.model_dump(mode="json", exclude_none=True) if image else None,
+            separators=(",", ":"),
+        ),
+    }
+    try:
+        client("dynamodb").update_item(
+            TableName=table,
+            Key={"processingId": {"S": job.processing_id}},
+            UpdateExpression="SET #status = :status, updatedAt = :now, "
+            "variantsJson = :variants, imageJson = :image",
+            ConditionExpression="#status = :processing AND attempt = :attempt",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_item(values),
+            # What the record holds instead, without a read (and without dynamodb:GetItem)
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        held: dict[str, Any] = error.response.get("Item") or {}  # type: ignore[assignment]
+        status, attempt = held.get("status", {}).get("S"), held.get("attempt", {}).get("N")
+        if status == Status.SUCCEEDED.value and attempt == str(job.attempt):
+            return  # this attempt's own outcome: a retry of Publish after the write
+        raise AttemptSuperseded(
+            f"{job.processing_id}: attempt {job.attempt} is not the record's ({attempt}, {status})"
+        ) from error
 
 
 def release(table: str, pid: str, execution_arn: str, *, error: str, cause: str) -> Job | None:
