@@ -49,8 +49,8 @@ def _large_png() -> bytes:
 
 
 def _outcome_recorded(api: Api, execution_arn: str) -> datetime.datetime:
-    """When the attempt's outcome writer (Record Success/Rejection/Failure) was entered: from
-    then on its record may say it is no longer processing."""
+    """When the attempt's outcome writer (Publish Variants, Record Rejection/Failure) was
+    entered: from then on its record may say it is no longer processing."""
     events = api.engine.client("stepfunctions").get_execution_history(
         executionArn=execution_arn, maxResults=1000
     )["events"]
@@ -58,7 +58,7 @@ def _outcome_recorded(api: Api, execution_arn: str) -> datetime.datetime:
         event["timestamp"]
         for event in events
         if event["type"] == "TaskStateEntered"
-        and event["stateEnteredEventDetails"]["name"].startswith("Record ")
+        and event["stateEnteredEventDetails"]["name"].startswith(("Record ", "Publish Variants"))
     )
 
 

@@ -25,8 +25,8 @@ def test_measured_history_and_logs_come_from_the_real_run(measured: cost.Measure
     assert measured.extra["statuses"] == ["SUCCEEDED"]
     usage = measured.usage
     # Transitions: every state entered (Register, Is Duplicate?, Validate, Is Valid?,
-    # the Map and one Resize Variant per variant, Publish, Record Success, Notify Success)
-    assert usage.transitions >= 8 + VARIANTS
+    # the Map and one Resize Variant per variant, Publish (it records the outcome), Notify)
+    assert usage.transitions >= 7 + VARIANTS
     # AND the Lambda invocations in CloudWatch Logs (REPORT lines) are exactly the Lambda tasks
     # of the execution history
     assert measured.reports == measured.lambda_tasks_in_history == usage.lambda_requests
@@ -51,9 +51,9 @@ def test_measured_requests_are_the_ones_the_engine_served(measured: cost.Measure
     assert usage.s3_tier1 >= 2 + VARIANTS and usage.s3_tier2 >= 1 + VARIANTS
     # AND Validate read the upload with one GetObject, no HeadObject first
     assert measured.requests.get("s3:HeadObject", 0) == 0
-    # AND the status record's writes were metered per request: Register's claim and Record
-    # Success in the table and ByStatus (its key changed), the keys-only UploadKeys only at
-    # the claim (Record Success changes nothing it projects)
+    # AND the status record's writes were metered per request: Register's claim and Publish's
+    # outcome in the table and ByStatus (its key changed), the keys-only UploadKeys only at
+    # the claim (the outcome changes nothing it projects)
     units = measured.dynamodb_units
     assert set(units["PutItem"]["WRU"]) == {"table", "ByStatus", "UploadKeys"}
     assert set(units["UpdateItem"]["WRU"]) == {"table", "ByStatus"}

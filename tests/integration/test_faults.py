@@ -206,17 +206,41 @@ def test_s3_throttling_past_botocore_retries_is_retried_by_the_state_machine(
 
 
 def test_dynamodb_throttling_of_the_outcome_write_is_retried(engine: Any, faulty: Pipeline) -> None:
+    # GIVEN the status table throttling more of Publish's record writes than botocore retries
     key = "uploads/outcome-throttled.jpg"
     engine.faults.load(
-        {"dynamodb": [{"operations": ["UpdateItem"], "resource": faulty.table, "next": 2}]}
+        {"dynamodb": [{"operations": ["UpdateItem"], "resource": faulty.table, "next": 6}]}
     )
     pid = faulty.upload(key, photo(640, 480, "JPEG"))
     record = faulty.wait_done(pid)
+    # THEN Publish failed once with TransientError and its retry recorded the outcome
     _assert_published_once(faulty, pid, record)
-    assert (
-        _task_errors(_history(faulty, record["executionArns"][0]))
-        == ["DynamoDB.ProvisionedThroughputExceededException"] * 2
+    assert _task_errors(_history(faulty, record["executionArns"][0])) == ["TransientError"]
+    assert engine.faults.injected() == [6]
+
+
+def test_an_outcome_write_failing_for_good_after_publishing_ends_failed_and_dead_lettered(
+    engine: Any, faulty: Pipeline
+) -> None:
+    # GIVEN the status table throttling every record write of Publish and of its retries
+    # (6 botocore attempts per invocation, 4 invocations), not Record Failure's after them
+    key = "uploads/outcome-fails.jpg"
+    engine.faults.load(
+        {"dynamodb": [{"operations": ["UpdateItem"], "resource": faulty.table, "next": 24}]}
     )
+    pid = faulty.upload(key, photo(640, 480, "JPEG"))
+    record = faulty.wait_done(pid)
+    # THEN the failure path ran as for any Publish failure: withdraw, Record Failure, the DLQ
+    history = _history(faulty, record["executionArns"][0])
+    entered = _entered(history)
+    assert record["status"] == "FAILED" and record["error"] == "TransientError", record
+    assert _task_errors(history) == ["TransientError"] * 4
+    withdraw = entered.index("Withdraw Unpublished Variants")
+    assert entered.index("Publish Variants") < withdraw < entered.index("Record Failure")
+    assert entered.index("Record Failure") < entered.index("Send To Dead Letter Queue")
+    assert [m["kind"] for m in _letters(faulty, pid)] == ["ProcessingFailed"]
+    # AND the withdrawal spared what the written manifest names (as when Record Success failed)
+    assert _withdrawn(history) == [0]
 
 
 def test_a_failed_map_branch_leaves_no_variant_public(engine: Any, faulty: Pipeline) -> None:
@@ -262,11 +286,9 @@ def test_stale_attempt_is_rerun_and_the_late_one_is_superseded(
 ) -> None:
     from imgpipe_core import records
 
-    # GIVEN attempt 1 whose Publish reply comes late, its record made to look abandoned
+    # GIVEN attempt 1 whose Publish starts late, its record made to look abandoned
     key = "uploads/superseded.jpg"
-    engine.faults.load(
-        {"lambda": [_rule(faulty, "Publish", key, latencyMs=15000, phase="after", next=1)]}
-    )
+    engine.faults.load({"lambda": [_rule(faulty, "Publish", key, latencyMs=15000, next=1)]})
     pid = faulty.upload(key, photo(640, 480, "JPEG"))
     first = wait_for(lambda: (faulty.record(pid) or {}).get("executionArns", [None])[0])
     wait_for(lambda: "Publish Variants" in _entered(_history(faulty, first)), timeout=60)
@@ -279,13 +301,18 @@ def test_stale_attempt_is_rerun_and_the_late_one_is_superseded(
     )
     # WHEN an operator re-runs it
     assert faulty.cli("rerun", pid) == 0
-    # THEN attempt 2 succeeds, and attempt 1 ends as superseded without touching the record
+    # THEN attempt 2 succeeds, and attempt 1's Publish, finding the record attempt 2's, ends
+    # it as superseded without touching the record
     second = faulty.wait_done(pid, attempt=2)
     _assert_published_once(faulty, pid, second)
     sfn = faulty.client("stepfunctions")
     wait_for(lambda: sfn.describe_execution(executionArn=first)["status"] != "RUNNING", timeout=60)
     assert sfn.describe_execution(executionArn=first)["status"] == "SUCCEEDED"
-    assert _entered(_history(faulty, first))[-1] == "Superseded By Another Attempt"
+    assert _entered(_history(faulty, first))[-2:] == [
+        "Publish Variants",
+        "Superseded By Another Attempt",
+    ]
+    assert _task_errors(_history(faulty, first)) == ["AttemptSuperseded"]
     assert faulty.record(pid)["attempt"] == 2
     _assert_published_once(faulty, pid, faulty.record(pid) or {})
     events, _ = faulty.notifications(pid)
@@ -372,10 +399,15 @@ def test_publish_killed_after_publishing_is_retried_without_losing_its_variants(
         {"lambda": [_rule(faulty, "Publish", key, error="crash", phase="after", next=1)]}
     )
     pid = faulty.upload(key, photo(640, 480, "JPEG"))
-    # THEN the retry writes the same manifest again, naming the same variants
+    # THEN the retry writes the same manifest again, naming the same variants, and finds the
+    # SUCCEEDED record the first run wrote its own: one outcome, one notification
     record = faulty.wait_done(pid)
     _assert_published_once(faulty, pid, record)
-    assert _task_errors(_history(faulty, record["executionArns"][0])) == ["Runtime.ExitError"]
+    history = _history(faulty, record["executionArns"][0])
+    assert _task_errors(history) == ["Runtime.ExitError"]
+    assert _entered(history)[-1] == "Notify Success" and record["attempt"] == 1
+    events, _ = faulty.notifications(pid)
+    assert [(e["detail-type"], e["detail"]["attempt"]) for e in events] == [("Image Processed", 1)]
 
 
 def test_aborted_execution_is_ended_failed_by_redrive_and_rerun(

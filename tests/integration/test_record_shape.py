@@ -1,5 +1,6 @@
-"""The status record has one shape: what the state machine's Record Success / Record Rejection /
-Record Failure tasks write is exactly what ``records.ProcessingRecord`` describes."""
+"""The status record has one shape: what Publish Variants (the success) and the state machine's
+Record Rejection / Record Failure tasks write is exactly what ``records.ProcessingRecord``
+describes."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_record_success_and_rejection_parse_as_processing_records(shapes: Pipeli
     shapes.wait_done(bad)
     # WHEN the records the ASL wrote are read as models
     succeeded, rejected = _parsed(shapes, good), _parsed(shapes, bad)
-    # THEN Record Success's JSON attributes are typed variants and the original's description
+    # THEN the success's JSON attributes are typed variants and the original's description
     assert succeeded.status is Status.SUCCEEDED and succeeded.completed_at
     assert {v.variant for v in succeeded.variants} == {"thumbnail", "medium", "large", "webp"}
     assert all(v.key.startswith(f"images/{good}/") and v.bytes > 0 for v in succeeded.variants)

@@ -46,8 +46,8 @@ def test_a_successful_upload_writes_six_request_units(units: Pipeline) -> None:
     after = request_counter.units_snapshot(units.table)
     spent = {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
     # THEN Register's claim wrote 1 unit each in the table, ByStatus and UploadKeys, and
-    # Record Success 1 in the table and 2 in ByStatus (its key changed: a delete and a put of
-    # an entry under 1 KB); UploadKeys projects keys only, so Record Success leaves it alone
+    # Publish's success 1 in the table and 2 in ByStatus (its key changed: a delete and a put
+    # of an entry under 1 KB); UploadKeys projects keys only, so the success leaves it alone
     writes = {(action, target): v for (action, unit, target), v in spent.items() if unit == "WRU"}
     assert writes == {
         ("PutItem", "table"): 1,

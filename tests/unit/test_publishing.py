@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -23,7 +24,7 @@ from imgpipe_core.resizing import resize
 from tests.helpers import moto_buckets
 
 PID = "b" * 26
-PRIVATE, PUBLIC = "private", "public"
+PRIVATE, PUBLIC, TABLE = "private", "public", "records"
 
 
 def _jpeg(width: int, height: int) -> bytes:
@@ -36,8 +37,17 @@ def _jpeg(width: int, height: int) -> bytes:
 def settings() -> Iterator[Settings]:
     with moto_buckets(PRIVATE, PUBLIC) as s3:
         s3.put_object(Bucket=PRIVATE, Key="uploads/a.jpg", Body=_jpeg(900, 600))
+        boto3.client("dynamodb").create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "processingId", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "processingId", "KeyType": "HASH"}],
+        )
         yield Settings(
-            PRIVATE_BUCKET=PRIVATE, PUBLIC_BUCKET=PUBLIC, PUBLIC_BASE_URL="https://cdn.example"
+            PRIVATE_BUCKET=PRIVATE,
+            PUBLIC_BUCKET=PUBLIC,
+            PUBLIC_BASE_URL="https://cdn.example",
+            TABLE_NAME=TABLE,
         )
 
 
@@ -48,6 +58,24 @@ def _job(attempt: int = 1) -> Job:
         source=Source(bucket=PRIVATE, key="uploads/a.jpg"),
         executionArn="arn:x",
     )
+
+
+def _processing(attempt: int = 1) -> None:
+    """The record as Register (or a re-run's claim) leaves it for ``attempt``."""
+    boto3.client("dynamodb").put_item(
+        TableName=TABLE,
+        Item={
+            "processingId": {"S": PID},
+            "status": {"S": "PROCESSING"},
+            "attempt": {"N": str(attempt)},
+            "updatedAt": {"S": "2026-01-01T00:00:00.000Z"},
+        },
+    )
+
+
+def _publish(settings: Settings, variants: list[PublishedVariant], attempt: int = 1) -> Any:
+    _processing(attempt)
+    return publishing.publish(PublishInput(job=_job(attempt), variants=variants), settings)
 
 
 def _public() -> list[str]:
@@ -102,7 +130,7 @@ def test_a_redelivered_resize_rewrites_the_same_key(settings: Settings) -> None:
 def test_publish_writes_the_manifest_naming_the_variants_in_place(settings: Settings) -> None:
     rendered = _render(settings)
     # WHEN the attempt is published
-    out = publishing.publish(PublishInput(job=_job(), variants=rendered), settings)
+    out = _publish(settings, rendered)
     # THEN the manifest names every variant by its key and URL; the variants were not moved
     manifest_key = keys.manifest_key(PID)
     assert out.manifest_key == manifest_key
@@ -128,7 +156,7 @@ def test_withdraw_without_a_manifest_removes_every_variant(settings: Settings) -
 def test_withdraw_keeps_what_the_current_manifest_names(settings: Settings) -> None:
     # GIVEN a published attempt, and a later failed one that wrote another variant
     rendered = _render(settings)
-    publishing.publish(PublishInput(job=_job(), variants=rendered), settings)
+    _publish(settings, rendered)
     published = _public()
     _stray()
     # WHEN the failed attempt withdraws
@@ -149,11 +177,11 @@ def test_withdraw_of_named_keys_touches_no_other(settings: Settings) -> None:
 def test_a_rerun_deletes_the_old_variants_after_its_manifest(settings: Settings) -> None:
     # GIVEN attempt 1 published, with a variant attempt 2 will render differently
     first = _render(settings)
-    publishing.publish(PublishInput(job=_job(), variants=first), settings)
+    _publish(settings, first)
     old = _stray()
     # WHEN attempt 2 publishes
     second = _render(settings, attempt=2)
-    publishing.publish(PublishInput(job=_job(2), variants=second), settings)
+    _publish(settings, second, 2)
     # THEN only what its manifest names stays
     assert old not in _public()
     assert _public() == sorted([*(v.key for v in second), keys.manifest_key(PID)])
@@ -162,7 +190,7 @@ def test_a_rerun_deletes_the_old_variants_after_its_manifest(settings: Settings)
 def test_merge_adds_new_variants_and_drops_the_replaced_one(settings: Settings) -> None:
     # GIVEN a published image
     rendered = _render(settings)
-    published = publishing.publish(PublishInput(job=_job(), variants=rendered), settings)
+    published = _publish(settings, rendered)
     name = rendered[0].variant
     stale = published.variants[0].model_copy(update={"key": _stray(f"{name}-0123456789abcdef.x")})
     existing = [stale, *published.variants[1:]]
@@ -182,13 +210,6 @@ def test_a_backfill_item_that_fails_withdraws_what_it_wrote(
     from imgpipe_core.models import Status
 
     # GIVEN a published image whose record SUCCEEDED
-    boto3.client("dynamodb").create_table(
-        TableName="records",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "processingId", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "processingId", "KeyType": "HASH"}],
-    )
-    settings = settings.model_copy(update={"table_name": "records"})
     records.claim("records", PID, _job().source, "arn:x", rerun=False, upload_id=None, ttl_days=1)
     boto3.client("dynamodb").update_item(
         TableName="records",
@@ -234,6 +255,7 @@ def test_publish_reads_the_short_form_resize_returns(settings: Settings) -> None
     task = PublishInput.model_validate(
         {"job": _job().model_dump(mode="json", by_alias=True), "variants": short}
     )
+    _processing()
     out = publishing.publish(task, settings)
     # THEN it derives the same variants (key, name, format, content type) and the manifest
     # names the objects Resize wrote, with their content types
@@ -261,3 +283,54 @@ def test_resize_refuses_a_source_whose_type_changed_since_validation(settings: S
     with pytest.raises(RenderError, match="source changed since validation"):
         resize(task, settings)
     assert _public() == []
+
+
+def _record() -> Any:
+    from imgpipe_core import records
+
+    return records.get(TABLE, PID)
+
+
+def test_publish_records_the_attempt_succeeded_with_its_variants(settings: Settings) -> None:
+    from imgpipe_core.imaging import ImageInfo
+
+    # GIVEN attempt 1 processing, its variants rendered
+    rendered = _render(settings)
+    image = ImageInfo(
+        media_type="jpeg", width=900, height=600, frames=1, animated=False, mode="RGB",
+        has_alpha=False, has_icc=False, orientation=1, bytes=1000,
+    )  # fmt: skip
+    _processing()
+    # WHEN it is published
+    publishing.publish(PublishInput(job=_job(), variants=rendered, image=image), settings)
+    # THEN the record is SUCCEEDED with the variants and image facts, in the stored short forms
+    record = _record()
+    assert record.status == "SUCCEEDED" and record.attempt == 1
+    assert record.variants == rendered and record.completed_at == record.updated_at
+    assert (record.image["width"], record.image["height"]) == (900, 600)
+    item = boto3.client("dynamodb").get_item(TableName=TABLE, Key={"processingId": {"S": PID}})
+    assert json.loads(item["Item"]["variantsJson"]["S"])[0][0] == rendered[0].key.rsplit("/")[-1]
+    assert "null" not in item["Item"]["imageJson"]["S"]  # without its unset facts
+
+
+def test_a_retried_publish_keeps_the_outcome_it_wrote(settings: Settings) -> None:
+    # GIVEN an attempt published and recorded (its reply then lost)
+    rendered = _render(settings)
+    _publish(settings, rendered)
+    written = _record()
+    # WHEN the same attempt's Publish runs again
+    publishing.publish(PublishInput(job=_job(), variants=rendered), settings)
+    # THEN it succeeds and the record is the one it wrote the first time
+    assert _record() == written
+
+
+def test_publish_of_an_attempt_a_newer_one_replaced_is_superseded(settings: Settings) -> None:
+    from imgpipe_core.errors import AttemptSuperseded
+
+    # GIVEN attempt 2 claimed the record while attempt 1 was rendering
+    rendered = _render(settings)
+    _processing(attempt=2)
+    # WHEN attempt 1 publishes THEN it is told by name, and the record is attempt 2's
+    with pytest.raises(AttemptSuperseded):
+        publishing.publish(PublishInput(job=_job(), variants=rendered), settings)
+    assert _record().status == "PROCESSING" and _record().attempt == 2
