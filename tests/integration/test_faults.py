@@ -229,7 +229,9 @@ def test_an_outcome_write_failing_for_good_after_publishing_ends_failed_and_dead
         {"dynamodb": [{"operations": ["UpdateItem"], "resource": faulty.table, "next": 24}]}
     )
     pid = faulty.upload(key, photo(640, 480, "JPEG"))
-    record = faulty.wait_done(pid)
+    # botocore's jittered backoff between its 6 attempts (up to ~31 s per invocation) times 4
+    # invocations: 90 s is not enough when the draw is unlucky
+    record = faulty.wait_done(pid, timeout=300)
     # THEN the failure path ran as for any Publish failure: withdraw, Record Failure, the DLQ
     history = _history(faulty, record["executionArns"][0])
     entered = _entered(history)

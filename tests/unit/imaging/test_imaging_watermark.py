@@ -152,7 +152,7 @@ def test_bucket_watermark_is_drawn_from_the_bytes_given(grey_400x300: Path) -> N
     rendition = render_variant(
         grey_400x300,
         variant,
-        info=inspect_image(grey_400x300, Limits()),
+        media_type=inspect_image(grey_400x300, Limits()).media_type,
         watermark_image=logo.getvalue(),
     )
 
@@ -169,7 +169,7 @@ def test_unreadable_watermark_image_is_a_render_error(grey_400x300: Path) -> Non
         render_variant(
             grey_400x300,
             variant,
-            info=inspect_image(grey_400x300, Limits()),
+            media_type=inspect_image(grey_400x300, Limits()).media_type,
             watermark_image=b"not a png",
         )
 
