@@ -35,15 +35,7 @@ def test_a_successful_upload_logs_only_platform_lines_and_metrics(pipeline: Pipe
     assert pipeline.wait_done(pid)["status"] == "SUCCEEDED"
 
     # THEN every line its functions logged is Lambda's own or a metric (EMF), no INFO line
-    logs = pipeline.client("logs")
-    messages: list[str] = []
-    for name in functions:
-        pages = logs.get_paginator("filter_log_events").paginate(
-            logGroupName=f"/aws/lambda/{name}", startTime=start_ms
-        )
-        with contextlib.suppress(logs.exceptions.ResourceNotFoundException):  # never invoked
-            for page in pages:
-                messages += [event["message"] for event in page["events"]]
+    messages = [m for found in _logged(pipeline, start_ms).values() for m in found]
     reports = [m for m in messages if m.startswith("REPORT RequestId:")]
     assert len(reports) >= 8  # Register, Validate, a Resize per variant, Publish, Notify
     own = [m for m in messages if not m.startswith(PLATFORM)]
@@ -53,13 +45,13 @@ def test_a_successful_upload_logs_only_platform_lines_and_metrics(pipeline: Pipe
         assert "_aws" in line or line["level"] in ("WARNING", "ERROR", "CRITICAL"), line
 
 
-def _metric_lines(pipeline: Pipeline, start_ms: int) -> dict[str, list[dict[str, Any]]]:
-    """The EMF lines each function (by logical id) logged since ``start_ms``."""
+def _logged(pipeline: Pipeline, start_ms: int) -> dict[str, list[str]]:
+    """The messages each function (by logical id) logged since ``start_ms``."""
     logs = pipeline.client("logs")
     resources = pipeline.client("cloudformation").describe_stack_resources(
         StackName=pipeline.stack_name
     )["StackResources"]
-    found: dict[str, list[dict[str, Any]]] = {}
+    found: dict[str, list[str]] = {}
     for r in resources:
         if r["ResourceType"] != "AWS::Lambda::Function":
             continue
@@ -68,12 +60,19 @@ def _metric_lines(pipeline: Pipeline, start_ms: int) -> dict[str, list[dict[str,
         )
         with contextlib.suppress(logs.exceptions.ResourceNotFoundException):  # never invoked
             for page in pages:
-                for event in page["events"]:
-                    if event["message"].startswith("{") and "_aws" in event["message"]:
-                        found.setdefault(r["LogicalResourceId"], []).append(
-                            json.loads(event["message"])
-                        )
+                found.setdefault(r["LogicalResourceId"], []).extend(
+                    event["message"] for event in page["events"]
+                )
     return found
+
+
+def _metric_lines(pipeline: Pipeline, start_ms: int) -> dict[str, list[dict[str, Any]]]:
+    """The EMF lines each function (by logical id) logged since ``start_ms``."""
+    found = {
+        function: [json.loads(m) for m in messages if m.startswith("{") and "_aws" in m]
+        for function, messages in _logged(pipeline, start_ms).items()
+    }
+    return {function: lines for function, lines in found.items() if lines}
 
 
 def _values(line: dict[str, Any]) -> dict[str, list[float]]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-if TYPE_CHECKING:
-    from imgpipe_core.models import NotifyInput
+from imgpipe_core.models import NotifyInput, Status
 
 SERVICE = "imgpipe"
 NAMESPACE = "imgpipe"
@@ -36,12 +35,12 @@ def add_outcome_metrics(task: NotifyInput) -> None:
     SUCCEEDED; ``Rejected`` for REJECTED."""
     metrics.add_metric(name="Uploads", unit="Count", value=1)
     metrics.add_metric(name=f"Notified{task.outcome.value.title()}", unit="Count", value=1)
-    if task.outcome.value == "SUCCEEDED":
+    if task.outcome is Status.SUCCEEDED:
         metrics.add_metric(name="Accepted", unit="Count", value=1)
         metrics.add_metric(name="Published", unit="Count", value=1)
         for variant in task.published.variants if task.published else []:
             metrics.add_metric(name="VariantBytes", unit="Bytes", value=variant.bytes)
-    elif task.outcome.value == "REJECTED":
+    elif task.outcome is Status.REJECTED:
         metrics.add_metric(name="Rejected", unit="Count", value=1)
 
 
